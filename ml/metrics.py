@@ -1,0 +1,125 @@
+"""Classification metrics that stay honest under class imbalance.
+
+Plain numpy: balanced accuracy, macro-F1, per-class precision/recall/F1, the confusion matrix
+and the expected calibration error. Conventions follow scikit-learn's defaults so that numbers
+match what ML engineers already know: a class absent from ``y_true`` does not count towards
+balanced accuracy, and macro-F1 averages over the classes seen in ``y_true`` or ``y_pred``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _as_labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {y.shape}")
+    return y.astype(np.int64, copy=False)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts ``(num_classes, num_classes)``: rows are true classes, columns predictions."""
+    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in length")
+    if y_true.size and (
+        min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= num_classes
+    ):
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    flat = y_true * num_classes + y_pred
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 and support per class; 0/0 counts as 0."""
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / denom, 0.0)
+    return precision, recall, f1, support
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Mean recall over the classes present in ``y_true`` (0.0 for empty input)."""
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    _, recall, _, support = _per_class(cm)
+    present = support > 0
+    return float(recall[present].mean()) if present.any() else 0.0
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean F1 over the classes that occur in ``y_true`` or ``y_pred``."""
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    _, _, f1, support = _per_class(cm)
+    seen = (support > 0) | (cm.sum(axis=0) > 0)
+    return float(f1[seen].mean()) if seen.any() else 0.0
+
+
+def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
+    """ECE of the top-class confidence over ``n_bins`` equal-width bins.
+
+    The weighted mean gap between confidence and accuracy: 0 for a perfectly calibrated
+    model, large when a model is sure and wrong (or right but timid).
+    """
+    y_true = _as_labels(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    if len(y_true) == 0:
+        return 0.0
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y_true).astype(np.float64)
+    # Bin i holds confidences in (edge_i, edge_{i+1}]; confidence 0 joins the first bin.
+    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
+    acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
+    return float(np.abs(acc_sum - conf_sum).sum() / len(y_true))
+
+
+def classification_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    *,
+    class_names: list[str] | None = None,
+    n_bins: int = 15,
+) -> dict:
+    """Every metric Loupe reports for a model on a labeled set, as JSON-ready values.
+
+    ``probs`` is ``(n, k)`` class probabilities; predictions are their argmax. Returns a dict
+    with ``balanced_accuracy``, ``macro_f1``, ``accuracy``, ``ece``, ``n``, ``per_class``
+    (list of ``{class, precision, recall, f1, support}``) and ``confusion_matrix`` (rows are
+    true classes).
+    """
+    y_true = _as_labels(y_true)
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[0] != len(y_true):
+        raise ValueError(f"probs must be (n, k) with n={len(y_true)}, got {probs.shape}")
+    num_classes = probs.shape[1]
+    if class_names is None:
+        class_names = [str(i) for i in range(num_classes)]
+    if len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names given for {num_classes} classes")
+    y_pred = probs.argmax(axis=1)
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    precision, recall, f1, support = _per_class(cm)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(np.trace(cm) / len(y_true)) if len(y_true) else 0.0,
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred, num_classes),
+        "macro_f1": macro_f1(y_true, y_pred, num_classes),
+        "ece": expected_calibration_error(y_true, probs, n_bins=n_bins),
+        "per_class": [
+            {
+                "class": class_names[i],
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i in range(num_classes)
+        ],
+        "confusion_matrix": cm.tolist(),
+    }
