@@ -1,0 +1,29 @@
+from django.urls import path
+
+from loupe.accounts import apis as accounts
+from loupe.datasets import apis as datasets
+from loupe.projects import apis as projects
+
+urlpatterns = [
+    path("auth/token/", accounts.TokenObtainApi.as_view(), name="token-obtain"),
+    path("me/", accounts.MeApi.as_view(), name="me"),
+    path("projects/", projects.ProjectListCreateApi.as_view(), name="project-list"),
+    path("projects/<slug:slug>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
+    path(
+        "projects/<slug:slug>/classes/",
+        projects.ProjectClassesSetApi.as_view(),
+        name="project-classes",
+    ),
+    path(
+        "projects/<slug:slug>/members/",
+        projects.ProjectMembersApi.as_view(),
+        name="project-members",
+    ),
+    path("projects/<slug:slug>/items/", datasets.ItemListApi.as_view(), name="item-list"),
+    path(
+        "projects/<slug:slug>/imports/", datasets.ImportListCreateApi.as_view(), name="import-list"
+    ),
+    path("items/<int:item_id>/", datasets.ItemDetailApi.as_view(), name="item-detail"),
+    path("items/<int:item_id>/file/", datasets.ItemFileApi.as_view(), name="item-file"),
+    path("imports/<int:import_id>/", datasets.ImportDetailApi.as_view(), name="import-detail"),
+]

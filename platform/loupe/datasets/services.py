@@ -1,0 +1,329 @@
+"""Writes for items and imports. An import streams its source one file at a time, validates
+each file, stores it content-addressed and inserts items in bulk batches; bad entries become
+rejections with a reason while the rest is imported."""
+
+import hashlib
+import io
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from loupe import jobs
+from loupe.datasets import sources
+from loupe.datasets.models import (
+    ImportJob,
+    ImportKind,
+    ImportRejection,
+    Item,
+    ItemState,
+    JobStatus,
+    Split,
+)
+from loupe.datasets.storage import file_delete, file_store, item_file_name
+from loupe.errors import ApplicationError
+from loupe.labeling.models import Decision, GroundTruth
+from loupe.projects.models import LabelClass, Project
+
+logger = logging.getLogger(__name__)
+
+IMPORT_TASK = "datasets.import_run"
+# A running import whose heartbeat is older than this was abandoned by a dead worker.
+STALE_AFTER = timedelta(minutes=2)
+
+ProgressCallback = Callable[[ImportJob], None]
+
+
+@dataclass
+class _Accepted:
+    sha256: str
+    file_name: str
+    created_file: bool
+    original_name: str
+    size_bytes: int
+    width: int
+    height: int
+    image_format: str
+    label_class_id: int | None
+    metadata: dict
+
+
+def import_job_create(
+    *,
+    project: Project,
+    path: str,
+    created_by: AbstractUser | None = None,
+    source_tag: str = "",
+    holdout_fraction: float = 0.0,
+    kind: str | None = None,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Checks the path against the allowed import roots and queues an import job."""
+    real = sources.resolve_allowed(path, settings.LOUPE_IMPORT_ROOTS + [str(_upload_dir())])
+    if not real.exists():
+        raise ApplicationError(f"'{path}' does not exist.", code="not_found", status=404)
+    kind = kind or sources.detect_kind(real)
+    if kind not in ImportKind.values:
+        raise ApplicationError(f"Unknown import kind '{kind}'.")
+    if not 0.0 <= holdout_fraction < 1.0:
+        raise ApplicationError("holdout_fraction must be in [0, 1).")
+    job = ImportJob.objects.create(
+        project=project,
+        created_by=created_by,
+        kind=kind,
+        source_path=str(real),
+        source_tag=source_tag or real.stem,
+        holdout_fraction=holdout_fraction,
+    )
+    if enqueue:
+        jobs.enqueue(IMPORT_TASK, queue="default", import_job_id=job.pk)
+    return job
+
+
+def _upload_dir() -> Path:
+    path = Path(settings.LOUPE_UPLOAD_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def import_upload_save(*, project: Project, uploaded_file, created_by=None, **options) -> ImportJob:
+    """Stores an uploaded zip archive (streamed in chunks) and queues its import."""
+    if not uploaded_file.name.lower().endswith(".zip"):
+        raise ApplicationError("Upload a .zip archive (ImageFolder layout or flat).")
+    target = _upload_dir() / f"{project.slug}-{timezone.now():%Y%m%d%H%M%S%f}.zip"
+    with open(target, "wb") as handle:
+        for chunk in uploaded_file.chunks():
+            handle.write(chunk)
+    options.setdefault("source_tag", Path(uploaded_file.name).stem)
+    return import_job_create(
+        project=project, path=str(target), created_by=created_by, kind="zip", **options
+    )
+
+
+def _claim(job_id: int) -> ImportJob | None:
+    """Moves the job from queued (or abandoned running) to running. Returns None when another
+    worker owns it or it has finished, so a redelivered task does nothing twice."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        claimed = ImportJob.objects.filter(
+            pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+        ).update(heartbeat_at=now)
+    return ImportJob.objects.get(pk=job_id) if claimed else None
+
+
+def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = None) -> ImportJob:
+    """Runs a queued import to the end. Safe to run twice: a finished or owned job is left
+    alone, and re-importing content already in the project is counted as duplicates."""
+    job = _claim(import_job_id)
+    if job is None:
+        return ImportJob.objects.get(pk=import_job_id)
+    try:
+        _run(job, progress)
+    except ApplicationError as exc:
+        _finish(job, JobStatus.FAILED, error=exc.message)
+    except Exception as exc:  # keep the message for the user; the traceback goes to the log
+        logger.exception("import %s failed", job.pk)
+        _finish(job, JobStatus.FAILED, error=f"Unexpected error: {exc}")
+    else:
+        _finish(job, JobStatus.SUCCEEDED)
+        if job.kind == ImportKind.ZIP and Path(job.source_path).parent == _upload_dir():
+            Path(job.source_path).unlink(missing_ok=True)
+    job.refresh_from_db()
+    if progress:
+        progress(job)
+    return job
+
+
+def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=status, error=error, finished_at=timezone.now()
+    )
+
+
+def _entries(job: ImportJob):
+    path = Path(job.source_path)
+    roots = settings.LOUPE_IMPORT_ROOTS + [str(_upload_dir())]
+    if job.kind == ImportKind.FOLDER:
+        return sources.count_folder(path), sources.iter_folder(path)
+    if job.kind == ImportKind.ZIP:
+        return sources.count_zip(path), sources.iter_zip(
+            path, max_entry_bytes=settings.LOUPE_MAX_IMAGE_BYTES
+        )
+    return sources.count_manifest(path), sources.iter_manifest(path, roots=roots)
+
+
+def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
+    if not Path(job.source_path).exists():
+        raise ApplicationError(f"'{job.source_path}' no longer exists.")
+    total, entries = _entries(job)
+    job.total = total
+    ImportJob.objects.filter(pk=job.pk).update(total=total)
+    classes = {c.name: c.pk for c in LabelClass.objects.filter(project=job.project)}
+    batch: list[_Accepted] = []
+    rejections: list[ImportRejection] = []
+    seen: set[str] = set()
+    batch_size = settings.LOUPE_IMPORT_BATCH_SIZE
+    for entry in entries:
+        job.processed += 1
+        accepted, reason = _accept(entry, classes)
+        if reason:
+            rejections.append(ImportRejection(job=job, path=entry.name[:1000], reason=reason))
+        elif accepted.sha256 in seen:
+            job.duplicates += 1
+        else:
+            seen.add(accepted.sha256)
+            batch.append(accepted)
+        if len(batch) >= batch_size or len(rejections) >= batch_size:
+            _flush(job, batch, rejections, progress)
+            batch, rejections = [], []
+            if len(seen) > 50 * batch_size:
+                seen.clear()  # the database catches older duplicates; keep memory bounded
+    _flush(job, batch, rejections, progress)
+
+
+def _accept(entry: sources.SourceEntry, classes: dict[str, int]) -> tuple[_Accepted | None, str]:
+    """Validates one entry; returns the accepted file or the reason it is rejected."""
+    if entry.problem:
+        return None, entry.problem
+    label_class_id = None
+    if entry.label is not None:
+        label_class_id = classes.get(entry.label)
+        if label_class_id is None:
+            return None, f"unknown class '{entry.label}'"
+    try:
+        with entry.opener() as handle:
+            content = handle.read(settings.LOUPE_MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        return None, f"unreadable: {exc.strerror or exc}"
+    if not content:
+        return None, "empty file"
+    if len(content) > settings.LOUPE_MAX_IMAGE_BYTES:
+        return None, "file too large"
+    try:
+        width, height, image_format = _inspect_image(content)
+    except ValueError as exc:
+        return None, str(exc)
+    sha256 = hashlib.sha256(content).hexdigest()
+    file_name = item_file_name(sha256=sha256, image_format=image_format)
+    created = file_store(name=file_name, content=content)
+    return _Accepted(
+        sha256=sha256,
+        file_name=file_name,
+        created_file=created,
+        original_name=entry.name[:500],
+        size_bytes=len(content),
+        width=width,
+        height=height,
+        image_format=image_format,
+        label_class_id=label_class_id,
+        metadata=entry.metadata,
+    ), ""
+
+
+def _inspect_image(content: bytes) -> tuple[int, int, str]:
+    """Decodes the whole image once, so truncated or corrupt files are caught at import."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(content)) as image:
+                image_format = image.format or ""
+                width, height = image.size
+                if width * height > settings.LOUPE_MAX_IMAGE_PIXELS:
+                    raise ValueError("image too large (pixels)")
+                image.load()
+    except UnidentifiedImageError:
+        raise ValueError("not an image (unrecognised format)") from None
+    except (
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:
+        raise ValueError(f"corrupt image: {e}") from None
+    return width, height, image_format
+
+
+def _holdout(sha256: str, fraction: float) -> bool:
+    # Content hash as the coin: the same file always lands in the same split.
+    return fraction > 0 and int(sha256[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def _flush(job, batch, rejections, progress) -> None:
+    try:
+        with transaction.atomic():
+            # Serialises concurrent imports into one project (no-op on SQLite, which
+            # serialises writers anyway).
+            Project.objects.select_for_update().filter(pk=job.project_id).first()
+            existing = set(
+                Item.objects.filter(
+                    project_id=job.project_id, sha256__in=[a.sha256 for a in batch]
+                ).values_list("sha256", flat=True)
+            )
+            fresh = [a for a in batch if a.sha256 not in existing]
+            items = Item.objects.bulk_create([_item(job, a) for a in fresh])
+            truths = [
+                GroundTruth(
+                    item=item,
+                    label_class_id=a.label_class_id,
+                    decided_by=Decision.IMPORTED,
+                    agreement=1.0,
+                )
+                for item, a in zip(items, fresh, strict=True)
+                if a.label_class_id is not None
+            ]
+            GroundTruth.objects.bulk_create(truths)
+            ImportRejection.objects.bulk_create(rejections)
+            job.imported += len(fresh)
+            job.labeled += len(truths)
+            job.duplicates += len(batch) - len(fresh)
+            job.rejected += len(rejections)
+            ImportJob.objects.filter(pk=job.pk).update(
+                processed=job.processed,
+                imported=job.imported,
+                labeled=job.labeled,
+                duplicates=job.duplicates,
+                rejected=job.rejected,
+                heartbeat_at=timezone.now(),
+            )
+    except Exception:
+        # Nothing half-written: files this batch created are removed with the failed rows.
+        for accepted in batch:
+            if accepted.created_file and not Item.objects.filter(file=accepted.file_name).exists():
+                file_delete(name=accepted.file_name)
+        raise
+    if progress:
+        progress(job)
+
+
+def _item(job: ImportJob, accepted: _Accepted) -> Item:
+    labeled = accepted.label_class_id is not None
+    if not labeled:
+        split = Split.POOL
+    else:
+        split = Split.HOLDOUT if _holdout(accepted.sha256, job.holdout_fraction) else Split.TRAIN
+    return Item(
+        project_id=job.project_id,
+        file=accepted.file_name,
+        original_name=accepted.original_name,
+        sha256=accepted.sha256,
+        size_bytes=accepted.size_bytes,
+        width=accepted.width,
+        height=accepted.height,
+        image_format=accepted.image_format,
+        metadata=accepted.metadata,
+        source=job.source_tag[:100],
+        split=split,
+        state=ItemState.LABELED if labeled else ItemState.UNLABELED,
+        import_job=job,
+    )

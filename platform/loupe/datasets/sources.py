@@ -1,0 +1,250 @@
+"""Where imported files come from: a server-side folder, a zip archive or a manifest.
+
+Each source is a generator of `SourceEntry` (one file at a time), so an import never holds the
+whole dataset in memory. Entries that cannot even be opened carry a `problem` instead of a
+reader; the import turns them into rejections with that reason."""
+
+import csv
+import functools
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from loupe.errors import ApplicationError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
+PATH_KEYS = ("path", "file", "filename", "image")
+LABEL_KEYS = ("label", "class")
+
+
+@dataclass
+class SourceEntry:
+    name: str
+    label: str | None = None
+    metadata: dict = field(default_factory=dict)
+    opener: Callable[[], BinaryIO] | None = None
+    problem: str = ""
+
+
+def resolve_allowed(path: str | os.PathLike, roots: list[str]) -> Path:
+    """The real path, if it lies inside one of the allowed import roots.
+
+    Symlinks and `..` are resolved first, so neither can escape a root."""
+    real = Path(os.path.realpath(path))
+    for root in roots:
+        real_root = Path(os.path.realpath(root))
+        if real == real_root or real_root in real.parents:
+            return real
+    raise ApplicationError(
+        f"'{path}' is outside the allowed import folders.",
+        code="path_not_allowed",
+        status=403,
+        extra={"allowed_roots": roots},
+    )
+
+
+def detect_kind(path: Path) -> str:
+    if path.is_dir():
+        return "folder"
+    if path.suffix.lower() == ".zip":
+        return "zip"
+    if path.suffix.lower() in MANIFEST_SUFFIXES:
+        return "manifest"
+    raise ApplicationError(
+        f"'{path.name}' is neither a folder, a .zip archive nor a .csv/.jsonl manifest."
+    )
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+def _is_candidate(name: str) -> bool:
+    return not name.startswith(".")
+
+
+def iter_folder(root: Path) -> Iterator[SourceEntry]:
+    """ImageFolder layout: files in `root/<class>/...` carry the class; files directly in
+    `root` are unlabeled. Hidden files are ignored; every other file is an entry (a non-image
+    is rejected later with its reason)."""
+    with os.scandir(root) as top:
+        entries = sorted(top, key=lambda e: e.name)
+    for entry in entries:
+        if not _is_candidate(entry.name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            for dirpath, dirnames, filenames in os.walk(entry.path):
+                dirnames[:] = sorted(d for d in dirnames if _is_candidate(d))
+                for filename in sorted(filenames):
+                    if _is_candidate(filename):
+                        full = Path(dirpath) / filename
+                        yield _file_entry(full, root, label=entry.name)
+        elif entry.is_file(follow_symlinks=False):
+            yield _file_entry(Path(entry.path), root, label=None)
+        else:
+            yield SourceEntry(name=entry.name, problem="not a regular file (link or device)")
+
+
+def _file_entry(path: Path, root: Path, *, label: str | None) -> SourceEntry:
+    name = str(path.relative_to(root))
+    if path.is_symlink():
+        return SourceEntry(name=name, problem="symbolic links are not followed")
+    return SourceEntry(name=name, label=label, opener=functools.partial(open, path, "rb"))
+
+
+def count_folder(root: Path) -> int:
+    total = 0
+    for _dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if _is_candidate(d)]
+        total += sum(1 for f in filenames if _is_candidate(f))
+    return total
+
+
+# --- zip archives ----------------------------------------------------------------------------
+
+
+def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    return [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and not any(p.startswith((".", "__MACOSX")) for p in _parts(info))
+    ]
+
+
+def _parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
+    return PurePosixPath(info.filename.replace("\\", "/")).parts
+
+
+def iter_zip(path: Path, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
+    """ImageFolder layout inside a zip (a single wrapping folder is ignored). Entries that try
+    to leave the archive (absolute paths, `..`) or are too large are rejected."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ApplicationError(f"'{path.name}' is not a readable zip archive: {exc}") from exc
+    with archive:
+        members = _zip_members(archive)
+        prefix = _common_prefix(members)
+        for info in members:
+            raw_name = info.filename
+            parts = _parts(info)
+            if raw_name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                yield SourceEntry(name=raw_name, problem="unsafe path in archive (path traversal)")
+                continue
+            if info.file_size > max_entry_bytes:
+                yield SourceEntry(name=raw_name, problem="file too large")
+                continue
+            inner = parts[len(prefix) :]
+            label = inner[0] if len(inner) >= 2 else None
+            yield SourceEntry(
+                name=raw_name,
+                label=label,
+                opener=lambda info=info: io.BytesIO(archive.read(info)),
+            )
+
+
+def _common_prefix(members: list[zipfile.ZipInfo]) -> tuple[str, ...]:
+    """One folder that wraps everything (`dataset/<class>/<file>`) is not a class."""
+    tops = {_parts(m)[0] for m in members if len(_parts(m)) > 1}
+    flat = any(len(_parts(m)) == 1 for m in members)
+    if len(tops) == 1 and not flat:
+        top = next(iter(tops))
+        # Only strip it when there is structure beneath it, or it holds files directly.
+        return (top,)
+    return ()
+
+
+def count_zip(path: Path) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return len(_zip_members(archive))
+    except (zipfile.BadZipFile, OSError):
+        return 0
+
+
+# --- manifests -------------------------------------------------------------------------------
+
+
+def iter_manifest(path: Path, *, roots: list[str]) -> Iterator[SourceEntry]:
+    """CSV (header row) or JSON Lines: a path column (`path`, `file`, `filename` or `image`),
+    an optional `label`/`class`, and any other columns kept as metadata. Relative paths are
+    read from the manifest's folder; paths outside the allowed roots are rejected."""
+    for line_no, row in _manifest_rows(path):
+        where = f"{path.name}:{line_no}"
+        if isinstance(row, str):
+            yield SourceEntry(name=where, problem=row)
+            continue
+        file_key = next((k for k in PATH_KEYS if row.get(k)), None)
+        if file_key is None:
+            yield SourceEntry(name=where, problem="row has no path")
+            continue
+        raw_path = str(row.pop(file_key))
+        for key in PATH_KEYS:
+            row.pop(key, None)
+        label = None
+        for key in LABEL_KEYS:
+            value = row.pop(key, None)
+            if value not in (None, "") and label is None:
+                label = str(value)
+        metadata = row.pop("metadata", None)
+        metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        metadata.update({k: v for k, v in row.items() if v not in (None, "")})
+        target = Path(raw_path) if os.path.isabs(raw_path) else path.parent / raw_path
+        try:
+            real = resolve_allowed(target, roots)
+        except ApplicationError:
+            yield SourceEntry(name=raw_path, problem="path outside the allowed import folders")
+            continue
+        if not real.is_file():
+            yield SourceEntry(name=raw_path, problem="file not found or unreadable")
+            continue
+        yield SourceEntry(
+            name=raw_path,
+            label=label,
+            metadata=metadata,
+            opener=functools.partial(open, real, "rb"),
+        )
+
+
+def _manifest_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
+    try:
+        handle = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise ApplicationError(f"Cannot read manifest '{path.name}': {exc.strerror}") from exc
+    with handle:
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not set(reader.fieldnames) & set(PATH_KEYS):
+                raise ApplicationError(
+                    f"Manifest '{path.name}' needs a header with a path column.",
+                    extra={"path_columns": list(PATH_KEYS)},
+                )
+            try:
+                for row in reader:
+                    yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+            except (csv.Error, UnicodeDecodeError) as exc:
+                yield reader.line_num, f"malformed CSV: {exc}"
+            return
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, f"malformed JSON: {exc.msg}"
+                continue
+            yield line_no, row if isinstance(row, dict) else "a line must be a JSON object"
+
+
+def count_manifest(path: Path) -> int:
+    try:
+        with open(path, "rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+    except OSError:
+        return 0
+    return max(0, lines - 1) if path.suffix.lower() == ".csv" else lines

@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+
+
+class TaskType(models.TextChoices):
+    # Only single-label classification is served today; the label config, ground truth and
+    # training paths all dispatch on this field so the others slot in later.
+    IMAGE_CLASSIFICATION = "image_classification", "Image classification (single label)"
+    IMAGE_MULTI_LABEL = "image_multi_label", "Image classification (multi-label)"
+    OBJECT_DETECTION = "object_detection", "Object detection"
+
+
+SUPPORTED_TASK_TYPES = {TaskType.IMAGE_CLASSIFICATION}
+
+
+class ClassWeighting(models.TextChoices):
+    NONE = "none", "No weighting"
+    INVERSE = "inverse", "Inverse frequency"
+    EFFECTIVE = "effective", "Effective number of samples"
+
+
+class LossName(models.TextChoices):
+    CROSS_ENTROPY = "ce", "Cross-entropy"
+    FOCAL = "focal", "Focal loss"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    task_type = models.CharField(
+        max_length=32, choices=TaskType.choices, default=TaskType.IMAGE_CLASSIFICATION
+    )
+    description = models.TextField(blank=True)
+    # Shown to annotators in Label Studio: what they label and why.
+    guidelines = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Active-learning settings.
+    strategy = models.CharField(max_length=40, default="default")
+    batch_size = models.PositiveIntegerField(default=50)
+    control_fraction = models.FloatField(default=0.1)
+    retrain_every_n_labels = models.PositiveIntegerField(default=100)
+    class_weighting = models.CharField(
+        max_length=16, choices=ClassWeighting.choices, default=ClassWeighting.EFFECTIVE
+    )
+    loss = models.CharField(max_length=16, choices=LossName.choices, default=LossName.CROSS_ENTROPY)
+    image_size = models.PositiveIntegerField(default=64)
+    annotator_overlap = models.PositiveIntegerField(default=1)
+    holdout_fraction = models.FloatField(default=0.2)
+
+    # Label Studio project this one is synchronised with.
+    ls_project_id = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelClass(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="classes")
+    name = models.CharField(max_length=100)
+    order = models.PositiveIntegerField(default=0)
+    target_count = models.PositiveIntegerField(null=True, blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["project", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_class_name_in_project")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,124 @@
+"""Writes for projects: creation, settings and the ordered class list."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils.text import slugify
+
+from loupe.accounts.models import Role
+from loupe.accounts.services import membership_set
+from loupe.errors import ApplicationError
+from loupe.projects.models import SUPPORTED_TASK_TYPES, LabelClass, Project
+
+EDITABLE_FIELDS = {
+    "name",
+    "description",
+    "guidelines",
+    "strategy",
+    "batch_size",
+    "control_fraction",
+    "retrain_every_n_labels",
+    "class_weighting",
+    "loss",
+    "image_size",
+    "annotator_overlap",
+    "holdout_fraction",
+}
+
+
+@transaction.atomic
+def project_create(
+    *,
+    name: str,
+    created_by: AbstractUser | None,
+    slug: str = "",
+    task_type: str = "image_classification",
+    classes: Sequence[dict[str, Any] | str] = (),
+    **settings: Any,
+) -> Project:
+    """Creates a project with its ordered classes; the creator becomes its admin."""
+    if task_type not in SUPPORTED_TASK_TYPES:
+        raise ApplicationError(
+            f"Task type '{task_type}' is not supported yet.",
+            extra={"supported": sorted(SUPPORTED_TASK_TYPES)},
+        )
+    slug = slug or slugify(name)[:80]
+    if not slug:
+        raise ApplicationError("A project needs a name made of letters or digits.")
+    if Project.objects.filter(slug=slug).exists():
+        raise ApplicationError(f"A project with slug '{slug}' already exists.", code="conflict")
+    unknown = set(settings) - EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"Unknown project settings: {', '.join(sorted(unknown))}.")
+    project = Project(name=name, slug=slug, task_type=task_type, created_by=created_by, **settings)
+    _validate_settings(project)
+    project.save()
+    if classes:
+        label_classes_set(project=project, classes=classes)
+    if created_by is not None and not created_by.is_superuser:
+        membership_set(project=project, user=created_by, role=Role.ADMIN)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, **changes: Any) -> Project:
+    """Changes the project's name, guidelines or active-learning settings."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ApplicationError(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
+    for field, value in changes.items():
+        setattr(project, field, value)
+    _validate_settings(project)
+    project.save()
+    return project
+
+
+def _validate_settings(project: Project) -> None:
+    if not 0.0 <= project.control_fraction < 1.0:
+        raise ApplicationError("control_fraction must be in [0, 1).")
+    if not 0.0 <= project.holdout_fraction < 1.0:
+        raise ApplicationError("holdout_fraction must be in [0, 1).")
+    if project.batch_size < 1:
+        raise ApplicationError("batch_size must be at least 1.")
+    if not 16 <= project.image_size <= 1024:
+        raise ApplicationError("image_size must be between 16 and 1024 pixels.")
+    if project.annotator_overlap < 1:
+        raise ApplicationError("annotator_overlap must be at least 1.")
+
+
+@transaction.atomic
+def label_classes_set(
+    *, project: Project, classes: Sequence[dict[str, Any] | str]
+) -> list[LabelClass]:
+    """Sets the ordered class list. Existing classes keep their identity (and their labels);
+    new ones are added; a class that has labels cannot be removed."""
+    wanted = [{"name": c} if isinstance(c, str) else dict(c) for c in classes]
+    names = [c.get("name", "").strip() for c in wanted]
+    if any(not n for n in names):
+        raise ApplicationError("Every class needs a name.")
+    if len(set(names)) != len(names):
+        raise ApplicationError("Class names must be unique.", extra={"classes": names})
+    existing = {c.name: c for c in LabelClass.objects.filter(project=project)}
+    removed = [c for name, c in existing.items() if name not in names]
+    for label_class in removed:
+        if label_class.ground_truths.exists() or label_class.annotations.exists():
+            raise ApplicationError(
+                f"Class '{label_class.name}' has labels and cannot be removed.",
+                code="conflict",
+            )
+        label_class.delete()
+    result = []
+    for order, spec in enumerate(wanted):
+        name = spec["name"].strip()
+        target = spec.get("target_count")
+        if target is not None and int(target) < 0:
+            raise ApplicationError(f"Target for '{name}' must not be negative.")
+        label_class = existing.get(name) or LabelClass(project=project, name=name)
+        label_class.order = order
+        label_class.target_count = target
+        label_class.description = spec.get("description", label_class.description or "")
+        label_class.save()
+        result.append(label_class)
+    return result
