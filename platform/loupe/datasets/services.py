@@ -40,6 +40,9 @@ IMPORT_TASK = "datasets.import_run"
 STALE_AFTER = timedelta(minutes=2)
 
 ProgressCallback = Callable[[ImportJob], None]
+# Leading bytes of the formats Pillow reads: a file that starts like an image but does not
+# open is corrupt, not "some other file".
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 
 
 @dataclass
@@ -243,6 +246,8 @@ def _inspect_image(content: bytes) -> tuple[int, int, str]:
                     raise ValueError("image too large (pixels)")
                 image.load()
     except UnidentifiedImageError:
+        if content.startswith(IMAGE_SIGNATURES):
+            raise ValueError("corrupt image: truncated or damaged header") from None
         raise ValueError("not an image (unrecognised format)") from None
     except (
         OSError,

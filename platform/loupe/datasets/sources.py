@@ -112,8 +112,13 @@ def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return [
         info
         for info in archive.infolist()
-        if not info.is_dir() and not any(p.startswith((".", "__MACOSX")) for p in _parts(info))
+        if not info.is_dir() and not any(_hidden(p) for p in _parts(info))
     ]
+
+
+def _hidden(part: str) -> bool:
+    # ".." is not hidden: it is a traversal attempt, reported as such.
+    return part.startswith("__MACOSX") or (part.startswith(".") and part not in (".", ".."))
 
 
 def _parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
@@ -133,7 +138,7 @@ def iter_zip(path: Path, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
         for info in members:
             raw_name = info.filename
             parts = _parts(info)
-            if raw_name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            if _unsafe(info):
                 yield SourceEntry(name=raw_name, problem="unsafe path in archive (path traversal)")
                 continue
             if info.file_size > max_entry_bytes:
@@ -148,10 +153,16 @@ def iter_zip(path: Path, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
             )
 
 
+def _unsafe(info: zipfile.ZipInfo) -> bool:
+    parts = _parts(info)
+    return info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+
+
 def _common_prefix(members: list[zipfile.ZipInfo]) -> tuple[str, ...]:
     """One folder that wraps everything (`dataset/<class>/<file>`) is not a class."""
-    tops = {_parts(m)[0] for m in members if len(_parts(m)) > 1}
-    flat = any(len(_parts(m)) == 1 for m in members)
+    safe = [m for m in members if not _unsafe(m)]
+    tops = {_parts(m)[0] for m in safe if len(_parts(m)) > 1}
+    flat = any(len(_parts(m)) == 1 for m in safe)
     if len(tops) == 1 and not flat:
         top = next(iter(tops))
         # Only strip it when there is structure beneath it, or it holds files directly.

@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole suite."""
+
+import os
+
+import pytest
+
+
+
+@pytest.fixture
+def import_root(tmp_path, settings):
+    """A folder the import may read from (an allowed import root)."""
+    root = tmp_path / "imports"
+    root.mkdir()
+    settings.LOUPE_IMPORT_ROOTS = [str(root)]
+    settings.LOUPE_UPLOAD_DIR = tmp_path / "uploads"
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def pytest_report_header(config):
+    return f"database: {os.environ.get('DATABASE_URL', 'sqlite (embedded default)')}"
