@@ -5,7 +5,6 @@ import os
 import pytest
 
 
-
 @pytest.fixture
 def import_root(tmp_path, settings):
     """A folder the import may read from (an allowed import root)."""

@@ -37,7 +37,15 @@ def test_packages_import_from_anywhere_and_platform_stays_stdlib(tmp_path):
 
 
 def test_ml_imports_nothing_of_the_platform():
-    forbidden = {"django", "celery", "rest_framework", "label_studio_sdk", "loupe", "workers", "config"}
+    forbidden = {
+        "django",
+        "celery",
+        "rest_framework",
+        "label_studio_sdk",
+        "loupe",
+        "workers",
+        "config",
+    }
     offenders = [
         f"{path.relative_to(ROOT)} imports {module}"
         for path, module in _imported_modules(ROOT / "ml")

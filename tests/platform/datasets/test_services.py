@@ -17,9 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def project():
-    return project_create(
-        name="Inspection", created_by=None, classes=["good", "scratch", "dent"]
-    )
+    return project_create(name="Inspection", created_by=None, classes=["good", "scratch", "dent"])
 
 
 def run_import(project, path, **kwargs):
@@ -35,7 +33,10 @@ def test_imagefolder_import_keeps_labels_and_flat_files_join_the_pool(project, i
     assert job.status == JobStatus.SUCCEEDED
     assert (job.imported, job.labeled, job.rejected, job.total) == (10, 7, 0, 10)
     assert Item.objects.filter(project=project, state=ItemState.LABELED).count() == 7
-    assert Item.objects.filter(project=project, state=ItemState.UNLABELED, split=Split.POOL).count() == 3
+    assert (
+        Item.objects.filter(project=project, state=ItemState.UNLABELED, split=Split.POOL).count()
+        == 3
+    )
     labels = GroundTruth.objects.filter(item__project=project).values_list(
         "label_class__name", flat=True
     )
@@ -76,9 +77,7 @@ def test_bad_files_are_rejected_one_by_one_and_the_rest_imported(project, import
     assert reasons["unicorn/x.png"] == "unknown class 'unicorn'"
 
 
-def test_zip_with_bad_entries_imports_the_good_ones_and_reports_each_bad_one(
-    project, import_root
-):
+def test_zip_with_bad_entries_imports_the_good_ones_and_reports_each_bad_one(project, import_root):
     archive = import_root / "upload.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("data/good/a.png", png_bytes(1))
