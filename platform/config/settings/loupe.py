@@ -1,16 +1,18 @@
 """Loupe's own settings."""
 
+from pathlib import Path
+
 from config.env import BASE_DIR, VAR_DIR, env
 
 # Server-side folders an import may read from; anything outside is refused.
 LOUPE_IMPORT_ROOTS = [
     str(p) for p in env.list("LOUPE_IMPORT_ROOTS", default=[str(VAR_DIR / "imports")])
 ]
-LOUPE_UPLOAD_DIR = env.path("LOUPE_UPLOAD_DIR", default=str(VAR_DIR / "uploads"))
+LOUPE_UPLOAD_DIR = Path(env.str("LOUPE_UPLOAD_DIR", default=str(VAR_DIR / "uploads")))
 LOUPE_IMPORT_BATCH_SIZE = env.int("LOUPE_IMPORT_BATCH_SIZE", default=500)
 LOUPE_MAX_IMAGE_BYTES = env.int("LOUPE_MAX_IMAGE_BYTES", default=50 * 1024 * 1024)
 LOUPE_MAX_IMAGE_PIXELS = env.int("LOUPE_MAX_IMAGE_PIXELS", default=80_000_000)
 # When true, jobs run in the calling process instead of being sent to a worker (tests).
 LOUPE_JOBS_EAGER = env.bool("LOUPE_JOBS_EAGER", default=False)
-LOUPE_DEMO_DIR = env.path("LOUPE_DEMO_DIR", default=str(VAR_DIR / "imports" / "demo"))
+LOUPE_DEMO_DIR = Path(env.str("LOUPE_DEMO_DIR", default=str(VAR_DIR / "imports" / "demo")))
 LOUPE_REPO_DIR = BASE_DIR

@@ -1,9 +1,11 @@
 """Media storage: a local content-addressed folder by default; S3-compatible storage by setting
 LOUPE_STORAGE_BACKEND to storages.backends.s3.S3Storage (django-storages)."""
 
+from pathlib import Path
+
 from config.env import VAR_DIR, env
 
-MEDIA_ROOT = env.path("LOUPE_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_ROOT = Path(env.str("LOUPE_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
     "default": {

@@ -1,0 +1,315 @@
+"""Label Studio's data shapes, without the SDK: labeling configs, task payloads, webhooks.
+
+Everything here is pure (dicts and dataclasses in and out) so that the webhook endpoint and
+the tests can use it without a server. `adapter.py` is the only module that talks to Label
+Studio; it builds on these functions. Payload shapes were checked against Label Studio 1.23.2
+(see docs/label-studio.md).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+# Names inside the labeling config; results and predictions refer to them.
+IMAGE_FIELD = "image"
+CONTROL_NAME = "label"
+REASON_FIELD = "loupe_reason"
+ITEM_ID_FIELD = "loupe_item_id"
+ROUND_ID_FIELD = "loupe_round_id"
+
+# Task types as Loupe's projects app names them.
+IMAGE_CLASSIFICATION = "image_classification"
+IMAGE_MULTI_LABEL = "image_multi_label"
+OBJECT_DETECTION = "object_detection"
+
+# The webhook actions Loupe subscribes to.
+ANNOTATION_CREATED = "ANNOTATION_CREATED"
+ANNOTATIONS_CREATED = "ANNOTATIONS_CREATED"
+ANNOTATION_UPDATED = "ANNOTATION_UPDATED"
+ANNOTATIONS_DELETED = "ANNOTATIONS_DELETED"
+TASKS_DELETED = "TASKS_DELETED"
+WEBHOOK_ACTIONS = (
+    ANNOTATION_CREATED,
+    ANNOTATIONS_CREATED,
+    ANNOTATION_UPDATED,
+    ANNOTATIONS_DELETED,
+    TASKS_DELETED,
+)
+
+
+class LabelStudioError(Exception):
+    """Label Studio refused a request (bad config, unknown project, ...)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class LabelStudioUnavailable(LabelStudioError):
+    """Label Studio could not be reached (refused, timed out, 502/503/504): retry later."""
+
+
+class MalformedWebhook(ValueError):
+    """A webhook body that is not a Label Studio event Loupe can read."""
+
+
+@dataclass(frozen=True)
+class PushPrediction:
+    """A model's pre-annotation: `result` in Label Studio's format (see `choices_result`)."""
+
+    result: list[dict]
+    score: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class PushTask:
+    """One item to label in one selection round; `image` is a URL Label Studio can load."""
+
+    item_id: int
+    round_id: int
+    image: str
+    reason: str = ""
+    prediction: PushPrediction | None = None
+
+
+@dataclass(frozen=True)
+class AnnotationRecord:
+    """One annotation as Loupe needs it, from a webhook or from reconciliation."""
+
+    id: int
+    task_id: int
+    item_id: int | None
+    round_id: int | None
+    classes: list[str]
+    result: list[dict]
+    completed_by: int | None
+    completed_by_email: str | None
+    lead_time: float | None
+    was_cancelled: bool
+    ground_truth: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """What one webhook asks Loupe to apply; actions Loupe does not use carry no changes."""
+
+    action: str
+    project_id: int | None
+    annotations: list[AnnotationRecord] = field(default_factory=list)
+    deleted_annotation_ids: list[int] = field(default_factory=list)
+    deleted_task_ids: list[int] = field(default_factory=list)
+
+
+def labeling_config(task_type: str, classes: list[str], guidelines: str = "") -> str:
+    """The labeling config XML for a task type and its classes.
+
+    The image comes from task data `$image`; the reason Loupe picked the item is shown
+    from `$loupe_reason`, so experts know why they see it. Guidelines, when given, are
+    shown above the image, one header per paragraph.
+    """
+    if not classes:
+        raise ValueError("a labeling config needs at least one class")
+    if len(set(classes)) != len(classes):
+        raise ValueError("class names must be unique")
+    view = ET.Element("View")
+    for paragraph in _paragraphs(guidelines):
+        ET.SubElement(view, "Header", value=paragraph, size="6")
+    ET.SubElement(view, "Image", name=IMAGE_FIELD, value=f"${IMAGE_FIELD}", zoom="true")
+    ET.SubElement(view, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
+    if task_type in (IMAGE_CLASSIFICATION, IMAGE_MULTI_LABEL):
+        choice = "single" if task_type == IMAGE_CLASSIFICATION else "multiple"
+        control = ET.SubElement(
+            view,
+            "Choices",
+            name=CONTROL_NAME,
+            toName=IMAGE_FIELD,
+            choice=choice,
+            showInline="true",
+            required="true",
+        )
+        for name in classes:
+            ET.SubElement(control, "Choice", value=name)
+    elif task_type == OBJECT_DETECTION:
+        control = ET.SubElement(view, "RectangleLabels", name=CONTROL_NAME, toName=IMAGE_FIELD)
+        for name in classes:
+            ET.SubElement(control, "Label", value=name)
+    else:
+        raise ValueError(f"unknown task type {task_type!r}")
+    ET.indent(view)
+    return ET.tostring(view, encoding="unicode")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
+
+
+def choices_result(classes: list[str]) -> list[dict]:
+    """A classification result (prediction or annotation) choosing `classes`."""
+    return [
+        {
+            "from_name": CONTROL_NAME,
+            "to_name": IMAGE_FIELD,
+            "type": "choices",
+            "value": {"choices": list(classes)},
+        }
+    ]
+
+
+def local_file_url(relative_path: str) -> str:
+    """How a task refers to a file under Label Studio's LOCAL_FILES_DOCUMENT_ROOT."""
+    return "/data/local-files/?d=" + quote(relative_path.lstrip("/"), safe="/")
+
+
+def task_payload(task: PushTask) -> dict:
+    """One task in the body of the bulk import endpoint."""
+    payload: dict[str, Any] = {
+        "data": {
+            IMAGE_FIELD: task.image,
+            REASON_FIELD: task.reason,
+            ITEM_ID_FIELD: task.item_id,
+            ROUND_ID_FIELD: task.round_id,
+        }
+    }
+    if task.prediction is not None:
+        payload["predictions"] = [
+            {
+                "result": task.prediction.result,
+                "score": task.prediction.score,
+                "model_version": task.prediction.model_version,
+            }
+        ]
+    return payload
+
+
+def task_url(base_url: str, project_id: int, task_id: int) -> str:
+    """Deep link that opens one task in Label Studio's labeling view."""
+    return f"{base_url.rstrip('/')}/projects/{project_id}/data/?task={task_id}"
+
+
+def label_stream_url(base_url: str, project_id: int) -> str:
+    """Deep link to "Label": Label Studio serves the project's next task, in task order."""
+    return f"{base_url.rstrip('/')}/projects/{project_id}/data?labeling=1"
+
+
+def chosen_classes(result: list[dict]) -> list[str]:
+    """Class names an annotation result chose, in order, each once."""
+    chosen: list[str] = []
+    for region in result or []:
+        if not isinstance(region, dict) or region.get("from_name") != CONTROL_NAME:
+            continue
+        value = region.get("value") or {}
+        for name in value.get("choices") or value.get("rectanglelabels") or []:
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def annotation_record(
+    annotation: dict, task: dict | None = None, emails: dict[int, str] | None = None
+) -> AnnotationRecord:
+    """Read one annotation dict (webhook or task listing) with its task's data, if known."""
+    if not isinstance(annotation, dict):
+        raise MalformedWebhook("annotation is not an object")
+    try:
+        annotation_id = int(annotation["id"])
+        task_id = int(annotation.get("task") or (task or {})["id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedWebhook(f"annotation without id or task: {exc}") from exc
+    result = annotation.get("result") or []
+    if not isinstance(result, list):
+        raise MalformedWebhook(f"annotation {annotation_id}: result is not a list")
+    data = (task or {}).get("data") or {}
+    completed_by = _user_id(annotation.get("completed_by"))
+    return AnnotationRecord(
+        id=annotation_id,
+        task_id=task_id,
+        item_id=_int_or_none(data.get(ITEM_ID_FIELD)),
+        round_id=_int_or_none(data.get(ROUND_ID_FIELD)),
+        classes=chosen_classes(result),
+        result=result,
+        completed_by=completed_by,
+        completed_by_email=(emails or {}).get(completed_by) if completed_by else None,
+        lead_time=annotation.get("lead_time"),
+        was_cancelled=bool(annotation.get("was_cancelled")),
+        ground_truth=bool(annotation.get("ground_truth")),
+        created_at=_datetime(annotation.get("created_at")),
+        updated_at=_datetime(annotation.get("updated_at")),
+    )
+
+
+def parse_webhook(payload: Any) -> WebhookEvent:
+    """Read a Label Studio webhook body; raises `MalformedWebhook` when it is not one."""
+    if not isinstance(payload, dict):
+        raise MalformedWebhook("webhook body is not a JSON object")
+    action = payload.get("action")
+    if not isinstance(action, str) or not action:
+        raise MalformedWebhook("webhook body has no action")
+    project = payload.get("project")
+    project_id = _int_or_none(project.get("id")) if isinstance(project, dict) else None
+    if action in (ANNOTATION_CREATED, ANNOTATION_UPDATED, ANNOTATIONS_CREATED):
+        annotations = _as_list(payload.get("annotation"), "annotation")
+        tasks = {t.get("id"): t for t in _as_list(payload.get("task"), "task", required=False)}
+        records = [annotation_record(a, tasks.get(_task_id(a))) for a in annotations]
+        return WebhookEvent(action=action, project_id=project_id, annotations=records)
+    if action == ANNOTATIONS_DELETED:
+        ids = _ids(payload.get("annotations"), "annotations")
+        return WebhookEvent(action=action, project_id=project_id, deleted_annotation_ids=ids)
+    if action == TASKS_DELETED:
+        ids = _ids(payload.get("tasks"), "tasks")
+        return WebhookEvent(action=action, project_id=project_id, deleted_task_ids=ids)
+    return WebhookEvent(action=action, project_id=project_id)
+
+
+def _as_list(value: Any, key: str, *, required: bool = True) -> list[dict]:
+    # Single-object actions send an object, bulk actions a list of them.
+    if value is None and not required:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return value
+    raise MalformedWebhook(f"webhook field {key!r} is missing or not an object/list")
+
+
+def _ids(value: Any, key: str) -> list[int]:
+    try:
+        return [int(v["id"]) for v in _as_list(value, key)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedWebhook(f"webhook field {key!r} has an entry without an id") from exc
+
+
+def _task_id(annotation: dict) -> Any:
+    return annotation.get("task")
+
+
+def _user_id(value: Any) -> int | None:
+    # Listings send the user id; some serializers nest the user as an object.
+    if isinstance(value, dict):
+        value = value.get("id")
+    return _int_or_none(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedWebhook(f"not an ISO date-time: {value!r}") from exc

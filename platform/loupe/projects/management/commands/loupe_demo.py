@@ -1,0 +1,64 @@
+"""python manage.py loupe_demo — creates the demo users and project and imports generated data
+(through a worker with --background, else in this process), with progress bars."""
+
+import secrets
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from loupe.datasets.models import JobStatus
+from loupe.datasets.services import import_job_run
+from loupe.projects.demo import DATASETS, demo_project_create
+
+
+class Command(BaseCommand):
+    help = "Create the demo project (generated, class-imbalanced images) and its users."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", choices=DATASETS, default="inspection")
+        parser.add_argument("--images", type=int, default=1200)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--background", action="store_true", help="import on a worker")
+
+    def handle(self, *args, **options):
+        password = self._password()
+        project, jobs = demo_project_create(
+            dataset=options["dataset"],
+            root=settings.LOUPE_DEMO_DIR,
+            n_images=options["images"],
+            seed=options["seed"],
+            password=password,
+            enqueue=options["background"],
+        )
+        for job in jobs:
+            with tqdm(desc=f"import {job.source_tag}", unit="file") as bar:
+
+                def show(current, bar=bar):
+                    bar.total = current.total
+                    bar.n = current.processed
+                    bar.refresh()
+
+                if options["background"]:
+                    while job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+                        time.sleep(0.5)
+                        job.refresh_from_db()
+                        show(job)
+                else:
+                    job = import_job_run(import_job_id=job.pk, progress=show)
+            self.stdout.write(
+                f"  {job.source_tag}: {job.status}, {job.imported} new, "
+                f"{job.duplicates} already there, {job.rejected} rejected"
+            )
+        self.stdout.write(self.style.SUCCESS(f"Demo project '{project.slug}' is ready."))
+        self.stdout.write(f"Users (password '{password}'): admin, engineer, expert, manager")
+
+    def _password(self) -> str:
+        path = settings.LOUPE_DEMO_DIR.parent.parent / "demo-password.txt"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        password = "loupe-" + secrets.token_hex(4)
+        path.write_text(password + "\n")
+        return password
