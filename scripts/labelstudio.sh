@@ -11,7 +11,8 @@
 #   LABEL_STUDIO_PORT            8080
 #   LABEL_STUDIO_USERNAME        admin@loupe.local
 #   LABEL_STUDIO_PASSWORD        loupe-admin
-#   LABEL_STUDIO_USER_TOKEN      loupe-local-dev-token-do-not-use-in-prod (6..40 characters)
+#   LABEL_STUDIO_USER_TOKEN      loupe-demo-token-0123456789 (6..40 characters; falls back to
+#                                LABEL_STUDIO_API_TOKEN, the name Loupe's settings read)
 #   LABEL_STUDIO_DATA_DIR        var/labelstudio/data   (database, uploads, pid file, log)
 #   LABEL_STUDIO_HOME            var/labelstudio        (venv and template live here)
 #   LOUPE_MEDIA_ROOT             var/media              (served to Label Studio as local files)
@@ -32,7 +33,7 @@ PORT="${LABEL_STUDIO_PORT:-8080}"
 BIND_HOST="127.0.0.1"
 USERNAME="${LABEL_STUDIO_USERNAME:-admin@loupe.local}"
 PASSWORD="${LABEL_STUDIO_PASSWORD:-loupe-admin}"
-TOKEN="${LABEL_STUDIO_USER_TOKEN:-loupe-local-dev-token-do-not-use-in-prod}"
+TOKEN="${LABEL_STUDIO_USER_TOKEN:-${LABEL_STUDIO_API_TOKEN:-loupe-demo-token-0123456789}}"
 MEDIA_ROOT="${LOUPE_MEDIA_ROOT:-$REPO/var/media}"
 START_TIMEOUT="${LABEL_STUDIO_START_TIMEOUT:-180}"
 PIDFILE="$DATA_DIR/labelstudio.pid"
@@ -41,24 +42,22 @@ URL="http://$BIND_HOST:$PORT"
 
 die() { echo "labelstudio: $*" >&2; exit 1; }
 
-# Environment of every Label Studio process: headless, no phoning home, Loupe's media
-# folder served as local files, and the legacy "Token <key>" auth the SDK uses for
-# non-JWT keys.
-ls_env() {
-  env \
-    LABEL_STUDIO_BASE_DATA_DIR="$1" \
-    LABEL_STUDIO_USERNAME="$USERNAME" \
-    LABEL_STUDIO_PASSWORD="$PASSWORD" \
-    LABEL_STUDIO_USER_TOKEN="$TOKEN" \
-    LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
-    LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false \
-    LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true \
-    LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="$MEDIA_ROOT" \
-    SENTRY_DSN= \
-    FRONTEND_SENTRY_DSN= \
-    LATEST_VERSION_CHECK=false \
-    COLLECT_ANALYTICS=false \
-    "${@:2}"
+# Environment of every Label Studio process (exported inside a subshell): headless, no
+# phoning home, Loupe's media folder served as local files, and the legacy "Token <key>"
+# auth the SDK uses for non-JWT keys.
+export_ls_env() {
+  export LABEL_STUDIO_BASE_DATA_DIR="$1"
+  export LABEL_STUDIO_USERNAME="$USERNAME"
+  export LABEL_STUDIO_PASSWORD="$PASSWORD"
+  export LABEL_STUDIO_USER_TOKEN="$TOKEN"
+  export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true
+  export LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false
+  export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true
+  export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="$MEDIA_ROOT"
+  export SENTRY_DSN=
+  export FRONTEND_SENTRY_DSN=
+  export LATEST_VERSION_CHECK=false
+  export COLLECT_ANALYTICS=false
 }
 
 credentials_stamp() {
@@ -95,8 +94,8 @@ cmd_template() {
   mkdir -p "$tmp"
   echo "building Label Studio template in $TEMPLATE (migrates the database, ~45 s)"
   local t0=$SECONDS
-  if ! ls_env "$tmp" "$VENV/bin/label-studio" init --quiet --no-browser \
-    --enable-legacy-api-token >"$tmp/init.log" 2>&1; then
+  if ! (export_ls_env "$tmp" && exec "$VENV/bin/label-studio" init --quiet --no-browser \
+    --enable-legacy-api-token) >"$tmp/init.log" 2>&1; then
     cat "$tmp/init.log" >&2
     rm -rf "$tmp"
     die "template build failed"
@@ -156,10 +155,12 @@ cmd_start() {
   fi
   mkdir -p "$MEDIA_ROOT"
   local t0=$SECONDS
-  # setsid: the server gets its own process group, so `stop` ends exactly what it started.
-  ls_env "$DATA_DIR" setsid "$VENV/bin/label-studio" start --no-browser \
-    --internal-host "$BIND_HOST" --port "$PORT" --enable-legacy-api-token \
-    >"$LOGFILE" 2>&1 </dev/null &
+  # The subshell execs the server, so $! is its pid: with --noreload it is one process.
+  (
+    export_ls_env "$DATA_DIR"
+    exec nohup "$VENV/bin/label-studio" start --no-browser \
+      --internal-host "$BIND_HOST" --port "$PORT" --enable-legacy-api-token
+  ) >"$LOGFILE" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$PIDFILE"
   until healthy && token_works; do
@@ -186,13 +187,13 @@ cmd_stop() {
     echo "not running"
     return
   fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 40); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.25
   done
   if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$PIDFILE"
   echo "stopped (pid $pid)"
