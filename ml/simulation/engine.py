@@ -1,0 +1,221 @@
+"""Replay active learning on fully labeled data to compare strategies before labeling.
+
+Every seed takes its own stratified holdout; the rest is the pool whose labels are hidden
+and revealed only when a strategy asks for them. All strategies of a seed start from the
+same initial labeled set and train the same model, so differences come from selection only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ml.metrics import balanced_accuracy, macro_f1
+from ml.strategies import REQUIRES, AcquisitionInputs, Strategy, get_strategy, select_batch
+from ml.strategies.cold_start import cold_start
+from ml.training import TrainConfig, train_classifier
+
+
+@dataclass
+class SimulationConfig:
+    """Budget and protocol of one simulation (``rounds`` batches after the initial set)."""
+
+    initial: int = 20
+    batch: int = 20
+    rounds: int = 15
+    seeds: Sequence[int] = (0, 1, 2, 3, 4)
+    holdout_fraction: float = 0.25
+    target_fraction: float = 0.9
+    control_fraction: float = 0.0
+    mc_samples: int = 10
+    full_data: bool = True
+
+
+@dataclass
+class Learner:
+    """Trains a fresh model for a labeled set and scores items with it.
+
+    ``min_steps`` keeps tiny labeled sets from being under-trained: the epoch count grows so
+    that every fit takes at least that many optimisation steps.
+    """
+
+    model_factory: Callable[[int], torch.nn.Module]
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    min_steps: int = 200
+    score_batch_size: int = 1024
+    # Tiny models spend more time synchronising threads than computing; None keeps torch's.
+    threads: int | None = None
+
+    def fit(self, x: torch.Tensor, y: np.ndarray, *, seed: int) -> torch.nn.Module:
+        cfg = self.train_config
+        steps_per_epoch = max(1, math.ceil(len(y) / cfg.batch_size))
+        epochs = max(cfg.epochs, math.ceil(self.min_steps / steps_per_epoch))
+        cfg = replace(cfg, epochs=epochs, seed=seed, early_stopping_patience=None)
+        with _torch_threads(self.threads):
+            return train_classifier(self.model_factory(seed), x, y, config=cfg).model
+
+    def score(self, model, x: torch.Tensor, *, mc_samples: int = 0, seed: int = 0):
+        from ml.scoring import score
+
+        with _torch_threads(self.threads):
+            return score(
+                model, x, batch_size=self.score_batch_size, mc_samples=mc_samples, seed=seed
+            )
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    if threads is None:
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pool, holdout)`` positions; each class with 2+ items keeps at least one in both."""
+    rng = np.random.default_rng([seed, 7])
+    pool, holdout = [], []
+    for c in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == c))
+        n_hold = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            n_hold = min(max(n_hold, 1), len(members) - 1)
+        holdout.append(members[:n_hold])
+        pool.append(members[n_hold:])
+    return np.sort(np.concatenate(pool)), np.sort(np.concatenate(holdout))
+
+
+def _evaluate(learner: Learner, model, x, y, num_classes: int) -> dict:
+    pred = learner.score(model, x).probs.argmax(axis=1)
+    return {
+        "balanced_accuracy": balanced_accuracy(y, pred, num_classes),
+        "macro_f1": macro_f1(y, pred, num_classes),
+    }
+
+
+def run_strategy(
+    strategy: Strategy,
+    learner: Learner,
+    x_pool: torch.Tensor,
+    y_pool: np.ndarray,
+    x_hold: torch.Tensor,
+    y_hold: np.ndarray,
+    initial: np.ndarray,
+    *,
+    num_classes: int,
+    config: SimulationConfig,
+    seed: int,
+    tick: Callable[[], None] = lambda: None,
+) -> dict:
+    """One learning curve: train, evaluate, select, reveal labels, for every round."""
+    labeled = np.zeros(len(y_pool), dtype=bool)
+    labeled[initial] = True
+    needs_mc = "mc_probs" in REQUIRES.get(strategy.name, ())
+    curve = {"labels": [], "balanced_accuracy": [], "macro_f1": [], "class_counts": []}
+    for round_no in range(config.rounds + 1):
+        train_idx = np.flatnonzero(labeled)
+        model = learner.fit(x_pool[train_idx], y_pool[train_idx], seed=seed * 1009 + round_no)
+        metrics = _evaluate(learner, model, x_hold, y_hold, num_classes)
+        counts = np.bincount(y_pool[train_idx], minlength=num_classes)
+        curve["labels"].append(int(train_idx.shape[0]))
+        curve["balanced_accuracy"].append(metrics["balanced_accuracy"])
+        curve["macro_f1"].append(metrics["macro_f1"])
+        curve["class_counts"].append(counts.tolist())
+        tick()
+        unlabeled = np.flatnonzero(~labeled)
+        if round_no == config.rounds or unlabeled.shape[0] == 0:
+            break
+        scored = learner.score(
+            model, x_pool, mc_samples=config.mc_samples if needs_mc else 0, seed=seed
+        )
+        inputs = AcquisitionInputs(
+            probs=scored.probs[unlabeled],
+            embeddings=scored.embeddings[unlabeled],
+            mc_probs=None if scored.mc_probs is None else scored.mc_probs[:, unlabeled],
+            labeled_embeddings=scored.embeddings[train_idx],
+            labeled_class_counts=counts,
+        )
+        chosen = select_batch(
+            strategy,
+            inputs,
+            config.batch,
+            control_fraction=config.control_fraction,
+            seed=seed * 7919 + round_no,
+        )
+        labeled[unlabeled[chosen.indices]] = True
+    return curve
+
+
+def simulate(
+    x: torch.Tensor,
+    y: np.ndarray,
+    learner: Learner,
+    *,
+    strategies: Sequence[str | Strategy],
+    config: SimulationConfig,
+    num_classes: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run every strategy on every seed; returns raw per-seed curves and full-data metrics.
+
+    The result is summarised for people by :func:`ml.simulation.report.summarize`.
+    """
+    from tqdm.auto import tqdm
+
+    y = np.asarray(y, dtype=np.int64)
+    num_classes = num_classes or int(y.max()) + 1
+    resolved = [get_strategy(s) if isinstance(s, str) else s for s in strategies]
+    names = [s.name for s in resolved]
+    if len(set(names)) != len(names):
+        raise ValueError(f"strategies must have distinct names, got {names}")
+    per_round = config.rounds + 1
+    total = len(config.seeds) * (len(resolved) * per_round + int(config.full_data))
+    bar = tqdm(total=total, desc="simulating", unit="fit", disable=not progress)
+    curves: dict[str, list[dict]] = {name: [] for name in names}
+    full: list[dict] = []
+    try:
+        for seed in config.seeds:
+            pool, hold = stratified_split(y, config.holdout_fraction, seed)
+            x_pool, y_pool, x_hold, y_hold = x[pool], y[pool], x[hold], y[hold]
+            if config.full_data:
+                model = learner.fit(x_pool, y_pool, seed=seed * 1009 + 999_983)
+                full.append(_evaluate(learner, model, x_hold, y_hold, num_classes))
+                bar.update()
+            initial = cold_start(len(y_pool), config.initial, seed=seed)
+            for strategy in resolved:
+                bar.set_postfix_str(f"seed {seed} {strategy.name}")
+                curves[strategy.name].append(
+                    run_strategy(
+                        strategy,
+                        learner,
+                        x_pool,
+                        y_pool,
+                        x_hold,
+                        y_hold,
+                        initial,
+                        num_classes=num_classes,
+                        config=config,
+                        seed=seed,
+                        tick=bar.update,
+                    )
+                )
+    finally:
+        bar.close()
+    return {
+        "config": asdict(config) | {"seeds": list(config.seeds)},
+        "num_classes": num_classes,
+        "class_counts": np.bincount(y, minlength=num_classes).tolist(),
+        "strategies": names,
+        "full_data_per_seed": full,
+        "curves_per_seed": curves,
+    }

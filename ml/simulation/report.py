@@ -1,0 +1,146 @@
+"""Turn raw simulation curves into the numbers people compare, and draw them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def labels_to_target(labels: list[int], values: list[float], target: float) -> int | None:
+    """First label count at which ``values`` reach ``target``; ``None`` if never."""
+    for n, v in zip(labels, values, strict=True):
+        if v >= target - 1e-12:
+            return int(n)
+    return None
+
+
+def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float], list[int]]:
+    """Mean and std per round over seeds; curves cut short (pool exhausted) are skipped."""
+    length = max(len(r) for r in rows)
+    means, stds, support = [], [], []
+    for i in range(length):
+        column = np.array([r[i] for r in rows if len(r) > i], dtype=np.float64)
+        means.append(float(column.mean()))
+        stds.append(float(column.std()))
+        support.append(int(column.shape[0]))
+    return means, stds, support
+
+
+def censored_summary(values: list[int | None], budget: int) -> dict:
+    """Mean/std of labels-to-target over seeds, counting a miss as the whole budget.
+
+    A miss means "more than ``budget``", so the mean is a lower bound when ``missed > 0``.
+    """
+    filled = np.array([budget if v is None else v for v in values], dtype=np.float64)
+    return {
+        "mean": float(filled.mean()) if filled.size else None,
+        "std": float(filled.std()) if filled.size else None,
+        "missed": int(sum(v is None for v in values)),
+        "seeds": len(values),
+    }
+
+
+def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None = None) -> dict:
+    """The ``results.json`` document of a simulation.
+
+    ``labels_to_target.<strategy>`` reads the mean curve against ``target_fraction`` of the
+    mean full-data balanced accuracy; ``labels_to_target_per_seed`` compares each seed's
+    curve with that seed's own full-data score, which is what the benchmarks average.
+    """
+    cfg = raw["config"]
+    fraction = cfg["target_fraction"]
+    full = raw["full_data_per_seed"]
+    result: dict = {
+        "config": cfg,
+        "dataset": {
+            "n_items": int(sum(raw["class_counts"])),
+            "class_counts": raw["class_counts"],
+            "class_names": class_names or [str(c) for c in range(raw["num_classes"])],
+        },
+        "default_strategy": default_strategy,
+        "strategies": raw["strategies"],
+        "curves": {},
+        "labels_to_target": {},
+        "labels_to_target_per_seed": {},
+        "labels_to_target_summary": {},
+    }
+    target = None
+    if full:
+        bacc = np.array([m["balanced_accuracy"] for m in full])
+        f1 = np.array([m["macro_f1"] for m in full])
+        target = fraction * float(bacc.mean())
+        result["full_data"] = {
+            "balanced_accuracy_mean": float(bacc.mean()),
+            "balanced_accuracy_std": float(bacc.std()),
+            "macro_f1_mean": float(f1.mean()),
+            "macro_f1_std": float(f1.std()),
+            "per_seed": full,
+            "target_balanced_accuracy": target,
+        }
+    else:
+        result["full_data"] = None
+    budget_labels = cfg["initial"] + cfg["rounds"] * cfg["batch"]
+    for name, runs in raw["curves_per_seed"].items():
+        longest = max(runs, key=lambda r: len(r["labels"]))
+        ba_mean, ba_std, support = _mean_std([r["balanced_accuracy"] for r in runs])
+        f1_mean, f1_std, _ = _mean_std([r["macro_f1"] for r in runs])
+        result["curves"][name] = {
+            "labels": longest["labels"],
+            "balanced_accuracy_mean": ba_mean,
+            "balanced_accuracy_std": ba_std,
+            "macro_f1_mean": f1_mean,
+            "macro_f1_std": f1_std,
+            "seeds_per_round": support,
+            "per_seed": runs,
+        }
+        if target is None:
+            continue
+        result["labels_to_target"][name] = labels_to_target(longest["labels"], ba_mean, target)
+        per_seed = [
+            labels_to_target(r["labels"], r["balanced_accuracy"], fraction * m["balanced_accuracy"])
+            for r, m in zip(runs, full, strict=True)
+        ]
+        result["labels_to_target_per_seed"][name] = per_seed
+        result["labels_to_target_summary"][name] = censored_summary(
+            per_seed, max(budget_labels, longest["labels"][-1])
+        )
+    return result
+
+
+def plot_curves(results: dict, path: str | Path, *, metric: str = "balanced_accuracy") -> Path:
+    """Learning curves (mean and a ±1 std band per strategy) with the target line, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for name, curve in results["curves"].items():
+        labels = np.array(curve["labels"])
+        mean = np.array(curve[f"{metric}_mean"])
+        std = np.array(curve[f"{metric}_std"])
+        style = "--" if name == "random" else "-"
+        (line,) = ax.plot(labels, mean, style, label=name, linewidth=1.8)
+        ax.fill_between(labels, mean - std, mean + std, color=line.get_color(), alpha=0.18)
+    full = results.get("full_data")
+    if full and metric == "balanced_accuracy":
+        ax.axhline(full["target_balanced_accuracy"], color="grey", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"{results['config']['target_fraction']:.0%} of full data",
+            (ax.get_xlim()[0], full["target_balanced_accuracy"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+            color="grey",
+        )
+    ax.set_xlabel("labels")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"Active learning, {len(results['config']['seeds'])} seeds (mean ± std)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
