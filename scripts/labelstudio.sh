@@ -42,22 +42,33 @@ URL="http://$BIND_HOST:$PORT"
 
 die() { echo "labelstudio: $*" >&2; exit 1; }
 
-# Environment of every Label Studio process (exported inside a subshell): headless, no
-# phoning home, Loupe's media folder served as local files, and the legacy "Token <key>"
-# auth the SDK uses for non-JWT keys.
-export_ls_env() {
-  export LABEL_STUDIO_BASE_DATA_DIR="$1"
-  export LABEL_STUDIO_USERNAME="$USERNAME"
-  export LABEL_STUDIO_PASSWORD="$PASSWORD"
-  export LABEL_STUDIO_USER_TOKEN="$TOKEN"
-  export LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true
-  export LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false
-  export LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true
-  export LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT="$MEDIA_ROOT"
-  export SENTRY_DSN=
-  export FRONTEND_SENTRY_DSN=
-  export LATEST_VERSION_CHECK=false
-  export COLLECT_ANALYTICS=false
+# Runs a command in the environment of every Label Studio process: a clean one (Loupe's
+# DJANGO_SETTINGS_MODULE, PYTHONPATH or DATABASE_URL must not leak into it), keeping any
+# LABEL_STUDIO_* the caller set, then headless, no phoning home, Loupe's media folder served
+# as local files, and the legacy "Token <key>" auth the SDK uses for non-JWT keys.
+ls_exec() {
+  local data_dir="$1"
+  shift
+  local vars=("PATH=$PATH" "HOME=${HOME:-/tmp}" "LANG=${LANG:-C.UTF-8}" "TMPDIR=${TMPDIR:-/tmp}")
+  local name
+  for name in $(compgen -e | grep '^LABEL_STUDIO_' || true); do
+    vars+=("$name=${!name}")
+  done
+  vars+=(
+    "LABEL_STUDIO_BASE_DATA_DIR=$data_dir"
+    "LABEL_STUDIO_USERNAME=$USERNAME"
+    "LABEL_STUDIO_PASSWORD=$PASSWORD"
+    "LABEL_STUDIO_USER_TOKEN=$TOKEN"
+    "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true"
+    "LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false"
+    "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true"
+    "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=$MEDIA_ROOT"
+    "SENTRY_DSN="
+    "FRONTEND_SENTRY_DSN="
+    "LATEST_VERSION_CHECK=false"
+    "COLLECT_ANALYTICS=false"
+  )
+  exec env -i "${vars[@]}" "$@"
 }
 
 credentials_stamp() {
@@ -94,7 +105,7 @@ cmd_template() {
   mkdir -p "$tmp"
   echo "building Label Studio template in $TEMPLATE (migrates the database, ~45 s)"
   local t0=$SECONDS
-  if ! (export_ls_env "$tmp" && exec "$VENV/bin/label-studio" init --quiet --no-browser \
+  if ! (ls_exec "$tmp" "$VENV/bin/label-studio" init --quiet --no-browser \
     --enable-legacy-api-token) >"$tmp/init.log" 2>&1; then
     cat "$tmp/init.log" >&2
     rm -rf "$tmp"
@@ -155,10 +166,9 @@ cmd_start() {
   fi
   mkdir -p "$MEDIA_ROOT"
   local t0=$SECONDS
-  # The subshell execs the server, so $! is its pid: with --noreload it is one process.
+  # The subshell execs (env, nohup) the server, so $! is its pid: with --noreload it is one process.
   (
-    export_ls_env "$DATA_DIR"
-    exec nohup "$VENV/bin/label-studio" start --no-browser \
+    ls_exec "$DATA_DIR" nohup "$VENV/bin/label-studio" start --no-browser \
       --internal-host "$BIND_HOST" --port "$PORT" --enable-legacy-api-token
   ) >"$LOGFILE" 2>&1 </dev/null &
   local pid=$!
