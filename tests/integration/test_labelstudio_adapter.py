@@ -87,6 +87,13 @@ def test_project_follows_class_changes_and_a_lost_project_is_recreated(client, p
     assert client.projects.get(new_id).title == "renamed"
 
 
+@pytest.mark.parametrize("task_type", ["image_multi_label", "object_detection"])
+def test_label_studio_accepts_the_configs_of_later_task_types(client, task_type):
+    config = labeling_config(task_type, CLASSES, "Guidelines.")
+    project_id = adapter.project_ensure(client, title=f"{task_type} config", label_config=config)
+    assert client.projects.get(project_id).label_config == config
+
+
 def test_push_creates_tasks_in_order_with_predictions(client, project_id):
     mapping = adapter.tasks_push(
         client, project_id, [push_task(30, score=0.51), push_task(10), push_task(20)]
@@ -247,9 +254,9 @@ def test_expert_sees_the_item_image_and_the_task_link(client, project_id, server
         assert page.status_code == 200
 
 
-def test_server_down_raises_unavailable(server):
+def test_server_down_raises_unavailable():
     down = adapter.client_for(
-        f"http://127.0.0.1:{free_port()}", server.token, timeout=2, max_retries=0
+        f"http://127.0.0.1:{free_port()}", "any-token-123", timeout=2, max_retries=0
     )
     config = labeling_config("image_classification", CLASSES)
     with pytest.raises(LabelStudioUnavailable):
