@@ -7,6 +7,8 @@ import io
 import logging
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 IMPORT_TASK = "datasets.import_run"
 # A running import whose heartbeat is older than this was abandoned by a dead worker.
 STALE_AFTER = timedelta(minutes=2)
+IMPORT_THREADS = 4
 
 ProgressCallback = Callable[[ImportJob], None]
 # Leading bytes of the formats Pillow reads: a file that starts like an image but does not
@@ -154,45 +157,67 @@ def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
     )
 
 
+@contextmanager
 def _entries(job: ImportJob):
+    """(total, entries) of the job's source; a zip archive stays open until the end."""
     path = Path(job.source_path)
     roots = settings.LOUPE_IMPORT_ROOTS + [str(_upload_dir())]
     if job.kind == ImportKind.FOLDER:
-        return sources.count_folder(path), sources.iter_folder(path)
-    if job.kind == ImportKind.ZIP:
-        return sources.count_zip(path), sources.iter_zip(
-            path, max_entry_bytes=settings.LOUPE_MAX_IMAGE_BYTES
-        )
-    return sources.count_manifest(path), sources.iter_manifest(path, roots=roots)
+        yield sources.count_folder(path), sources.iter_folder(path)
+    elif job.kind == ImportKind.ZIP:
+        with sources.open_zip(path) as archive:
+            limit = settings.LOUPE_MAX_IMAGE_BYTES
+            yield sources.count_zip(path), sources.iter_zip(archive, max_entry_bytes=limit)
+    else:
+        yield sources.count_manifest(path), sources.iter_manifest(path, roots=roots)
 
 
 def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
     if not Path(job.source_path).exists():
         raise ApplicationError(f"'{job.source_path}' no longer exists.")
-    total, entries = _entries(job)
-    job.total = total
-    ImportJob.objects.filter(pk=job.pk).update(total=total)
     classes = {c.name: c.pk for c in LabelClass.objects.filter(project=job.project)}
-    batch: list[_Accepted] = []
-    rejections: list[ImportRejection] = []
+    with _entries(job) as (total, entries):
+        job.total = total
+        ImportJob.objects.filter(pk=job.pk).update(total=total)
+        _consume(job, entries, classes, progress)
+
+
+def _consume(job, entries, classes, progress) -> None:
     seen: set[str] = set()
     batch_size = settings.LOUPE_IMPORT_BATCH_SIZE
-    for entry in entries:
-        job.processed += 1
-        accepted, reason = _accept(entry, classes)
-        if reason:
-            rejections.append(ImportRejection(job=job, path=entry.name[:1000], reason=reason))
-        elif accepted.sha256 in seen:
-            job.duplicates += 1
-        else:
-            seen.add(accepted.sha256)
-            batch.append(accepted)
-        if len(batch) >= batch_size or len(rejections) >= batch_size:
+    # Reading, decoding and writing files wait on the disk and release the GIL: a few threads
+    # keep the disk busy while the main thread inserts rows. Only one chunk of entries is in
+    # flight at a time, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
+        for chunk in _chunks(entries, batch_size):
+            batch: list[_Accepted] = []
+            rejections: list[ImportRejection] = []
+            results = pool.map(lambda entry: _accept(entry, classes), chunk)
+            for entry, (accepted, reason) in zip(chunk, results, strict=True):
+                job.processed += 1
+                if reason:
+                    rejections.append(
+                        ImportRejection(job=job, path=entry.name[:1000], reason=reason)
+                    )
+                elif accepted.sha256 in seen:
+                    job.duplicates += 1
+                else:
+                    seen.add(accepted.sha256)
+                    batch.append(accepted)
             _flush(job, batch, rejections, progress)
-            batch, rejections = [], []
             if len(seen) > 50 * batch_size:
                 seen.clear()  # the database catches older duplicates; keep memory bounded
-    _flush(job, batch, rejections, progress)
+
+
+def _chunks(entries, size: int):
+    chunk = []
+    for entry in entries:
+        chunk.append(entry)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _accept(entry: sources.SourceEntry, classes: dict[str, int]) -> tuple[_Accepted | None, str]:

@@ -125,32 +125,35 @@ def _parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
     return PurePosixPath(info.filename.replace("\\", "/")).parts
 
 
-def iter_zip(path: Path, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
-    """ImageFolder layout inside a zip (a single wrapping folder is ignored). Entries that try
-    to leave the archive (absolute paths, `..`) or are too large are rejected."""
+def open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(path)
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ApplicationError(f"'{path.name}' is not a readable zip archive: {exc}") from exc
-    with archive:
-        members = _zip_members(archive)
-        prefix = _common_prefix(members)
-        for info in members:
-            raw_name = info.filename
-            parts = _parts(info)
-            if _unsafe(info):
-                yield SourceEntry(name=raw_name, problem="unsafe path in archive (path traversal)")
-                continue
-            if info.file_size > max_entry_bytes:
-                yield SourceEntry(name=raw_name, problem="file too large")
-                continue
-            inner = parts[len(prefix) :]
-            label = inner[0] if len(inner) >= 2 else None
-            yield SourceEntry(
-                name=raw_name,
-                label=label,
-                opener=lambda info=info: io.BytesIO(archive.read(info)),
-            )
+
+
+def iter_zip(archive: zipfile.ZipFile, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
+    """ImageFolder layout inside a zip (a single wrapping folder is ignored). Entries that try
+    to leave the archive (absolute paths, `..`) or are too large are rejected. The caller
+    keeps the archive open until every entry has been read."""
+    members = _zip_members(archive)
+    prefix = _common_prefix(members)
+    for info in members:
+        raw_name = info.filename
+        parts = _parts(info)
+        if _unsafe(info):
+            yield SourceEntry(name=raw_name, problem="unsafe path in archive (path traversal)")
+            continue
+        if info.file_size > max_entry_bytes:
+            yield SourceEntry(name=raw_name, problem="file too large")
+            continue
+        inner = parts[len(prefix) :]
+        label = inner[0] if len(inner) >= 2 else None
+        yield SourceEntry(
+            name=raw_name,
+            label=label,
+            opener=lambda info=info: io.BytesIO(archive.read(info)),
+        )
 
 
 def _unsafe(info: zipfile.ZipInfo) -> bool:
