@@ -43,7 +43,11 @@ class Project(models.Model):
     strategy = models.CharField(max_length=40, default="default")
     batch_size = models.PositiveIntegerField(default=50)
     control_fraction = models.FloatField(default=0.1)
+    # Retrain after this many new ground-truth labels (0: never by count).
     retrain_every_n_labels = models.PositiveIntegerField(default=100)
+    # Retrain on a schedule, every this many minutes when labels changed (0: never).
+    retrain_every_minutes = models.PositiveIntegerField(default=0)
+    train_epochs = models.PositiveIntegerField(default=15)
     class_weighting = models.CharField(
         max_length=16, choices=ClassWeighting.choices, default=ClassWeighting.EFFECTIVE
     )

@@ -20,6 +20,8 @@ EDITABLE_FIELDS = {
     "batch_size",
     "control_fraction",
     "retrain_every_n_labels",
+    "retrain_every_minutes",
+    "train_epochs",
     "class_weighting",
     "loss",
     "image_size",

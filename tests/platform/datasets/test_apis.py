@@ -6,7 +6,7 @@ import pytest
 from loupe.accounts.models import Role
 from loupe.datasets.models import ImportJob
 from loupe.projects.services import project_create
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import UserFactory
 from tests.images import png_bytes, write_imagefolder
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,105 @@
+"""End-to-end simulation, small enough to run in seconds."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml.simulate import main
+from ml.simulation import array_learner, labels_to_target, simulate_arrays, stratified_split
+from ml.strategies import DEFAULT_STRATEGY
+
+
+def _blobs(seed=0):
+    """Three separable classes, one of them rare (10 of 130 items)."""
+    rng = np.random.default_rng(seed)
+    sizes = (60, 60, 10)
+    centers = np.array([[0, 0, 0, 0], [4, 0, 4, 0], [0, 4, 0, 4]], dtype=np.float32)
+    x = np.concatenate([c + rng.normal(scale=0.7, size=(s, 4)) for c, s in zip(centers, sizes)])
+    y = np.concatenate([np.full(s, i) for i, s in enumerate(sizes)])
+    return x.astype(np.float32), y
+
+
+def test_stratified_split_keeps_every_class_on_both_sides():
+    y = np.array([0] * 40 + [1] * 3)
+    pool, hold = stratified_split(y, 0.25, seed=0)
+    assert len(np.intersect1d(pool, hold)) == 0 and len(pool) + len(hold) == 43
+    assert set(y[hold]) == {0, 1} and set(y[pool]) == {0, 1}
+
+
+def test_simulation_on_arrays_produces_comparable_curves():
+    x, y = _blobs()
+    learner = array_learner(4, 3, hidden=16, min_steps=30)
+    result = simulate_arrays(
+        x, y, strategies=["random", "margin", "bald"], seeds=2,
+        initial=10, batch=10, rounds=3, learner=learner, mc_samples=4,
+    )  # fmt: skip
+    assert result["full_data"]["balanced_accuracy_mean"] > 0.8
+    for name in ("random", "margin", "bald"):
+        curve = result["curves"][name]
+        assert curve["labels"] == [10, 20, 30, 40]
+        for key in ("balanced_accuracy", "macro_f1"):
+            assert len(curve[f"{key}_mean"]) == 4 and len(curve[f"{key}_std"]) == 4
+            assert all(0.0 <= v <= 1.0 for v in curve[f"{key}_mean"])
+        assert name in result["labels_to_target"]
+        assert len(result["labels_to_target_per_seed"][name]) == 2
+    # Seeds share the initial set, so every strategy starts from the same first point.
+    assert (
+        result["curves"]["random"]["per_seed"][0]["class_counts"][0]
+        == (result["curves"]["margin"]["per_seed"][0]["class_counts"][0])
+    )
+    assert result["default_strategy"] == DEFAULT_STRATEGY
+    json.dumps(result)  # plain JSON all the way down
+
+
+def test_without_strategies_random_is_compared_with_the_default():
+    x, y = _blobs(1)
+    result = simulate_arrays(
+        x, y, seeds=1, initial=10, batch=10, rounds=1,
+        learner=array_learner(4, 3, hidden=8, min_steps=10),
+    )  # fmt: skip
+    assert set(result["curves"]) == {"random", DEFAULT_STRATEGY}
+
+
+def test_labels_to_target_is_the_first_crossing_or_none():
+    assert labels_to_target([10, 20, 30], [0.5, 0.8, 0.7], 0.75) == 20
+    assert labels_to_target([10, 20, 30], [0.5, 0.6, 0.7], 0.75) is None
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A tiny ImageFolder: bright vs dark vs striped 16-pixel images."""
+    rng = np.random.default_rng(0)
+    for name, count in (("bright", 14), ("dark", 14), ("striped", 6)):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            base = {"bright": 200, "dark": 40, "striped": 120}[name]
+            img = np.clip(base + rng.normal(scale=10, size=(16, 16, 3)), 0, 255)
+            if name == "striped":
+                img[::2] = 250
+            Image.fromarray(img.astype(np.uint8)).save(folder / f"{i}.png")
+    return tmp_path / "data"
+
+
+def test_command_line_writes_results_and_plot(image_folder, tmp_path, capsys):
+    out, plot = tmp_path / "results.json", tmp_path / "curves.png"
+    code = main([
+        "--data", str(image_folder), "--strategies", "random,entropy", "--seeds", "1",
+        "--initial", "6", "--batch", "4", "--rounds", "2", "--image-size", "16",
+        "--min-steps", "8", "--out", str(out), "--plot", str(plot), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    results = json.loads(out.read_text())
+    assert results["dataset"]["class_names"] == ["bright", "dark", "striped"]
+    assert results["curves"]["entropy"]["labels"] == [6, 10, 14]
+    assert "balanced_accuracy_mean" in results["full_data"]
+    assert set(results["labels_to_target"]) == {"random", "entropy"}
+    assert plot.stat().st_size > 1000
+    assert "labels to target" in capsys.readouterr().out
+
+
+def test_command_line_rejects_unknown_strategies(image_folder, capsys):
+    assert main(["--data", str(image_folder), "--strategies", "random,oracle"]) == 2
+    assert "oracle" in capsys.readouterr().err
