@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--grayscale", action="store_true", help="read images as one channel")
+    parser.add_argument(
+        "--min-steps", type=int, default=150, help="least optimisation steps per training"
+    )
     parser.add_argument("--out", default="results.json", help="where to write the results")
     parser.add_argument("--plot", help="also draw the learning curves to this PNG")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data,
         image_size=args.image_size,
         mode="L" if args.grayscale else "RGB",
+        min_steps=args.min_steps,
         strategies=strategies,
         seeds=args.seeds,
         initial=args.initial,

@@ -68,7 +68,7 @@ def image_learner(
     from ml.models import SmallCNN
 
     config = train_config or TrainConfig(
-        epochs=1, batch_size=32, lr=2e-3, class_weighting="inverse", num_classes=num_classes
+        epochs=15, batch_size=32, lr=2e-3, class_weighting="inverse", num_classes=num_classes
     )
     return Learner(
         model_factory=lambda seed: SmallCNN(num_classes, in_channels, image_size, seed=seed),
@@ -127,12 +127,14 @@ def simulate_imagefolder(
     image_size: int = 64,
     mode: str = "RGB",
     learner: Learner | None = None,
+    min_steps: int = 150,
     **kwargs,
 ) -> dict:
     """Simulate on a fully labeled ImageFolder (``root/<class>/<image>``).
 
     Images are decoded once into memory (simulations retrain many times); the learner
-    defaults to :class:`ml.models.SmallCNN`. Other arguments as :func:`simulate_arrays`.
+    defaults to :class:`ml.models.SmallCNN` trained for at least ``min_steps`` steps per fit.
+    Other arguments as :func:`simulate_arrays`.
     """
     from ml.data import ImageFolderDataset, load_tensors
 
@@ -140,7 +142,9 @@ def simulate_imagefolder(
     x, y = load_tensors(dataset)
     classes = list(dataset.classes)
     if learner is None:
-        learner = image_learner(len(classes), in_channels=x.shape[1], image_size=image_size)
+        learner = image_learner(
+            len(classes), in_channels=x.shape[1], image_size=image_size, min_steps=min_steps
+        )
     result = simulate_arrays(x, y, learner=learner, class_names=classes, **kwargs)
     result["dataset"]["root"] = str(root)
     return result

@@ -25,7 +25,12 @@ class CoresetStrategy(Strategy):
 
 
 def badge_select(
-    probs: np.ndarray, embeddings: np.ndarray, batch_size: int, *, rng: np.random.Generator
+    probs: np.ndarray,
+    embeddings: np.ndarray,
+    batch_size: int,
+    *,
+    rng: np.random.Generator,
+    block: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """BADGE (Ash et al., 2020): k-means++ seeding on hallucinated gradient embeddings.
 
@@ -33,33 +38,58 @@ def badge_select(
     layer is ``(p - onehot(argmax p)) ⊗ h``. Its inner products factor as
     ``(a_i . a_j) * (h_i . h_j)``, so distances are computed from the two small factors
     and the ``(n, k*d)`` gradient matrix is never built.
+
+    D^2 sampling is done exactly, but in blocks: ``block`` proposals are drawn from the
+    distances as they were at the start of the block and accepted with probability
+    ``current / stale`` (distances only shrink, so this is plain rejection sampling).
+    Their inner products with the pool come from one matrix product, so the pool is read
+    once per block rather than once per pick.
     """
-    a = np.asarray(probs, dtype=np.float64).copy()
+    a = np.asarray(probs, dtype=np.float32).copy()
     n = a.shape[0]
     a[np.arange(n), a.argmax(axis=1)] -= 1.0
-    h = as_float_matrix(embeddings).astype(np.float64)
+    h = as_float_matrix(embeddings).astype(np.float32, copy=False)
     norms = np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", h, h)
     batch_size = min(batch_size, n)
     chosen = np.empty(batch_size, dtype=np.int64)
     scores = np.empty(batch_size, dtype=np.float64)
-    min_d = np.full(n, np.inf)
-    for t in range(batch_size):
-        if t == 0:
-            # The largest gradient is the item the model would change most for.
-            i = int(np.argmax(norms))
-            scores[t] = float(norms[i])
-        else:
-            weights = np.maximum(min_d, 0.0)
-            total = weights.sum()
-            if total > 0:
-                i = int(rng.choice(n, p=weights / total))
-            else:  # the rest coincide with chosen items: any unchosen one will do
-                i = int(rng.choice(np.flatnonzero(min_d >= 0)))
-            scores[t] = float(weights[i])
-        chosen[t] = i
-        d = norms + norms[i] - 2.0 * (a @ a[i]) * (h @ h[i])
-        np.minimum(min_d, np.maximum(d, 0.0), out=min_d)
-        min_d[i] = -1.0
+    min_d = np.full(n, np.inf, dtype=np.float32)
+
+    def update(a_dots: np.ndarray, h_dots: np.ndarray, i: int) -> None:
+        d = a_dots * h_dots
+        d *= -2.0
+        d += norms
+        d += norms[i]
+        np.maximum(d, 0.0, out=d)
+        np.minimum(min_d, d, out=min_d)
+        min_d[i] = -1.0  # never picked twice
+
+    # The largest gradient is the item the model would change most for.
+    first = int(np.argmax(norms))
+    chosen[0], scores[0] = first, float(norms[first])
+    update(np.einsum("ij,j->i", a, a[first]), np.einsum("ij,j->i", h, h[first]), first)
+    t = 1
+    while t < batch_size:
+        stale = np.maximum(min_d, 0.0)
+        cumulative = np.cumsum(stale, dtype=np.float64)
+        total = cumulative[-1]
+        if total <= 0:  # the rest coincide with chosen items: take unchosen ones at random
+            rest = rng.permutation(np.flatnonzero(min_d >= 0))[: batch_size - t]
+            chosen[t : t + rest.shape[0]], scores[t : t + rest.shape[0]] = rest, 0.0
+            break
+        draws = np.searchsorted(cumulative, rng.random(block) * total, side="right")
+        proposals = np.minimum(draws, n - 1)
+        a_block = a[proposals] @ a.T
+        h_block = h[proposals] @ h.T
+        for r, j in enumerate(proposals.tolist()):
+            current = max(float(min_d[j]), 0.0)
+            if current <= 0 or rng.random() * stale[j] >= current:
+                continue
+            chosen[t], scores[t] = j, current
+            update(a_block[r], h_block[r], j)
+            t += 1
+            if t == batch_size:
+                break
     return chosen, scores
 
 

@@ -16,7 +16,8 @@ def _blobs(seed=0):
     rng = np.random.default_rng(seed)
     sizes = (60, 60, 10)
     centers = np.array([[0, 0, 0, 0], [4, 0, 4, 0], [0, 4, 0, 4]], dtype=np.float32)
-    x = np.concatenate([c + rng.normal(scale=0.7, size=(s, 4)) for c, s in zip(centers, sizes)])
+    clouds = [c + rng.normal(scale=0.7, size=(s, 4)) for c, s in zip(centers, sizes, strict=True)]
+    x = np.concatenate(clouds)
     y = np.concatenate([np.full(s, i) for i, s in enumerate(sizes)])
     return x.astype(np.float32), y
 
