@@ -16,3 +16,7 @@ LOUPE_MAX_IMAGE_PIXELS = env.int("LOUPE_MAX_IMAGE_PIXELS", default=80_000_000)
 LOUPE_JOBS_EAGER = env.bool("LOUPE_JOBS_EAGER", default=False)
 LOUPE_DEMO_DIR = Path(env.str("LOUPE_DEMO_DIR", default=str(VAR_DIR / "imports" / "demo")))
 LOUPE_REPO_DIR = BASE_DIR
+# A running job whose worker sent no heartbeat for this long is taken over by another worker.
+LOUPE_STALE_AFTER_SECONDS = env.int("LOUPE_STALE_AFTER_SECONDS", default=120)
+LOUPE_SCORING_CHUNK_SIZE = env.int("LOUPE_SCORING_CHUNK_SIZE", default=2000)
+LOUPE_SCORING_BATCH_SIZE = env.int("LOUPE_SCORING_BATCH_SIZE", default=256)

@@ -1,0 +1,211 @@
+"""The loop train -> score -> select as a chain whose state lives in the database: one active
+loop per project, each step started by the end of the previous one, and a periodic resume
+that restarts whatever a crashed worker left behind."""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from loupe import jobs
+from loupe.labeling.models import Decision, GroundTruth
+from loupe.learning.models import (
+    ACTIVE_STATUSES,
+    LearningLoop,
+    RunStatus,
+    ScoringRun,
+    TrainingRun,
+    Trigger,
+)
+from loupe.learning.runs import run_finish, stale_after
+from loupe.learning.scoring import CHUNK_TASK, scoring_chunks_pending, scoring_run_create
+from loupe.learning.selection import selection_round_create
+from loupe.learning.training import TRAIN_TASK, training_run_create
+from loupe.projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+SELECT_TASK = "learning.select"
+
+
+def loop_active(*, project: Project) -> LearningLoop | None:
+    return LearningLoop.objects.filter(project=project, status__in=ACTIVE_STATUSES).first()
+
+
+def loop_start(
+    *, project: Project, trigger: str = Trigger.MANUAL, created_by=None
+) -> tuple[LearningLoop, bool]:
+    """Starts train -> score -> select, unless a loop is already active for the project: then
+    the trigger folds into it. Returns (loop, created)."""
+    try:
+        with transaction.atomic():
+            loop = LearningLoop.objects.create(
+                project=project,
+                trigger=trigger,
+                created_by=created_by,
+                status=RunStatus.RUNNING,
+                step=LearningLoop.Step.TRAIN,
+                phase="training",
+                started_at=timezone.now(),
+                heartbeat_at=timezone.now(),
+            )
+            run = training_run_create(
+                project=project, trigger=trigger, created_by=created_by, enqueue=False
+            )
+            loop.training_run = run
+            loop.save(update_fields=["training_run"])
+            jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+    except IntegrityError:
+        return loop_active(project=project), False
+    return loop, True
+
+
+def _loop_of(**run) -> LearningLoop | None:
+    return LearningLoop.objects.filter(status=RunStatus.RUNNING, **run).first()
+
+
+def _timing(loop: LearningLoop, step: str, run) -> None:
+    if run.started_at and run.finished_at:
+        loop.timings[step] = round((run.finished_at - run.started_at).total_seconds(), 3)
+
+
+def loop_on_training_finished(*, training_run: TrainingRun) -> None:
+    """Called when a training run ends: score the pool with the new version, or end the loop."""
+    loop = _loop_of(training_run=training_run)
+    if loop is None:
+        return
+    if training_run.status != RunStatus.SUCCEEDED:
+        status = (
+            RunStatus.CANCELLED if training_run.status == RunStatus.CANCELLED else RunStatus.FAILED
+        )
+        run_finish(loop, status, error=training_run.error, phase=f"training {training_run.status}")
+        return
+    _timing(loop, "train", training_run)
+    with transaction.atomic():
+        locked = LearningLoop.objects.select_for_update().get(pk=loop.pk)
+        if locked.scoring_run_id:  # a duplicate notification
+            return
+        scoring = scoring_run_create(model_version=training_run.model_version)
+        LearningLoop.objects.filter(pk=loop.pk).update(
+            scoring_run=scoring,
+            step=LearningLoop.Step.SCORE,
+            phase="scoring the pool",
+            progress=1 / 3,
+            heartbeat_at=timezone.now(),
+            timings=loop.timings,
+        )
+    if scoring.status == RunStatus.SUCCEEDED:  # empty pool
+        loop_on_scoring_finished(scoring_run=scoring)
+
+
+def loop_on_scoring_finished(*, scoring_run: ScoringRun) -> None:
+    loop = _loop_of(scoring_run=scoring_run)
+    if loop is None:
+        return
+    _timing(loop, "score", scoring_run)
+    LearningLoop.objects.filter(pk=loop.pk).update(
+        step=LearningLoop.Step.SELECT,
+        phase="selecting",
+        progress=2 / 3,
+        heartbeat_at=timezone.now(),
+        timings=loop.timings,
+    )
+    jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+
+
+def loop_select(*, loop_id: int) -> LearningLoop:
+    """The last step: pick the next batch. Safe to run twice."""
+    started = timezone.now()
+    with transaction.atomic():
+        loop = LearningLoop.objects.select_for_update().get(pk=loop_id)
+        if loop.status != RunStatus.RUNNING or loop.selection_round_id:
+            return loop
+        try:
+            selection_round = selection_round_create(
+                project=loop.project, scoring_run=loop.scoring_run
+            )
+        except Exception as exc:
+            logger.exception("selection of loop %s failed", loop.pk)
+            run_finish(loop, RunStatus.FAILED, error=f"selection: {exc}", phase="failed")
+            return loop
+        loop.timings["select"] = round((timezone.now() - started).total_seconds(), 3)
+        loop.selection_round = selection_round
+        loop.step = LearningLoop.Step.DONE
+        loop.save(update_fields=["selection_round", "step", "timings"])
+        run_finish(loop, RunStatus.SUCCEEDED, phase="next batch selected")
+    return loop
+
+
+def loop_cancel(*, loop: LearningLoop) -> LearningLoop:
+    from loupe.learning.training import training_run_cancel
+
+    if loop.training_run_id:
+        training_run_cancel(run=loop.training_run)
+    if loop.scoring_run_id:
+        ScoringRun.objects.filter(pk=loop.scoring_run_id, status__in=ACTIVE_STATUSES).update(
+            cancel_requested=True, status=RunStatus.CANCELLED, finished_at=timezone.now()
+        )
+    run_finish(loop, RunStatus.CANCELLED, phase="cancelled")
+    return loop
+
+
+def runs_resume() -> dict[str, int]:
+    """Re-sends the work that a crashed worker left: queued or abandoned training runs,
+    scoring chunks, and pending selections. Run periodically by beat; harmless when nothing
+    is stuck, because every step guards on its status."""
+    stale = timezone.now() - stale_after()
+    resent = {"train": 0, "chunks": 0, "select": 0}
+    for run in TrainingRun.objects.filter(
+        Q(status=RunStatus.QUEUED, created_at__lt=stale)
+        | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
+    ):
+        jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+        resent["train"] += 1
+    for loop in LearningLoop.objects.filter(status=RunStatus.RUNNING):
+        if loop.step == LearningLoop.Step.TRAIN and loop.training_run.status not in ACTIVE_STATUSES:
+            loop_on_training_finished(training_run=loop.training_run)
+        elif loop.step == LearningLoop.Step.SCORE and loop.scoring_run:
+            for chunk_id in scoring_chunks_pending(run=loop.scoring_run):
+                jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=chunk_id)
+                resent["chunks"] += 1
+        elif loop.step == LearningLoop.Step.SELECT and loop.heartbeat_at < stale:
+            jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+            resent["select"] += 1
+    return resent
+
+
+def new_labels_since_last_training(*, project: Project) -> int:
+    last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
+    labels = GroundTruth.objects.filter(item__project=project).exclude(decided_by=Decision.IMPORTED)
+    if last is not None:
+        labels = labels.filter(updated_at__gt=last.created_at)
+    return labels.count()
+
+
+def loop_trigger_on_labels(*, project: Project) -> LearningLoop | None:
+    """Starts a loop once `retrain_every_n_labels` new labels arrived since the last training.
+    Debounced: while a loop is active, further triggers fold into it."""
+    if project.retrain_every_n_labels <= 0 or loop_active(project=project):
+        return None
+    if new_labels_since_last_training(project=project) < project.retrain_every_n_labels:
+        return None
+    loop, created = loop_start(project=project, trigger=Trigger.LABELS)
+    return loop if created else None
+
+
+def loops_scheduled() -> list[int]:
+    """Projects with a retraining schedule get a loop when their period has passed and new
+    labels arrived (beat runs this every minute)."""
+    started = []
+    for project in Project.objects.filter(retrain_every_minutes__gt=0):
+        last = LearningLoop.objects.filter(project=project).order_by("-created_at").first()
+        due = last is None or last.created_at < timezone.now() - timedelta(
+            minutes=project.retrain_every_minutes
+        )
+        if due and new_labels_since_last_training(project=project) > 0:
+            loop, created = loop_start(project=project, trigger=Trigger.SCHEDULE)
+            if created:
+                started.append(loop.pk)
+    return started

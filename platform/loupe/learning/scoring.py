@@ -1,0 +1,211 @@
+"""Scoring the pool with a model version, sharded into chunks. Each chunk is one task and one
+bulk write, so workers on several machines share a pool; a chunk is claimed like a run, so a
+redelivered chunk never writes twice, and the last chunk to finish closes the run."""
+
+import io
+import logging
+import time
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from loupe import jobs
+from loupe.datasets.models import Item, ItemState, Split
+from loupe.learning.data import item_tensors
+from loupe.learning.models import (
+    ModelVersion,
+    Prediction,
+    RunStatus,
+    ScoringChunk,
+    ScoringRun,
+)
+from loupe.learning.runs import run_finish, stale_after
+from loupe.projects.selectors import project_classes
+
+logger = logging.getLogger(__name__)
+
+CHUNK_TASK = "learning.score_chunk"
+
+
+def scoring_run_create(*, model_version: ModelVersion, enqueue: bool = True) -> ScoringRun:
+    """Queues the scoring of every pool item this model version has not scored yet."""
+    project = model_version.project
+    item_ids = list(
+        Item.objects.filter(project=project, split=Split.POOL, state=ItemState.UNLABELED)
+        .exclude(predictions__model_version=model_version)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    size = settings.LOUPE_SCORING_CHUNK_SIZE
+    with transaction.atomic():
+        run = ScoringRun.objects.create(
+            project=project,
+            model_version=model_version,
+            total_items=len(item_ids),
+            chunks_total=(len(item_ids) + size - 1) // size,
+            phase="queued",
+        )
+        ScoringChunk.objects.bulk_create(
+            ScoringChunk(scoring_run=run, index=i, item_ids=item_ids[start : start + size])
+            for i, start in enumerate(range(0, len(item_ids), size))
+        )
+        if not item_ids:
+            ScoringRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.SUCCEEDED,
+                progress=1.0,
+                phase="nothing to score",
+                finished_at=timezone.now(),
+            )
+            run.refresh_from_db()
+        elif enqueue:
+            for chunk_id in run.chunks.values_list("id", flat=True):
+                jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=chunk_id)
+    return run
+
+
+def scoring_chunks_pending(*, run: ScoringRun) -> list[int]:
+    """Chunks that still need a worker: queued, or running with a dead worker."""
+    stale = timezone.now() - stale_after()
+    chunks = run.chunks.filter(status=RunStatus.QUEUED) | run.chunks.filter(
+        status=RunStatus.RUNNING, heartbeat_at__lt=stale
+    )
+    return list(chunks.values_list("id", flat=True))
+
+
+def _claim_chunk(chunk_id: int) -> ScoringChunk | None:
+    now = timezone.now()
+    claimed = ScoringChunk.objects.filter(pk=chunk_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        claimed = ScoringChunk.objects.filter(
+            pk=chunk_id, status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after()
+        ).update(heartbeat_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    chunk = ScoringChunk.objects.select_related("scoring_run__model_version").get(pk=chunk_id)
+    if chunk.scoring_run.status == RunStatus.QUEUED:
+        ScoringRun.objects.filter(pk=chunk.scoring_run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="scoring"
+        )
+    return chunk
+
+
+@lru_cache(maxsize=4)
+def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, classes: int):
+    """Loaded once per worker process and version: chunks of one run reuse it."""
+    import torch
+
+    from ml.device import pick_device
+    from ml.models import build_model
+
+    model = build_model(kind, num_classes=classes, image_size=size)
+    with default_storage.open(weights_name, "rb") as handle:
+        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    return model.to(pick_device()).eval()
+
+
+def scoring_chunk_execute(*, chunk_id: int) -> ScoringChunk | None:
+    """Scores one chunk and writes its predictions in bulk; safe to run twice."""
+    chunk = _claim_chunk(chunk_id)
+    if chunk is None:
+        return ScoringChunk.objects.filter(pk=chunk_id).first()
+    run = chunk.scoring_run
+    try:
+        _score_chunk(chunk, run)
+    except Exception as exc:
+        logger.exception("scoring chunk %s failed", chunk.pk)
+        ScoringChunk.objects.filter(pk=chunk.pk).update(status=RunStatus.FAILED)
+        run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed")
+    chunk.refresh_from_db()
+    return chunk
+
+
+def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
+    from ml.scoring import score
+
+    started = time.perf_counter()
+    version = run.model_version
+    model = _load_model(
+        version.pk,
+        version.weights.name,
+        version.model_kind,
+        version.image_size,
+        len(version.class_names),
+    )
+    rows = list(Item.objects.filter(pk__in=chunk.item_ids).order_by("id").values_list("id", "file"))
+    x = item_tensors([r[1] for r in rows], image_size=version.image_size)
+    output = score(model, x, batch_size=settings.LOUPE_SCORING_BATCH_SIZE)
+    probs = output.probs
+    ordered = np.sort(probs, axis=1)
+    margin = ordered[:, -1] - (ordered[:, -2] if probs.shape[1] > 1 else 0.0)
+    predicted = probs.argmax(axis=1)
+    classes = {c.name: c.pk for c in project_classes(project=run.project)}
+    class_ids = [classes.get(name) for name in version.class_names]
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+
+    artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, item_ids=ids, probs=probs, embeddings=output.embeddings)
+    if default_storage.exists(artifact):
+        default_storage.delete(artifact)
+    default_storage.save(artifact, ContentFile(buffer.getvalue()))
+
+    predictions = [
+        Prediction(
+            item_id=int(item_id),
+            model_version=version,
+            scoring_run=run,
+            predicted_class_id=class_ids[int(predicted[i])],
+            confidence=float(ordered[i, -1]),
+            uncertainty=float(1.0 - margin[i]),
+            probs=[round(float(p), 5) for p in probs[i]],
+        )
+        for i, item_id in enumerate(ids)
+    ]
+    with transaction.atomic():
+        # ignore_conflicts: an item already scored by this version (a redelivered chunk
+        # whose first attempt died after writing) keeps its one prediction.
+        Prediction.objects.bulk_create(predictions, ignore_conflicts=True, batch_size=1000)
+        updated = ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.SUCCEEDED,
+            artifact=artifact,
+            seconds=time.perf_counter() - started,
+        )
+        if updated:
+            ScoringRun.objects.filter(pk=run.pk).update(
+                chunks_done=F("chunks_done") + 1,
+                scored_items=F("scored_items") + len(ids),
+                heartbeat_at=timezone.now(),
+            )
+    run.refresh_from_db()
+    ScoringRun.objects.filter(pk=run.pk).update(progress=run.chunks_done / max(1, run.chunks_total))
+    # Only one chunk wins the transition to succeeded, so the loop advances once.
+    if run.chunks_done >= run.chunks_total and run_finish(run, RunStatus.SUCCEEDED, phase="done"):
+        from loupe.learning.loop import loop_on_scoring_finished
+
+        loop_on_scoring_finished(scoring_run=run)
+
+
+def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
+    """item_ids, probs and embeddings of a finished run, read back from its chunk artifacts."""
+    parts = []
+    for name in run.chunks.order_by("index").values_list("artifact", flat=True):
+        if name:
+            with default_storage.open(name, "rb") as handle:
+                data = np.load(io.BytesIO(handle.read()))
+                parts.append({k: data[k] for k in ("item_ids", "probs", "embeddings")})
+    if not parts:
+        return {
+            "item_ids": np.empty(0, dtype=np.int64),
+            "probs": np.empty((0, len(run.model_version.class_names)), dtype=np.float32),
+            "embeddings": np.empty((0, 0), dtype=np.float32),
+        }
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -1,0 +1,149 @@
+"""Selection: the project's strategy over the latest scores picks the next batch, with a
+random control slice, and records why each item was picked."""
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Max
+
+from loupe.datasets.models import Item, ItemState, Split
+from loupe.errors import ApplicationError
+from loupe.labeling.models import GroundTruth
+from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
+from loupe.learning.scoring import scoring_arrays
+from loupe.projects.models import Project
+from loupe.projects.selectors import project_classes
+
+COLD_START = "cold_start"
+
+
+def strategy_name(project: Project) -> str:
+    from ml.strategies import DEFAULT_STRATEGY, available
+
+    name = DEFAULT_STRATEGY if project.strategy in ("", "default") else project.strategy
+    if name not in available():
+        raise ApplicationError(f"Unknown strategy '{name}'.", extra={"available": available()})
+    return name
+
+
+def _class_counts(project: Project, classes) -> np.ndarray:
+    counts = dict(
+        GroundTruth.objects.filter(item__project=project)
+        .values_list("label_class_id")
+        .annotate(n=Count("id"))
+        .values_list("label_class_id", "n")
+    )
+    return np.array([counts.get(c.pk, 0) for c in classes], dtype=np.int64)
+
+
+@transaction.atomic
+def selection_round_create(
+    *, project: Project, scoring_run: ScoringRun | None = None, batch_size: int | None = None
+) -> SelectionRound:
+    """Picks the next batch among unlabeled pool items (never one already queued or in
+    annotation), marks them queued and records the round. Without scores, a cold start
+    stratified by source and camera."""
+    from ml.strategies import AcquisitionInputs, cold_start, select_batch
+
+    batch_size = batch_size or project.batch_size
+    number = (
+        SelectionRound.objects.select_for_update()
+        .filter(project=project)
+        .aggregate(n=Max("number"))["n"]
+        or 0
+    ) + 1
+    seed = number
+    classes = project_classes(project=project)
+    candidates = Item.objects.filter(project=project, split=Split.POOL, state=ItemState.UNLABELED)
+    picks: list[dict] = []
+    if scoring_run is None:
+        rows = list(candidates.order_by("id").values_list("id", "source", "metadata"))
+        strata = np.array([f"{r[1]}|{(r[2] or {}).get('camera', '')}" for r in rows])
+        chosen = cold_start(len(rows), batch_size, strata=strata if len(rows) else None, seed=seed)
+        name = COLD_START
+        for pos in chosen:
+            picks.append(
+                {
+                    "item_id": rows[pos][0],
+                    "score": 0.0,
+                    "is_control": False,
+                    "reason": "cold start: random within each source and camera",
+                }
+            )
+        pool_size = len(rows)
+    else:
+        name = strategy_name(project)
+        arrays = scoring_arrays(run=scoring_run)
+        still_open = set(candidates.values_list("id", flat=True))
+        keep = np.array([int(i) in still_open for i in arrays["item_ids"]], dtype=bool)
+        ids, probs = arrays["item_ids"][keep], arrays["probs"][keep]
+        embeddings = arrays["embeddings"][keep] if arrays["embeddings"].size else None
+        targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
+        inputs = AcquisitionInputs(
+            probs=probs,
+            embeddings=embeddings,
+            labeled_class_counts=_class_counts(project, classes),
+            class_targets=targets if targets.any() else None,
+        )
+        selection = (
+            select_batch(
+                name,
+                inputs,
+                min(batch_size, len(ids)),
+                control_fraction=project.control_fraction,
+                seed=seed,
+            )
+            if len(ids)
+            else None
+        )
+        names = scoring_run.model_version.class_names
+        for pos, score, control in (
+            zip(selection.indices, selection.scores, selection.is_control, strict=True)
+            if selection is not None
+            else []
+        ):
+            p = probs[pos]
+            top = np.argsort(p)[::-1][:2]
+            guess = f"model says {names[top[0]]} ({p[top[0]]:.0%})"
+            if len(top) > 1:
+                guess += f", next {names[top[1]]} ({p[top[1]]:.0%})"
+            reason = "random control slice" if control else f"{name} score {score:.3f}"
+            picks.append(
+                {
+                    "item_id": int(ids[pos]),
+                    "score": float(score),
+                    "is_control": bool(control),
+                    "reason": f"{reason}; {guess}",
+                    "predicted": names[top[0]],
+                    "confidence": float(p[top[0]]),
+                }
+            )
+        pool_size = len(ids)
+
+    selection_round = SelectionRound.objects.create(
+        project=project,
+        number=number,
+        model_version=scoring_run.model_version if scoring_run else None,
+        strategy=name,
+        batch_size=batch_size,
+        control_fraction=project.control_fraction,
+        pool_size=pool_size,
+    )
+    by_name = {c.name: c.pk for c in classes}
+    SelectionItem.objects.bulk_create(
+        SelectionItem(
+            selection_round=selection_round,
+            item_id=pick["item_id"],
+            rank=rank,
+            score=pick["score"],
+            strategy="random" if pick["is_control"] else name,
+            is_control=pick["is_control"],
+            reason=pick["reason"][:300],
+            predicted_class_id=by_name.get(pick.get("predicted")),
+            confidence=pick.get("confidence"),
+        )
+        for rank, pick in enumerate(picks, start=1)
+    )
+    Item.objects.filter(pk__in=[p["item_id"] for p in picks], state=ItemState.UNLABELED).update(
+        state=ItemState.QUEUED
+    )
+    return selection_round

@@ -1,0 +1,249 @@
+"""Training: ground truth of the train split -> a model version, evaluated on the holdout,
+with the simple baseline's metrics beside it."""
+
+import io
+import logging
+import time
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from loupe import jobs
+from loupe.datasets.models import Item, Split
+from loupe.errors import ApplicationError
+from loupe.learning.data import item_tensors, thin_curve
+from loupe.learning.models import ModelVersion, RunStatus, TrainingRun, Trigger
+from loupe.learning.runs import RunCancelled, run_beat, run_claim, run_finish
+from loupe.projects.models import Project
+from loupe.projects.selectors import project_classes
+
+logger = logging.getLogger(__name__)
+
+TRAIN_TASK = "learning.train"
+MIN_LABELS = 4
+BEAT_SECONDS = 1.0
+
+
+def training_run_create(
+    *, project: Project, trigger: str = Trigger.MANUAL, created_by=None, enqueue: bool = True
+) -> TrainingRun:
+    """Queues a training run with the project's current settings."""
+    config = {
+        "model": "small_cnn",
+        "image_size": project.image_size,
+        "epochs": project.train_epochs,
+        "loss": project.loss,
+        "class_weighting": project.class_weighting,
+        "seed": 0,
+    }
+    run = TrainingRun.objects.create(
+        project=project, trigger=trigger, created_by=created_by, config=config, phase="queued"
+    )
+    if enqueue:
+        jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Asks a run to stop; a queued run is cancelled at once."""
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, phase="cancelled"
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _labeled(project: Project, *, holdout: bool):
+    """(id, file, class id) of labeled items; everything labeled outside the holdout trains,
+    including pool items the experts just labeled."""
+    items = Item.objects.filter(project=project, ground_truth__isnull=False)
+    items = items.filter(split=Split.HOLDOUT) if holdout else items.exclude(split=Split.HOLDOUT)
+    rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id")
+    return list(rows)
+
+
+def _holdout_from_train(rows, labels, fraction=0.25, seed=0):
+    """Without a holdout split, keep a stratified slice of the labeled items aside."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(rows), dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n = int(round(len(members) * fraction))
+        if len(members) >= 2 and n > 0:
+            held[rng.choice(members, size=n, replace=False)] = True
+    return held
+
+
+def training_run_execute(*, training_run_id: int) -> TrainingRun:
+    """Runs a queued training run to the end; safe to call twice."""
+    run = run_claim(TrainingRun, training_run_id)
+    if run is None:
+        return TrainingRun.objects.get(pk=training_run_id)
+    try:
+        version = _train(run)
+    except RunCancelled:
+        run_finish(run, RunStatus.CANCELLED, phase="cancelled")
+    except ApplicationError as exc:
+        run_finish(run, RunStatus.FAILED, error=exc.message, phase="failed")
+    except Exception as exc:
+        logger.exception("training run %s failed", run.pk)
+        run_finish(run, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", phase="failed")
+    else:
+        logger.info("training run %s produced %s", run.pk, version)
+    run.refresh_from_db()
+    from loupe.learning.loop import loop_on_training_finished
+
+    loop_on_training_finished(training_run=run)
+    return run
+
+
+def _train(run: TrainingRun) -> ModelVersion:
+    import torch
+
+    from ml.baseline import fit_linear_probe
+    from ml.metrics import classification_metrics
+    from ml.models import build_model
+    from ml.scoring import score
+    from ml.training import TrainConfig, train_classifier
+
+    project = run.project
+    classes = project_classes(project=project)
+    class_index = {c.pk: i for i, c in enumerate(classes)}
+    names = [c.name for c in classes]
+    config = run.config
+    size = int(config["image_size"])
+
+    run_beat(run, progress=0.0, phase="loading images")
+    train_rows = _labeled(project, holdout=False)
+    holdout_rows = _labeled(project, holdout=True)
+    if len(train_rows) < MIN_LABELS:
+        raise ApplicationError(
+            f"Training needs at least {MIN_LABELS} labeled items; the project has "
+            f"{len(train_rows)}."
+        )
+    y_train = np.array([class_index[r[2]] for r in train_rows], dtype=np.int64)
+    if not holdout_rows:
+        held = _holdout_from_train(train_rows, y_train)
+        holdout_rows = [r for r, h in zip(train_rows, held, strict=True) if h]
+        train_rows = [r for r, h in zip(train_rows, held, strict=True) if not h]
+        y_train = y_train[~held]
+    y_holdout = np.array([class_index[r[2]] for r in holdout_rows], dtype=np.int64)
+
+    def loading(done, total):
+        run_beat(run, progress=0.1 * done / max(1, total))
+
+    x_train = item_tensors([r[1] for r in train_rows], image_size=size, progress=loading)
+    x_holdout = item_tensors([r[1] for r in holdout_rows], image_size=size)
+
+    model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
+    train_config = TrainConfig(
+        epochs=int(config["epochs"]),
+        loss=config["loss"],
+        class_weighting=config["class_weighting"],
+        seed=int(config["seed"]),
+        num_classes=len(names),
+        early_stopping_patience=5 if len(holdout_rows) else None,
+    )
+    losses: list[tuple[int, float]] = []
+    last_beat = [0.0]
+
+    def on_step(step, total, loss):
+        losses.append((step, float(loss)))
+        now = time.monotonic()
+        if now - last_beat[0] >= BEAT_SECONDS:
+            last_beat[0] = now
+            run_beat(run, progress=0.1 + 0.8 * step / max(1, total), phase="training")
+
+    run_beat(run, progress=0.1, phase="training")
+    result = train_classifier(
+        model,
+        x_train,
+        y_train,
+        val_x=x_holdout if len(holdout_rows) else None,
+        val_y=y_holdout if len(holdout_rows) else None,
+        config=train_config,
+        progress=on_step,
+    )
+    run_beat(run, progress=0.92, phase="evaluating")
+    metrics, baseline = {}, {}
+    if len(holdout_rows):
+        holdout_scores = score(result.model, x_holdout)
+        metrics = classification_metrics(y_holdout, holdout_scores.probs, class_names=names)
+        # The simple baseline: a class-weighted linear probe on 8x8 pixel thumbnails.
+        probe = fit_linear_probe(_thumbs(x_train), y_train, num_classes=len(names), seed=0)
+        baseline = classification_metrics(
+            y_holdout, probe.predict_proba(_thumbs(x_holdout)), class_names=names
+        )
+        baseline["name"] = "linear probe on 8x8 thumbnails"
+    buffer = io.BytesIO()
+    torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
+    return _record(
+        run,
+        result,
+        buffer.getvalue(),
+        names,
+        size,
+        metrics,
+        baseline,
+        losses,
+        labels_used=len(train_rows),
+        holdout_size=len(holdout_rows),
+    )
+
+
+def _thumbs(x) -> np.ndarray:
+    import torch.nn.functional as F
+
+    return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
+
+
+def _record(run, result, weights, names, size, metrics, baseline, losses, **counts):
+    """Writes the weights and the model version; exactly one version per run, even when two
+    workers finish the same run."""
+    name = f"models/{run.project.slug}/run-{run.pk}.pt"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(weights))
+    try:
+        with transaction.atomic():
+            number = (
+                ModelVersion.objects.select_for_update()
+                .filter(project=run.project)
+                .aggregate(n=Max("version"))["n"]
+                or 0
+            ) + 1
+            version = ModelVersion.objects.create(
+                project=run.project,
+                training_run=run,
+                version=number,
+                weights=name,
+                model_kind=run.config["model"],
+                image_size=size,
+                class_names=names,
+                metrics=metrics,
+                baseline_metrics=baseline,
+                labels_used=counts["labels_used"],
+                device=result.device,
+                train_seconds=result.seconds,
+            )
+            finished = run_finish(
+                run,
+                RunStatus.SUCCEEDED,
+                phase="done",
+                device=result.device,
+                class_weights=[]
+                if result.class_weights is None
+                else [float(w) for w in result.class_weights],
+                loss_curve=thin_curve(losses),
+                history=result.history,
+                **counts,
+            )
+            if not finished:
+                raise IntegrityError("run already ended")
+    except IntegrityError:
+        return ModelVersion.objects.get(training_run=run)
+    return version

@@ -1,0 +1,86 @@
+"""The loop train -> score -> select, run in-process (jobs eager)."""
+
+import pytest
+
+from loupe.datasets.models import Item, ItemState
+from loupe.learning.loop import loop_start, runs_resume
+from loupe.learning.models import (
+    LearningLoop,
+    ModelVersion,
+    Prediction,
+    RunStatus,
+    SelectionItem,
+)
+from loupe.learning.scoring import scoring_chunk_execute
+from loupe.learning.training import training_run_execute
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_loop_trains_scores_and_selects_the_next_batch(
+    inspection_project, settings, django_capture_on_commit_callbacks
+):
+    settings.LOUPE_SCORING_CHUNK_SIZE = 40
+    project = inspection_project
+    pool = Item.objects.filter(project=project, state=ItemState.UNLABELED).count()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        loop, created = loop_start(project=project)
+
+    loop.refresh_from_db()
+    assert created and loop.status == RunStatus.SUCCEEDED, loop.error
+    version = ModelVersion.objects.get(project=project)
+    assert version.version == 1 and version.labels_used > 0
+    for metrics in (version.metrics, version.baseline_metrics):
+        assert 0.0 <= metrics["balanced_accuracy"] <= 1.0
+        assert len(metrics["confusion_matrix"]) == 4
+    run = loop.training_run
+    assert run.loss_curve and run.device == "cpu" and len(run.class_weights) == 4
+    assert Prediction.objects.filter(model_version=version).count() == pool
+    assert loop.scoring_run.chunks_total == (pool + 39) // 40
+    picks = SelectionItem.objects.filter(selection_round=loop.selection_round)
+    assert picks.count() == 12
+    assert picks.filter(is_control=True).count() == 3
+    assert all(p.reason for p in picks)
+    assert Item.objects.filter(project=project, state=ItemState.QUEUED).count() == 12
+    assert set(loop.timings) == {"train", "score", "select"}
+
+
+def test_one_active_loop_per_project_and_triggers_fold_into_it(inspection_project):
+    first, created = loop_start(project=inspection_project)
+    again, created_again = loop_start(project=inspection_project)
+
+    assert created and not created_again and again.pk == first.pk
+    assert LearningLoop.objects.filter(project=inspection_project).count() == 1
+
+
+def test_duplicate_delivery_of_training_and_scoring_changes_nothing(
+    inspection_project, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        loop, _ = loop_start(project=inspection_project)
+    loop.refresh_from_db()
+    predictions = Prediction.objects.count()
+
+    training_run_execute(training_run_id=loop.training_run_id)
+    for chunk in loop.scoring_run.chunks.all():
+        scoring_chunk_execute(chunk_id=chunk.pk)
+    runs_resume()
+
+    assert ModelVersion.objects.filter(project=inspection_project).count() == 1
+    assert Prediction.objects.count() == predictions
+    assert SelectionItem.objects.count() == 12
+
+
+def test_training_without_enough_labels_fails_with_a_clear_message(
+    db, django_capture_on_commit_callbacks
+):
+    from loupe.projects.services import project_create
+
+    project = project_create(name="Empty", created_by=None, classes=["a", "b"])
+    with django_capture_on_commit_callbacks(execute=True):
+        loop, _ = loop_start(project=project)
+
+    loop.refresh_from_db()
+    assert loop.status == RunStatus.FAILED
+    assert "at least 4 labeled items" in loop.training_run.error
