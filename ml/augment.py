@@ -27,7 +27,8 @@ def affine(
 ) -> torch.Tensor:
     """Rotate each image of a batch about its centre and shift it, at unchanged scale.
 
-    ``angle_degrees`` is ``(N,)``, ``shift_pixels`` is ``(N, 2)`` as (dx, dy). Borders are
+    ``angle_degrees`` is ``(N,)`` (positive turns counter-clockwise as displayed),
+    ``shift_pixels`` is ``(N, 2)`` as (dx, dy), positive right and down. Borders are
     filled by reflection so no artificial black edge appears that a model could mistake for
     a defect.
     """

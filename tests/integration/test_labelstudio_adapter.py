@@ -26,7 +26,7 @@ from loupe.labeling.adapter import (
 )
 
 # The fixture is imported to register it in this module.
-from tests.integration.labelstudio_server import free_port, labelstudio_server  # noqa: F401
+from tests.integration.labelstudio_server import free_port
 
 pytestmark = pytest.mark.labelstudio
 
@@ -35,7 +35,7 @@ SECRET = ("X-Loupe-Webhook-Secret", "s3cret")
 
 
 @pytest.fixture(scope="module")
-def server(labelstudio_server):  # noqa: F811
+def server(labelstudio_server):
     return labelstudio_server
 
 
