@@ -29,3 +29,6 @@ def api_client():
 
 def pytest_report_header(config):
     return f"database: {os.environ.get('DATABASE_URL', 'sqlite (embedded default)')}"
+
+
+from tests.learning_fixtures import inspection_project  # noqa: E402,F401

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from loupe.accounts import apis as accounts
 from loupe.datasets import apis as datasets
@@ -26,4 +26,5 @@ urlpatterns = [
     path("items/<int:item_id>/", datasets.ItemDetailApi.as_view(), name="item-detail"),
     path("items/<int:item_id>/file/", datasets.ItemFileApi.as_view(), name="item-file"),
     path("imports/<int:import_id>/", datasets.ImportDetailApi.as_view(), name="import-detail"),
+    path("", include("loupe.learning.urls")),
 ]

@@ -58,3 +58,48 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"annotation {self.ls_annotation_id} on item {self.item_id}"
+
+
+class LabelStudioSync(models.Model):
+    """Where Loupe stands with a project's Label Studio twin: the reconciliation cursor, the
+    classes last sent, and short-lived claims that keep two workers from pushing or
+    reconciling the same project at once."""
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, related_name="label_studio_sync"
+    )
+    # Newest Label Studio `updated_at` seen by reconciliation; the next one starts there.
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Last full listing (the only way to see deletions whose webhook was lost).
+    last_full_sync_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    synced_classes = models.JSONField(default=list, blank=True)
+    push_claimed_until = models.DateTimeField(null=True, blank=True)
+    reconcile_claimed_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Label Studio sync of {self.project_id} (cursor {self.last_synced_at})"
+
+
+class LabelStudioDeletion(models.Model):
+    """A tombstone: an annotation or task Label Studio deleted. A late or replayed event
+    about it (older than the deletion) is ignored, so events applied out of order end in the
+    same state. Label Studio may reuse ids after a deletion; a newer object with the same id
+    is therefore accepted."""
+
+    class Kind(models.TextChoices):
+        ANNOTATION = "annotation", "Annotation"
+        TASK = "task", "Task"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ls_id = models.BigIntegerField()
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "ls_id"], name="one_tombstone_per_ls_object")
+        ]
+
+    def __str__(self) -> str:
+        return f"deleted {self.kind} {self.ls_id}"

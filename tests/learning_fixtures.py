@@ -5,7 +5,7 @@ from loupe.projects.services import project_create
 
 
 @pytest.fixture
-def inspection_project(import_root, db):
+def inspection_project(import_root):
     """A small generated inspection project: 10% labeled (some in the holdout), the rest
     an unlabeled pool."""
     from ml.synthetic import make_inspection_dataset

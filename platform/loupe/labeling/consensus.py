@@ -1,0 +1,234 @@
+"""From annotations to ground truth, and how far annotators agree.
+
+The rule (also in docs/label-studio.md):
+
+- Each annotator counts once per item (their latest answer). A skip (`was_cancelled`) is an
+  answer without a vote; an answer naming no class Loupe knows is not a vote either.
+- Until `annotator_overlap` annotators answered, the item waits (`in_annotation`).
+- Then the class with most votes wins: one voter -> `single`, several -> `majority`, with
+  `agreement` = winner's votes / votes. The item becomes `labeled`, and a pool item moves to
+  the `train` split (control-slice picks too: they are random, so unbiased training data).
+- A tie between the top classes gives a ground truth marked `needs_review` (holding the
+  tied class voted first), and the item stays `in_annotation`: no training label until a
+  reviewer decides (`ground_truth_review`).
+- Nobody voted (all skipped) -> the item is `skipped`.
+- Decisions made in review or imported with the data are never overwritten by votes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from loupe.datasets.models import Item, ItemState, Split
+from loupe.labeling.models import Annotation, Decision, GroundTruth
+
+STICKY_DECISIONS = (Decision.IMPORTED, Decision.REVIEW)
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One annotator's latest answer on an item; `label` None for a skip or unknown class."""
+
+    annotator: str
+    label: Hashable | None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    label: Hashable | None = None
+    decided_by: str | None = None
+    votes: int = 0
+    agreement: float | None = None
+    needs_review: bool = False
+
+
+def decide(votes: Sequence[Vote], *, overlap: int) -> Outcome:
+    """Applies the rule above to one item's answers (in the order they were given)."""
+    answered = len(votes)
+    if answered < max(1, overlap):
+        return Outcome(state=ItemState.IN_ANNOTATION)
+    labels = [v.label for v in votes if not v.cancelled and v.label is not None]
+    if not labels:
+        all_skipped = all(v.cancelled for v in votes)
+        return Outcome(state=ItemState.SKIPPED if all_skipped else ItemState.IN_ANNOTATION)
+    counts = Counter(labels)
+    top = max(counts.values())
+    tied = [label for label in dict.fromkeys(labels) if counts[label] == top]
+    decided_by = Decision.SINGLE if len(labels) == 1 else Decision.MAJORITY
+    return Outcome(
+        state=ItemState.IN_ANNOTATION if len(tied) > 1 else ItemState.LABELED,
+        label=tied[0],
+        decided_by=decided_by,
+        votes=len(labels),
+        agreement=top / len(labels),
+        needs_review=len(tied) > 1,
+    )
+
+
+def votes_of(annotations: Iterable[Annotation]) -> list[Vote]:
+    """Latest answer per annotator, in the order annotators first answered."""
+    latest: dict[str, Annotation] = {}
+    for annotation in annotations:
+        key = annotation.annotator or f"annotation-{annotation.ls_annotation_id}"
+        current = latest.get(key)
+        if current is None or _newer(annotation, current):
+            latest[key] = annotation
+    return [
+        Vote(annotator=key, label=a.label_class_id, cancelled=a.was_cancelled)
+        for key, a in latest.items()
+    ]
+
+
+def _newer(a: Annotation, b: Annotation) -> bool:
+    if a.ls_updated_at and b.ls_updated_at and a.ls_updated_at != b.ls_updated_at:
+        return a.ls_updated_at > b.ls_updated_at
+    return (a.ls_annotation_id or 0) > (b.ls_annotation_id or 0)
+
+
+@transaction.atomic
+def ground_truth_recompute(
+    *, project, item_ids: Iterable[int], returned: Iterable[int] = ()
+) -> int:
+    """Brings ground truth and item state of these items in line with their annotations.
+
+    `returned` holds items whose Label Studio task was deleted: without a label they go back
+    to the unlabeled pool. Returns how many items got a new or changed usable label.
+    """
+    ids, returned = set(item_ids), set(returned)
+    if not ids:
+        return 0
+    items = {i.pk: i for i in Item.objects.filter(project=project, pk__in=ids)}
+    truths = {g.item_id: g for g in GroundTruth.objects.filter(item_id__in=items)}
+    by_item: dict[int, list[Annotation]] = defaultdict(list)
+    for annotation in Annotation.objects.filter(item_id__in=items).order_by("created_at", "id"):
+        by_item[annotation.item_id].append(annotation)
+    create, update, delete, changed_items = [], [], [], []
+    new_labels = 0
+    for item_id, item in items.items():
+        truth = truths.get(item_id)
+        if truth is not None and truth.decided_by in STICKY_DECISIONS:
+            continue
+        outcome = decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
+        if outcome.label is None:
+            if truth is not None:
+                delete.append(truth.pk)
+            state = outcome.state
+            if item_id in returned and not by_item[item_id]:
+                state = ItemState.UNLABELED
+        else:
+            fields = {
+                "label_class_id": outcome.label,
+                "decided_by": outcome.decided_by,
+                "num_annotators": outcome.votes,
+                "agreement": outcome.agreement,
+                "needs_review": outcome.needs_review,
+            }
+            if truth is None:
+                create.append(GroundTruth(item_id=item_id, **fields))
+                new_labels += not outcome.needs_review
+            elif any(getattr(truth, k) != v for k, v in fields.items()):
+                new_labels += not outcome.needs_review and (
+                    truth.needs_review or truth.label_class_id != outcome.label
+                )
+                for key, value in fields.items():
+                    setattr(truth, key, value)
+                update.append(truth)
+            state = outcome.state
+        split = item.split
+        if state == ItemState.LABELED and split == Split.POOL:
+            split = Split.TRAIN
+        elif state != ItemState.LABELED and split == Split.TRAIN:
+            # Only Loupe's own decisions move an item into train; undoing one moves it back.
+            split = Split.POOL
+        if (state, split) != (item.state, item.split):
+            item.state, item.split = state, split
+            changed_items.append(item)
+    GroundTruth.objects.filter(pk__in=delete).delete()
+    GroundTruth.objects.bulk_create(create, batch_size=500)
+    # `updated_at` is set by hand: bulk_update skips auto_now, and the retraining trigger
+    # counts labels changed since the last training by it.
+    now = timezone.now()
+    for truth in update:
+        truth.updated_at = now
+    GroundTruth.objects.bulk_update(
+        update,
+        ["label_class", "decided_by", "num_annotators", "agreement", "needs_review", "updated_at"],
+        batch_size=500,
+    )
+    for item in changed_items:
+        item.updated_at = now
+    Item.objects.bulk_update(changed_items, ["state", "split", "updated_at"], batch_size=500)
+    return new_labels
+
+
+# --- agreement statistics -------------------------------------------------------------------
+
+
+def krippendorff_alpha(units: Iterable[Sequence[Hashable]]) -> float | None:
+    """Krippendorff's alpha for nominal data; each unit is the labels its raters gave.
+
+    Units with fewer than two labels carry no pairs and are left out; None when there is no
+    pair, or when every label is the same class (no variation to agree on).
+    """
+    coincidence: Counter = Counter()
+    for labels in units:
+        m = len(labels)
+        if m < 2:
+            continue
+        counts = Counter(labels)
+        for c, n_c in counts.items():
+            for k, n_k in counts.items():
+                pairs = n_c * (n_k - 1) if c == k else n_c * n_k
+                coincidence[(c, k)] += pairs / (m - 1)
+    totals: Counter = Counter()
+    for (c, _), value in coincidence.items():
+        totals[c] += value
+    n = sum(totals.values())
+    if n <= 1:
+        return None
+    observed = sum(v for (c, k), v in coincidence.items() if c != k)
+    expected = sum(totals[c] * totals[k] for c in totals for k in totals if c != k)
+    if expected == 0:
+        return None
+    return 1.0 - (n - 1) * observed / expected
+
+
+def cohen_kappa(first: Sequence[Hashable], second: Sequence[Hashable]) -> float | None:
+    """Cohen's kappa of two paired label lists; None when chance agreement is certain."""
+    if not first or len(first) != len(second):
+        return None
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second, strict=True)) / n
+    a_counts, b_counts = Counter(first), Counter(second)
+    expected = sum(a_counts[c] * b_counts.get(c, 0) for c in a_counts) / (n * n)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def pairwise_agreement(units: Iterable[Sequence[Hashable]]) -> float | None:
+    """Share of annotator pairs on the same item who chose the same class."""
+    agree = total = 0
+    for labels in units:
+        counts = Counter(labels)
+        m = len(labels)
+        agree += sum(n * (n - 1) for n in counts.values())
+        total += m * (m - 1)
+    return agree / total if total else None
+
+
+def class_specific_agreement(units: Iterable[Sequence[Hashable]], label: Hashable) -> float | None:
+    """Of the pairs where one annotator chose `label`, the share where the other did too."""
+    agree = total = 0
+    for labels in units:
+        m, n = len(labels), Counter(labels)[label]
+        agree += n * (n - 1)
+        total += n * (m - 1)
+    return agree / total if total else None

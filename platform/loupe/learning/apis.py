@@ -1,0 +1,223 @@
+"""REST views of the learning loop: start and cancel jobs, follow their progress, read model
+versions and selection rounds."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loupe.api.pagination import CursorPagination
+from loupe.api.permissions import require
+from loupe.learning.loop import loop_cancel, loop_start
+from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
+from loupe.learning.selectors import (
+    loop_get,
+    model_version_get,
+    scoring_run_get,
+    selection_round_get,
+    selection_round_items,
+    training_run_get,
+)
+from loupe.learning.training import training_run_cancel, training_run_create
+from loupe.projects.selectors import project_get
+
+
+class ProgressSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    progress = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrainingRunSerializer(ProgressSerializer):
+    trigger = serializers.CharField()
+    config = serializers.JSONField()
+    device = serializers.CharField()
+    labels_used = serializers.IntegerField()
+    holdout_size = serializers.IntegerField()
+    class_weights = serializers.JSONField()
+    loss_curve = serializers.JSONField()
+    attempts = serializers.IntegerField()
+    model_version = serializers.SerializerMethodField()
+
+    def get_model_version(self, run) -> int | None:
+        version = ModelVersion.objects.filter(training_run=run).values_list("pk", flat=True)
+        return version.first()
+
+
+class ScoringRunSerializer(ProgressSerializer):
+    model_version = serializers.IntegerField(source="model_version_id")
+    total_items = serializers.IntegerField()
+    scored_items = serializers.IntegerField()
+    chunks_total = serializers.IntegerField()
+    chunks_done = serializers.IntegerField()
+
+
+class LoopSerializer(ProgressSerializer):
+    step = serializers.CharField()
+    trigger = serializers.CharField()
+    timings = serializers.JSONField()
+    training_run = TrainingRunSerializer(allow_null=True)
+    scoring_run = ScoringRunSerializer(allow_null=True)
+    selection_round = serializers.IntegerField(source="selection_round_id", allow_null=True)
+
+
+class ModelVersionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    training_run = serializers.IntegerField(source="training_run_id")
+    model_kind = serializers.CharField()
+    image_size = serializers.IntegerField()
+    class_names = serializers.JSONField()
+    metrics = serializers.JSONField()
+    baseline_metrics = serializers.JSONField()
+    labels_used = serializers.IntegerField()
+    device = serializers.CharField()
+    train_seconds = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class SelectionItemSerializer(serializers.Serializer):
+    item = serializers.IntegerField(source="item_id")
+    rank = serializers.IntegerField()
+    score = serializers.FloatField()
+    strategy = serializers.CharField()
+    is_control = serializers.BooleanField()
+    predicted_class = serializers.CharField(source="predicted_class.name", allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField()
+    item_state = serializers.CharField(source="item.state")
+    ls_task_id = serializers.IntegerField(allow_null=True)
+
+
+class SelectionRoundSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    strategy = serializers.CharField()
+    batch_size = serializers.IntegerField()
+    control_fraction = serializers.FloatField()
+    pool_size = serializers.IntegerField()
+    model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+    push_error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SelectionRoundDetailSerializer(SelectionRoundSerializer):
+    items = serializers.SerializerMethodField()
+
+    def get_items(self, selection_round) -> list[dict]:
+        picks = selection_round_items(selection_round=selection_round)
+        return SelectionItemSerializer(picks, many=True).data
+
+
+def _page(view, request, queryset, serializer):
+    paginator = CursorPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+class ProjectLoopsApi(APIView):
+    @extend_schema(responses=LoopSerializer(many=True))
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        loops = LearningLoop.objects.filter(project=project).select_related(
+            "training_run", "scoring_run"
+        )
+        return _page(self, request, loops, LoopSerializer)
+
+    @extend_schema(request=None, responses={202: LoopSerializer, 200: LoopSerializer})
+    def post(self, request, slug: str):
+        """Starts train -> score -> select; answers 200 with the active loop if one runs."""
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="run_jobs")
+        loop, created = loop_start(project=project, created_by=request.user)
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return Response(LoopSerializer(loop).data, status=code)
+
+
+class LoopDetailApi(APIView):
+    @extend_schema(responses=LoopSerializer)
+    def get(self, request, loop_id: int):
+        return Response(LoopSerializer(loop_get(user=request.user, loop_id=loop_id)).data)
+
+
+class LoopCancelApi(APIView):
+    @extend_schema(request=None, responses=LoopSerializer)
+    def post(self, request, loop_id: int):
+        loop = loop_get(user=request.user, loop_id=loop_id)
+        require(user=request.user, project=loop.project, action="run_jobs")
+        return Response(LoopSerializer(loop_cancel(loop=loop)).data)
+
+
+class ProjectTrainingRunsApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer(many=True))
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        runs = TrainingRun.objects.filter(project=project)
+        return _page(self, request, runs, TrainingRunSerializer)
+
+    @extend_schema(request=None, responses={202: TrainingRunSerializer})
+    def post(self, request, slug: str):
+        """Trains a new model version without scoring or selecting."""
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="run_jobs")
+        run = training_run_create(project=project, created_by=request.user)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailApi(APIView):
+    @extend_schema(responses=TrainingRunSerializer)
+    def get(self, request, run_id: int):
+        run = training_run_get(user=request.user, run_id=run_id)
+        return Response(TrainingRunSerializer(run).data)
+
+
+class TrainingRunCancelApi(APIView):
+    @extend_schema(request=None, responses=TrainingRunSerializer)
+    def post(self, request, run_id: int):
+        run = training_run_get(user=request.user, run_id=run_id)
+        require(user=request.user, project=run.project, action="run_jobs")
+        return Response(TrainingRunSerializer(training_run_cancel(run=run)).data)
+
+
+class ScoringRunDetailApi(APIView):
+    @extend_schema(responses=ScoringRunSerializer)
+    def get(self, request, run_id: int):
+        run = scoring_run_get(user=request.user, run_id=run_id)
+        return Response(ScoringRunSerializer(run).data)
+
+
+class ProjectModelVersionsApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer(many=True))
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        versions = ModelVersion.objects.filter(project=project)
+        return _page(self, request, versions, ModelVersionSerializer)
+
+
+class ModelVersionDetailApi(APIView):
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request, version_id: int):
+        version = model_version_get(user=request.user, version_id=version_id)
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ProjectSelectionRoundsApi(APIView):
+    @extend_schema(responses=SelectionRoundSerializer(many=True))
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        rounds = SelectionRound.objects.filter(project=project)
+        return _page(self, request, rounds, SelectionRoundSerializer)
+
+
+class SelectionRoundDetailApi(APIView):
+    @extend_schema(responses=SelectionRoundDetailSerializer)
+    def get(self, request, round_id: int):
+        selection_round = selection_round_get(user=request.user, round_id=round_id)
+        return Response(SelectionRoundDetailSerializer(selection_round).data)
