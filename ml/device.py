@@ -27,7 +27,10 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
         choice = (prefer or os.environ.get(DEVICE_ENV) or "auto").strip().lower()
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(choice)
+    try:
+        device = torch.device(choice)
+    except RuntimeError as exc:
+        raise ValueError(f"unsupported device {choice!r}; use 'auto', 'cpu' or 'cuda[:N]'") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device {choice!r} was requested but CUDA is not available")

@@ -15,7 +15,7 @@ def test_shapes_and_value_range_are_preserved_for_images_and_batches():
     out = aug(img)
     assert out.shape == img.shape and out.dtype == img.dtype
     assert aug(batch).shape == batch.shape
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
 
 
 def test_seeded_policies_repeat_and_different_seeds_differ():

@@ -47,7 +47,7 @@ def test_image_folder_reads_classes_labels_and_rescales(folder):
     assert ds.class_counts().tolist() == [5, 2]
     x, y = ds[6]
     assert x.shape == (3, 16, 16) and x.dtype == torch.float32 and y == 1
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
 
 
 def test_explicit_class_order_and_grayscale(folder):

@@ -9,7 +9,7 @@ def test_digits_arrays_are_imbalanced_scaled_and_deterministic():
     x, y = load_digits_arrays((3, 8), 0.05, seed=0)
     counts = np.bincount(y, minlength=10)
     assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (len(y), 64)
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= 0.0 and x.max() <= 1.0
     assert counts[3] == counts[8] == 9
     assert counts.max() / counts[3] >= 19  # about 20:1
     x2, y2 = load_digits_arrays((3, 8), 0.05, seed=0)
