@@ -7,5 +7,5 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.django.local")
 
-app = Celery("loupe", include=["workers.tasks", "workers.learning"])
+app = Celery("loupe", include=["workers.tasks", "workers.learning", "workers.labeling"])
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,11 +1,23 @@
 from django.contrib import admin
 
-from loupe.labeling.models import Annotation, GroundTruth
+from loupe.labeling.models import (
+    Annotation,
+    GroundTruth,
+    LabelStudioDeletion,
+    LabelStudioSync,
+)
 
 
 @admin.register(GroundTruth)
 class GroundTruthAdmin(admin.ModelAdmin):
-    list_display = ["item", "label_class", "decided_by", "num_annotators", "agreement"]
+    list_display = [
+        "item",
+        "label_class",
+        "decided_by",
+        "num_annotators",
+        "agreement",
+        "needs_review",
+    ]
     list_filter = ["decided_by", "needs_review", "label_class__project"]
     raw_id_fields = ["item"]
 
@@ -15,3 +27,15 @@ class AnnotationAdmin(admin.ModelAdmin):
     list_display = ["ls_annotation_id", "item", "label_class", "annotator", "was_cancelled"]
     list_filter = ["was_cancelled", "label_class__project"]
     raw_id_fields = ["item"]
+
+
+@admin.register(LabelStudioSync)
+class LabelStudioSyncAdmin(admin.ModelAdmin):
+    list_display = ["project", "last_synced_at", "last_full_sync_at", "last_run_at", "last_error"]
+    readonly_fields = ["push_claimed_until", "reconcile_claimed_until"]
+
+
+@admin.register(LabelStudioDeletion)
+class LabelStudioDeletionAdmin(admin.ModelAdmin):
+    list_display = ["kind", "ls_id", "deleted_at"]
+    list_filter = ["kind"]

@@ -1,0 +1,197 @@
+"""REST views of labeling: the Label Studio webhook, deep links, sync, push and agreement."""
+
+import hmac
+import logging
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loupe import jobs
+from loupe.api.permissions import require
+from loupe.datasets.selectors import item_get
+from loupe.errors import ApplicationError, PermissionDeniedError
+from loupe.labeling import adapter, selectors
+from loupe.labeling.reconcile import RECONCILE_TASK
+from loupe.labeling.services import (
+    ground_truth_review,
+    project_sync,
+    webhook_receive,
+)
+from loupe.labeling.sync import PUSH_TASK, WEBHOOK_SECRET_HEADER
+from loupe.learning.models import SelectionRound
+from loupe.learning.selectors import selection_round_get
+from loupe.projects.selectors import project_get
+
+logger = logging.getLogger(__name__)
+
+_DICT = serializers.DictField()
+
+
+def _label_studio_failure(exc: adapter.LabelStudioError) -> ApplicationError:
+    if isinstance(exc, adapter.LabelStudioUnavailable):
+        return ApplicationError(
+            "Label Studio cannot be reached; try again in a moment.",
+            code="label_studio_unavailable",
+            status=503,
+        )
+    return ApplicationError(
+        "Label Studio refused the request.",
+        code="label_studio_error",
+        status=502,
+        extra={"status": exc.status_code, "body": str(exc.body)[:500]},
+    )
+
+
+class WebhookApi(APIView):
+    """Label Studio's webhook: authenticated by the shared secret header, answered at once."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=_DICT,
+        parameters=[OpenApiParameter(WEBHOOK_SECRET_HEADER, str, OpenApiParameter.HEADER)],
+        responses={200: inline_serializer("WebhookAnswer", {"status": serializers.CharField()})},
+    )
+    def post(self, request):
+        given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
+        expected = settings.LABEL_STUDIO_WEBHOOK_SECRET
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            logger.warning("webhook refused: missing or wrong secret")
+            raise PermissionDeniedError("Missing or wrong webhook secret.")
+        return Response({"status": webhook_receive(payload=request.data)})
+
+
+class ProjectLabelingApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        ls_project_id = serializers.IntegerField(allow_null=True)
+        label_now_url = serializers.CharField(allow_null=True)
+        project_url = serializers.CharField(allow_null=True)
+        last_synced_at = serializers.DateTimeField(allow_null=True)
+        last_full_sync_at = serializers.DateTimeField(allow_null=True)
+        last_run_at = serializers.DateTimeField(allow_null=True)
+        last_error = serializers.CharField()
+        in_annotation = serializers.IntegerField()
+        needs_review = serializers.IntegerField()
+        draft_rounds = serializers.IntegerField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        return Response(self.OutputSerializer(selectors.project_labeling(project=project)).data)
+
+
+class ProjectSyncApi(APIView):
+    """Creates or updates the Label Studio project now (config, guidelines, overlap)."""
+
+    @extend_schema(request=None, responses=ProjectLabelingApi.OutputSerializer)
+    def post(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="run_jobs")
+        try:
+            project_sync(project=project)
+        except adapter.LabelStudioError as exc:
+            raise _label_studio_failure(exc) from exc
+        data = selectors.project_labeling(project=project)
+        return Response(ProjectLabelingApi.OutputSerializer(data).data)
+
+
+class ProjectReconcileApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        full = serializers.BooleanField(default=False)
+
+    @extend_schema(request=InputSerializer, responses={202: _DICT})
+    def post(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="run_jobs")
+        if not project.ls_project_id:
+            raise ApplicationError("This project is not linked to Label Studio yet.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        jobs.enqueue(RECONCILE_TASK, project_id=project.pk, full=data.validated_data["full"])
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class AgreementClassSerializer(serializers.Serializer):
+    name = serializers.CharField(source="class")
+    votes = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True)
+    specific_agreement = serializers.FloatField(allow_null=True)
+
+
+class AgreementAnnotatorSerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    annotations = serializers.IntegerField()
+    compared_items = serializers.IntegerField()
+    agreement_with_others = serializers.FloatField(allow_null=True)
+    kappa = serializers.FloatField(allow_null=True)
+
+
+class ProjectAgreementApi(APIView):
+    """Krippendorff's alpha per project and class, Cohen's kappa per annotator."""
+
+    class OutputSerializer(serializers.Serializer):
+        items = serializers.IntegerField()
+        annotations = serializers.IntegerField()
+        alpha = serializers.FloatField(allow_null=True)
+        pairwise_agreement = serializers.FloatField(allow_null=True)
+        needs_review = serializers.IntegerField()
+        classes = AgreementClassSerializer(many=True)
+        annotators = AgreementAnnotatorSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        stats = selectors.agreement_stats(project=project)
+        return Response(self.OutputSerializer(stats).data)
+
+
+class ItemLabelingApi(APIView):
+    """An item's Label Studio tasks (deep links), annotations and ground truth."""
+
+    @extend_schema(responses=_DICT)
+    def get(self, request, item_id: int):
+        item = item_get(user=request.user, item_id=item_id)
+        return Response(selectors.item_labeling(item=item))
+
+
+class ItemReviewApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        label = serializers.CharField(max_length=100)
+
+    @extend_schema(request=InputSerializer, responses=_DICT)
+    def post(self, request, item_id: int):
+        item = item_get(user=request.user, item_id=item_id)
+        require(user=request.user, project=item.project, action="label")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ground_truth_review(item=item, label_class_name=data.validated_data["label"])
+        item.refresh_from_db()
+        return Response(selectors.item_labeling(item=item))
+
+
+class RoundLabelingApi(APIView):
+    @extend_schema(responses=_DICT)
+    def get(self, request, round_id: int):
+        selection_round = selection_round_get(user=request.user, round_id=round_id)
+        return Response(selectors.round_labeling(selection_round=selection_round))
+
+
+class RoundPushApi(APIView):
+    """Pushes a draft round to Label Studio in a worker (a pushed round is left alone)."""
+
+    @extend_schema(request=None, responses={202: _DICT})
+    def post(self, request, round_id: int):
+        selection_round = selection_round_get(user=request.user, round_id=round_id)
+        require(user=request.user, project=selection_round.project, action="run_jobs")
+        if selection_round.status == SelectionRound.Status.DRAFT:
+            jobs.enqueue(PUSH_TASK, selection_round_id=selection_round.pk)
+        selection_round.refresh_from_db()
+        return Response(
+            selectors.round_labeling(selection_round=selection_round),
+            status=status.HTTP_202_ACCEPTED,
+        )

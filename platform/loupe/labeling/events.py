@@ -1,0 +1,354 @@
+"""Label Studio -> Loupe: webhook events (and reconciliation's listings) become annotations,
+ground truth and item states.
+
+Every change is applied idempotently by (Label Studio annotation id, updated_at): an event
+seen twice, or an older one after a newer one, changes nothing. Deletions leave tombstones
+so a late event about a deleted annotation or task does not bring it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loupe import jobs
+from loupe.datasets.models import Item, ItemState
+from loupe.errors import ApplicationError
+from loupe.labeling import adapter
+from loupe.labeling.consensus import ground_truth_recompute
+from loupe.labeling.ls_payloads import WEBHOOK_ACTIONS, AnnotationRecord, MalformedWebhook
+from loupe.labeling.models import Annotation, LabelStudioDeletion
+from loupe.labeling.sync import ls_client
+from loupe.learning.models import SelectionItem, SelectionRound
+from loupe.projects.models import LabelClass, Project
+
+logger = logging.getLogger(__name__)
+
+APPLY_TASK = "labeling.apply_events"
+_EMAILS_TTL_S = 300
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+_emails_cache: dict = {"at": 0.0, "emails": {}}
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    ignored: int = 0
+    deleted: int = 0
+    new_labels: int = 0
+
+    def add(self, other: ApplyResult) -> None:
+        self.applied += other.applied
+        self.ignored += other.ignored
+        self.deleted += other.deleted
+        self.new_labels += other.new_labels
+
+
+# --- webhook ----------------------------------------------------------------------------------
+
+
+def _trimmed(payload: dict) -> dict:
+    """The webhook body without the full project object and task fields Loupe does not read."""
+
+    def task(value):
+        if isinstance(value, list):
+            return [task(v) for v in value]
+        return {"id": value.get("id"), "data": value.get("data") or {}} if value else value
+
+    out = {"action": payload["action"], "project": {"id": (payload.get("project") or {})["id"]}}
+    for key in ("annotation", "annotations", "tasks"):
+        if key in payload:
+            out[key] = payload[key]
+    if "task" in payload:
+        out["task"] = task(payload["task"])
+    return out
+
+
+def webhook_receive(*, payload) -> str:
+    """Checks a webhook body and hands it to a worker; returns "queued" or "ignored".
+
+    A body that is not a Label Studio event raises ApplicationError (400). Events of a
+    project Loupe does not know, or actions it does not use, are logged and ignored.
+    """
+    try:
+        event = adapter.parse_webhook(payload)
+    except MalformedWebhook as exc:
+        raise ApplicationError(f"Not a Label Studio webhook: {exc}", code="malformed") from exc
+    if event.action not in WEBHOOK_ACTIONS:
+        logger.info("webhook %s ignored: not an action Loupe uses", event.action)
+        return "ignored"
+    if (
+        event.project_id is None
+        or not Project.objects.filter(ls_project_id=event.project_id).exists()
+    ):
+        logger.warning("webhook %s ignored: unknown project %s", event.action, event.project_id)
+        return "ignored"
+    jobs.enqueue(APPLY_TASK, payload=_trimmed(payload))
+    return "queued"
+
+
+def events_apply(*, payload: dict) -> ApplyResult:
+    """Applies one webhook body (what `webhook_receive` queued). Safe to run twice."""
+    try:
+        event = adapter.parse_webhook(payload)
+    except MalformedWebhook:
+        logger.exception("dropping a malformed webhook body")
+        return ApplyResult(ignored=1)
+    project = Project.objects.filter(ls_project_id=event.project_id).first()
+    if project is None:
+        logger.warning("event %s ignored: unknown project %s", event.action, event.project_id)
+        return ApplyResult(ignored=1)
+    result = ApplyResult()
+    received_at = timezone.now()
+    if event.annotations:
+        result.add(annotations_apply(project=project, records=event.annotations))
+    if event.deleted_annotation_ids:
+        result.add(
+            annotations_delete(project=project, ids=event.deleted_annotation_ids, at=received_at)
+        )
+    if event.deleted_task_ids:
+        result.add(tasks_delete(project=project, task_ids=event.deleted_task_ids, at=received_at))
+    return result
+
+
+# --- applying annotations ---------------------------------------------------------------------
+
+
+def _user_emails() -> dict[int, str]:
+    # Webhook bodies name annotators by Label Studio user id only; one listing per few
+    # minutes turns ids into emails. When Label Studio is down, ids stand in until
+    # reconciliation brings the emails.
+    if time.monotonic() - _emails_cache["at"] > _EMAILS_TTL_S:
+        try:
+            _emails_cache["emails"] = adapter._user_emails(ls_client())
+        except adapter.LabelStudioError:
+            return _emails_cache["emails"]
+        _emails_cache["at"] = time.monotonic()
+    return _emails_cache["emails"]
+
+
+def _annotator(record: AnnotationRecord, current: str, emails: dict[int, str]) -> str:
+    if record.completed_by_email:
+        return record.completed_by_email
+    if current and not current.startswith("ls-user-"):
+        return current
+    if record.completed_by is None:
+        return current
+    return emails.get(record.completed_by) or f"ls-user-{record.completed_by}"
+
+
+def _stamp(record: AnnotationRecord) -> datetime | None:
+    return record.updated_at or record.created_at
+
+
+def annotations_apply(*, project: Project, records: Iterable[AnnotationRecord]) -> ApplyResult:
+    """Creates or updates Loupe's copy of these annotations, then recomputes ground truth.
+
+    A record older than (or as old as) the copy Loupe holds, or than a tombstone of its
+    annotation or task, is ignored; so is one whose item is not in the project (logged).
+    """
+    latest: dict[int, AnnotationRecord] = {}
+    for record in records:
+        known = latest.get(record.id)
+        if known is None or (_stamp(record) or _EPOCH) > (_stamp(known) or _EPOCH):
+            latest[record.id] = record
+    if not latest:
+        return ApplyResult()
+    for attempt in range(2):
+        try:
+            return _apply(project, list(latest.values()))
+        except IntegrityError:
+            # Another worker created one of these annotations at the same moment; the
+            # second pass finds its row and compares timestamps.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
+    result = ApplyResult()
+    by_task = dict(
+        SelectionItem.objects.filter(
+            selection_round__project=project, ls_task_id__in={r.task_id for r in records}
+        ).values_list("ls_task_id", "item_id")
+    )
+    wanted_items = {r.item_id or by_task.get(r.task_id) for r in records} - {None}
+    project_items = set(
+        Item.objects.filter(project=project, pk__in=wanted_items).values_list("pk", flat=True)
+    )
+    classes = dict(LabelClass.objects.filter(project=project).values_list("name", "pk"))
+    tombstones = {
+        (kind, ls_id): at
+        for kind, ls_id, at in LabelStudioDeletion.objects.filter(
+            ls_id__in={r.id for r in records} | {r.task_id for r in records}
+        ).values_list("kind", "ls_id", "deleted_at")
+    }
+    existing = Annotation.objects.in_bulk([r.id for r in records], field_name="ls_annotation_id")
+    emails = _user_emails() if any(not r.completed_by_email for r in records) else {}
+    create, update, touched = [], [], set()
+    for record in records:
+        item_id = record.item_id or by_task.get(record.task_id)
+        stamp = _stamp(record)
+        if item_id not in project_items:
+            logger.warning(
+                "annotation %s ignored: task %s is not an item of project %s",
+                record.id,
+                record.task_id,
+                project.slug,
+            )
+            result.ignored += 1
+            continue
+        deleted_at = max(
+            [
+                at
+                for at in (
+                    tombstones.get((LabelStudioDeletion.Kind.ANNOTATION, record.id)),
+                    tombstones.get((LabelStudioDeletion.Kind.TASK, record.task_id)),
+                )
+                if at is not None
+            ],
+            default=None,
+        )
+        if deleted_at is not None and (stamp is None or stamp <= deleted_at):
+            result.ignored += 1
+            continue
+        current = existing.get(record.id)
+        annotator = _annotator(record, current.annotator if current else "", emails)
+        fields = {
+            "item_id": item_id,
+            "label_class_id": classes.get(record.classes[0]) if record.classes else None,
+            "annotator": annotator,
+            "result": record.result,
+            "lead_time_seconds": record.lead_time,
+            "was_cancelled": record.was_cancelled,
+            "ls_task_id": record.task_id,
+            "ls_updated_at": stamp,
+        }
+        if current is None:
+            create.append(Annotation(ls_annotation_id=record.id, **fields))
+        elif current.ls_updated_at and stamp and stamp <= current.ls_updated_at:
+            if current.annotator != annotator:  # only a name Loupe learnt later
+                current.annotator = annotator
+                update.append(current)
+            result.ignored += 1
+            continue
+        else:
+            touched.add(current.item_id)
+            for key, value in fields.items():
+                setattr(current, key, value)
+            update.append(current)
+        touched.add(item_id)
+        result.applied += 1
+    with transaction.atomic():
+        Annotation.objects.bulk_create(create, batch_size=500)
+        now = timezone.now()
+        for annotation in update:
+            annotation.updated_at = now
+        Annotation.objects.bulk_update(
+            update,
+            [
+                "item",
+                "label_class",
+                "annotator",
+                "result",
+                "lead_time_seconds",
+                "was_cancelled",
+                "ls_task_id",
+                "ls_updated_at",
+                "updated_at",
+            ],
+            batch_size=500,
+        )
+        result.new_labels = _settle(project, touched)
+    return result
+
+
+def _settle(project: Project, item_ids: set[int], returned: Iterable[int] = ()) -> int:
+    """Ground truth, rounds and the retraining trigger after annotations changed."""
+    new_labels = ground_truth_recompute(project=project, item_ids=item_ids, returned=returned)
+    _rounds_complete(item_ids)
+    if new_labels:
+        from loupe.learning.loop import loop_trigger_on_labels
+
+        transaction.on_commit(lambda: loop_trigger_on_labels(project=project))
+    return new_labels
+
+
+def _rounds_complete(item_ids: set[int]) -> None:
+    rounds = SelectionRound.objects.filter(
+        status=SelectionRound.Status.PUSHED, items__item_id__in=item_ids
+    ).distinct()
+    for selection_round in rounds:
+        open_items = Item.objects.filter(
+            selections__selection_round=selection_round,
+            state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION],
+        )
+        if not open_items.exists():
+            SelectionRound.objects.filter(pk=selection_round.pk).update(
+                status=SelectionRound.Status.COMPLETE
+            )
+
+
+def _tombstone(kind: str, times: dict[int, datetime]) -> None:
+    """Records deletions; each time is the newest of the deletion and any stamp Loupe held,
+    so a replayed event is older than its tombstone even when the clocks of Loupe and
+    Label Studio differ."""
+    known = {
+        t.ls_id: t for t in LabelStudioDeletion.objects.filter(kind=kind, ls_id__in=list(times))
+    }
+    LabelStudioDeletion.objects.bulk_create(
+        [
+            LabelStudioDeletion(kind=kind, ls_id=i, deleted_at=at)
+            for i, at in times.items()
+            if i not in known
+        ],
+        batch_size=500,
+    )
+    later = []
+    for ls_id, tombstone in known.items():
+        if tombstone.deleted_at < times[ls_id]:
+            tombstone.deleted_at = times[ls_id]
+            later.append(tombstone)
+    LabelStudioDeletion.objects.bulk_update(later, ["deleted_at"], batch_size=500)
+
+
+def _deletion_times(ids: Iterable[int], at: datetime, stamps: Iterable) -> dict[int, datetime]:
+    times = dict.fromkeys(ids, at)
+    for ls_id, stamp in stamps:
+        if stamp is not None and stamp > times.get(ls_id, at):
+            times[ls_id] = stamp
+    return times
+
+
+@transaction.atomic
+def annotations_delete(*, project: Project, ids: Iterable[int], at: datetime) -> ApplyResult:
+    """Drops these Label Studio annotations from Loupe (deleted there at `at`)."""
+    ids = list(ids)
+    gone = Annotation.objects.filter(item__project=project, ls_annotation_id__in=ids)
+    times = _deletion_times(ids, at, gone.values_list("ls_annotation_id", "ls_updated_at"))
+    _tombstone(LabelStudioDeletion.Kind.ANNOTATION, times)
+    items = set(gone.values_list("item_id", flat=True))
+    deleted, _ = gone.delete()
+    return ApplyResult(deleted=deleted, new_labels=_settle(project, items))
+
+
+@transaction.atomic
+def tasks_delete(*, project: Project, task_ids: Iterable[int], at: datetime) -> ApplyResult:
+    """Drops the annotations of deleted Label Studio tasks; their unlabeled items go back to
+    the pool, and the picks forget the task."""
+    task_ids = list(task_ids)
+    gone = Annotation.objects.filter(item__project=project, ls_task_id__in=task_ids)
+    times = _deletion_times(task_ids, at, gone.values_list("ls_task_id", "ls_updated_at"))
+    _tombstone(LabelStudioDeletion.Kind.TASK, times)
+    picks = SelectionItem.objects.filter(selection_round__project=project, ls_task_id__in=task_ids)
+    returned = set(picks.values_list("item_id", flat=True))
+    items = set(gone.values_list("item_id", flat=True)) | returned
+    deleted, _ = gone.delete()
+    picks.update(ls_task_id=None)
+    return ApplyResult(deleted=deleted, new_labels=_settle(project, items, returned))

@@ -1,0 +1,81 @@
+"""Writes of the labeling app, in one place for callers outside it.
+
+The work lives in three modules: `sync` (Loupe -> Label Studio: project twin and pushes),
+`events` (Label Studio -> Loupe: annotations, deletions, ground truth) with `consensus`
+(the voting rule), and `reconcile` (the periodic pull that catches lost webhooks).
+"""
+
+from django.db import transaction
+
+from loupe.datasets.models import ItemState, Split
+from loupe.errors import ApplicationError
+from loupe.labeling.consensus import ground_truth_recompute
+from loupe.labeling.events import (
+    ApplyResult,
+    annotations_apply,
+    annotations_delete,
+    events_apply,
+    tasks_delete,
+    webhook_receive,
+)
+from loupe.labeling.models import Decision, GroundTruth
+from loupe.labeling.reconcile import project_reconcile, projects_reconcile_all
+from loupe.labeling.sync import (
+    project_changed,
+    project_sync,
+    round_selected,
+    rounds_push_pending,
+    selection_round_push,
+)
+from loupe.projects.models import LabelClass
+
+__all__ = [
+    "ApplyResult",
+    "annotations_apply",
+    "annotations_delete",
+    "events_apply",
+    "ground_truth_recompute",
+    "ground_truth_review",
+    "project_changed",
+    "project_reconcile",
+    "project_sync",
+    "projects_reconcile_all",
+    "round_selected",
+    "rounds_push_pending",
+    "selection_round_push",
+    "tasks_delete",
+    "webhook_receive",
+]
+
+
+@transaction.atomic
+def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
+    """A reviewer decides an item's class (e.g. after a tie); votes no longer override it."""
+    label_class = LabelClass.objects.filter(project=item.project, name=label_class_name).first()
+    if label_class is None:
+        raise ApplicationError(
+            f"No class '{label_class_name}' in this project.", extra={"class": label_class_name}
+        )
+    votes = item.annotations.filter(was_cancelled=False, label_class__isnull=False)
+    chosen = votes.filter(label_class=label_class).count()
+    total = votes.count()
+    truth, _ = GroundTruth.objects.update_or_create(
+        item=item,
+        defaults={
+            "label_class": label_class,
+            "decided_by": Decision.REVIEW,
+            "num_annotators": total,
+            "agreement": chosen / total if total else None,
+            "needs_review": False,
+        },
+    )
+    item.state = ItemState.LABELED
+    if item.split == Split.POOL:
+        item.split = Split.TRAIN
+    item.save(update_fields=["state", "split", "updated_at"])
+    # Imported here: the loop module pulls in the whole learning stack.
+    from loupe.learning.loop import loop_trigger_on_labels
+
+    project = item.project
+    transaction.on_commit(lambda: loop_trigger_on_labels(project=project))
+    return truth
