@@ -1,5 +1,7 @@
 """Settings for the test suite. The same code runs on SQLite or, with DATABASE_URL, PostgreSQL."""
 
+import os
+
 from config.django.base import *  # noqa: F403
 from config.django.base import DATABASES, VAR_DIR
 
@@ -9,4 +11,5 @@ LOUPE_JOBS_EAGER = True
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that a worker process started by a test sees the same data.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-loupe.sqlite3")}
+    # One file per test session, so parallel sessions on one machine do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-loupe-{os.getpid()}.sqlite3")}

@@ -29,3 +29,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=6 *
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+
+# Training and scoring need the accelerator: they go to `gpu` (a CPU worker may consume it
+# too, as `make demo` does). Imports, Label Studio sync and statistics go to `default`.
+CELERY_TASK_ROUTES = {
+    "learning.train": {"queue": "gpu"},
+    "learning.score_chunk": {"queue": "gpu"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "learning-resume": {"task": "learning.resume", "schedule": 60.0},
+    "learning-scheduled-retraining": {"task": "learning.scheduled", "schedule": 60.0},
+}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged message (worker killed) comes back after this long; beat's resume
+    # task usually re-sends the work sooner.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }

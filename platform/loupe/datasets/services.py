@@ -38,8 +38,6 @@ from loupe.projects.models import LabelClass, Project
 logger = logging.getLogger(__name__)
 
 IMPORT_TASK = "datasets.import_run"
-# A running import whose heartbeat is older than this was abandoned by a dead worker.
-STALE_AFTER = timedelta(minutes=2)
 IMPORT_THREADS = 4
 
 ProgressCallback = Callable[[ImportJob], None]
@@ -114,6 +112,11 @@ def import_upload_save(*, project: Project, uploaded_file, created_by=None, **op
     )
 
 
+def _stale_after() -> timedelta:
+    # A running import whose heartbeat is older than this was abandoned by a dead worker.
+    return timedelta(seconds=settings.LOUPE_STALE_AFTER_SECONDS)
+
+
 def _claim(job_id: int) -> ImportJob | None:
     """Moves the job from queued (or abandoned running) to running. Returns None when another
     worker owns it or it has finished, so a redelivered task does nothing twice."""
@@ -123,7 +126,9 @@ def _claim(job_id: int) -> ImportJob | None:
     )
     if not claimed:
         claimed = ImportJob.objects.filter(
-            pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+            pk=job_id,
+            status=JobStatus.RUNNING,
+            heartbeat_at__lt=now - timedelta(seconds=settings.LOUPE_STALE_AFTER_SECONDS),
         ).update(heartbeat_at=now)
     return ImportJob.objects.get(pk=job_id) if claimed else None
 
