@@ -127,9 +127,10 @@ def _user_emails() -> dict[int, str]:
     if time.monotonic() - _emails_cache["at"] > _EMAILS_TTL_S:
         try:
             _emails_cache["emails"] = adapter._user_emails(ls_client())
+            _emails_cache["at"] = time.monotonic()
         except adapter.LabelStudioError:
-            return _emails_cache["emails"]
-        _emails_cache["at"] = time.monotonic()
+            # Ask again in half a minute, not on every event while the server is away.
+            _emails_cache["at"] = time.monotonic() - _EMAILS_TTL_S + 30
     return _emails_cache["emails"]
 
 
