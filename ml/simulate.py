@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-steps", type=int, default=150, help="least optimisation steps per training"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per training (0 = torch's default; 1 is fastest on busy hosts)",
+    )
     parser.add_argument("--out", default="results.json", help="where to write the results")
     parser.add_argument("--plot", help="also draw the learning curves to this PNG")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         image_size=args.image_size,
         mode="L" if args.grayscale else "RGB",
         min_steps=args.min_steps,
+        threads=args.threads or None,
         strategies=strategies,
         seeds=args.seeds,
         initial=args.initial,

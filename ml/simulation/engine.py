@@ -34,6 +34,8 @@ class SimulationConfig:
     control_fraction: float = 0.0
     mc_samples: int = 10
     full_data: bool = True
+    # Benchmarks only need the first crossing of the target: stop a run there.
+    stop_at_target: bool = False
 
 
 @dataclass
@@ -115,9 +117,13 @@ def run_strategy(
     num_classes: int,
     config: SimulationConfig,
     seed: int,
+    target: float | None = None,
     tick: Callable[[], None] = lambda: None,
 ) -> dict:
-    """One learning curve: train, evaluate, select, reveal labels, for every round."""
+    """One learning curve: train, evaluate, select, reveal labels, for every round.
+
+    With ``target`` (a balanced accuracy) the curve ends at the first round reaching it.
+    """
     labeled = np.zeros(len(y_pool), dtype=bool)
     labeled[initial] = True
     needs_mc = "mc_probs" in REQUIRES.get(strategy.name, ())
@@ -133,7 +139,8 @@ def run_strategy(
         curve["class_counts"].append(counts.tolist())
         tick()
         unlabeled = np.flatnonzero(~labeled)
-        if round_no == config.rounds or unlabeled.shape[0] == 0:
+        reached = target is not None and metrics["balanced_accuracy"] >= target
+        if round_no == config.rounds or unlabeled.shape[0] == 0 or reached:
             break
         scored = learner.score(
             model, x_pool, mc_samples=config.mc_samples if needs_mc else 0, seed=seed
@@ -187,10 +194,13 @@ def simulate(
         for seed in config.seeds:
             pool, hold = stratified_split(y, config.holdout_fraction, seed)
             x_pool, y_pool, x_hold, y_hold = x[pool], y[pool], x[hold], y[hold]
+            target = None
             if config.full_data:
                 model = learner.fit(x_pool, y_pool, seed=seed * 1009 + 999_983)
                 full.append(_evaluate(learner, model, x_hold, y_hold, num_classes))
                 bar.update()
+                if config.stop_at_target:
+                    target = config.target_fraction * full[-1]["balanced_accuracy"] - 1e-12
             initial = cold_start(len(y_pool), config.initial, seed=seed)
             for strategy in resolved:
                 bar.set_postfix_str(f"seed {seed} {strategy.name}")
@@ -206,6 +216,7 @@ def simulate(
                         num_classes=num_classes,
                         config=config,
                         seed=seed,
+                        target=target,
                         tick=bar.update,
                     )
                 )

@@ -80,7 +80,6 @@ def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None
         }
     else:
         result["full_data"] = None
-    budget_labels = cfg["initial"] + cfg["rounds"] * cfg["batch"]
     for name, runs in raw["curves_per_seed"].items():
         longest = max(runs, key=lambda r: len(r["labels"]))
         ba_mean, ba_std, support = _mean_std([r["balanced_accuracy"] for r in runs])
@@ -102,9 +101,9 @@ def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None
             for r, m in zip(runs, full, strict=True)
         ]
         result["labels_to_target_per_seed"][name] = per_seed
-        result["labels_to_target_summary"][name] = censored_summary(
-            per_seed, max(budget_labels, longest["labels"][-1])
-        )
+        # A seed that missed ran to the end of its budget (or of the pool).
+        spent = max(r["labels"][-1] for r in runs)
+        result["labels_to_target_summary"][name] = censored_summary(per_seed, spent)
     return result
 
 
