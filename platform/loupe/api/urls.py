@@ -27,5 +27,6 @@ urlpatterns = [
     path("items/<int:item_id>/file/", datasets.ItemFileApi.as_view(), name="item-file"),
     path("imports/<int:import_id>/", datasets.ImportDetailApi.as_view(), name="import-detail"),
     path("", include("loupe.learning.urls")),
+    path("", include("loupe.insights.urls")),
     path("labeling/", include("loupe.labeling.urls")),
 ]

@@ -1,0 +1,52 @@
+"""Pieces every insight shares: the project's classes, the scores the statistics read, and
+portable raw SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from loupe.learning.models import ModelVersion, RunStatus, ScoringRun
+from loupe.projects.models import LabelClass, Project
+
+# Weighting of the "effective number of samples"; the value training uses (ml.training).
+EFFECTIVE_BETA = 0.999
+DEFAULT_WINDOW_DAYS = 14
+
+
+def classes_of(project: Project) -> list[LabelClass]:
+    return list(LabelClass.objects.filter(project=project).order_by("order", "id"))
+
+
+def latest_scoring_run(project: Project) -> ScoringRun | None:
+    """The newest finished scoring of the pool: its model version is the one whose
+    predictions the statistics show (a newer version that has not scored yet has none)."""
+    return (
+        ScoringRun.objects.filter(project=project, status=RunStatus.SUCCEEDED)
+        .select_related("model_version")
+        .order_by("-id")
+        .first()
+    )
+
+
+def latest_scored_version(project: Project) -> ModelVersion | None:
+    run = latest_scoring_run(project)
+    return run.model_version if run else None
+
+
+def fetch_all(sql: str, params: list | tuple) -> list[tuple]:
+    """Runs one read-only query. The SQL in this app is written to run unchanged on SQLite
+    and PostgreSQL: no FILTER clauses, no casts beyond CAST(... AS ...)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def window_start(days: int, now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(days=days)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None

@@ -1,0 +1,193 @@
+"""Covariate shift: is the model trained on what it will see? Domain-classifier tests
+(ml.drift) on the latest model's embeddings, between the labeled set and the pool, between
+the pool's sources, and between the newest import and the data before it.
+
+Embeddings come from the latest scoring run's artifacts (the pool) and, for the labeled
+set, from the same model version run over a sample of labeled items. The result is cached
+in media storage per scoring run: it costs seconds, and it only changes with a new scoring.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections import Counter
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from loupe.datasets.models import Item, ItemState, Split
+from loupe.insights.common import latest_scoring_run
+from loupe.learning.data import item_tensors
+from loupe.learning.models import ModelVersion, ScoringRun
+from loupe.learning.scoring import scoring_arrays
+from loupe.projects.models import Project
+
+# Bump when the computation changes, so older cached results are not served.
+CACHE_FORMAT = 1
+POOL_SAMPLE = 2000
+LABELED_SAMPLE = 500
+MIN_GROUP = 20
+MAX_SOURCES = 6
+TEST_OPTIONS = {"max_samples": 500, "n_permutations": 50, "seed": 0}
+
+
+def _cache_name(project: Project, run: ScoringRun) -> str:
+    return f"insights/{project.slug}/drift-scoring-{run.pk}-f{CACHE_FORMAT}.json"
+
+
+def drift(*, project: Project, refresh: bool = False, compute: bool = True) -> dict:
+    """Shift tests for the latest scoring run, from the cache when there. With
+    `compute=False` a missing result is reported as not computed instead of computed now."""
+    run = latest_scoring_run(project)
+    if run is None:
+        return {
+            "available": False,
+            "message": "Drift is measured on the model's view of the pool: train a model and "
+            "score the pool first.",
+        }
+    name = _cache_name(project, run)
+    if not refresh and default_storage.exists(name):
+        with default_storage.open(name, "rb") as handle:
+            return {**json.loads(handle.read()), "cached": True}
+    if not compute:
+        return {
+            "available": False,
+            "computed": False,
+            "scoring_run": run.pk,
+            "message": "Not computed yet for the latest scoring.",
+        }
+    result = drift_compute(project=project, run=run)
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(json.dumps(result).encode()))
+    return {**result, "cached": False}
+
+
+def _verdict(test: dict) -> str:
+    if not test["shifted"]:
+        return "no detectable shift"
+    return "strong shift" if test["auc"] >= 0.75 else "detectable shift"
+
+
+def _compare(name: str, a_label: str, b_label: str, a: np.ndarray, b: np.ndarray) -> dict:
+    from ml.drift import domain_classifier_test
+
+    test = domain_classifier_test(a, b, **TEST_OPTIONS)
+    return {
+        "name": name,
+        "a": a_label,
+        "b": b_label,
+        **{k: test[k] for k in ("auc", "ci_low", "ci_high", "p_value", "n_a", "n_b")},
+        "shifted": test["shifted"],
+        "verdict": _verdict(test),
+    }
+
+
+def _embed(version: ModelVersion, files: list[str]) -> np.ndarray:
+    """Embeddings of items by the model version, as its scoring computed them for the pool."""
+    import torch
+
+    from ml.models import build_model
+    from ml.scoring import score
+
+    model = build_model(
+        version.model_kind, num_classes=len(version.class_names), image_size=version.image_size
+    )
+    with default_storage.open(version.weights.name, "rb") as handle:
+        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return score(model, item_tensors(files, image_size=version.image_size)).embeddings
+
+
+def drift_compute(*, project: Project, run: ScoringRun) -> dict:
+    """Runs the tests now (seconds on a CPU); `drift` caches what this returns."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    arrays = scoring_arrays(run=run)
+    ids, embeddings = arrays["item_ids"], arrays["embeddings"]
+    base = {"scoring_run": run.pk, "model_version": run.model_version.version}
+    if embeddings.size == 0:
+        return {**base, "available": False, "message": "The latest scoring kept no embeddings."}
+    if len(ids) > POOL_SAMPLE:
+        keep = np.sort(rng.choice(len(ids), size=POOL_SAMPLE, replace=False))
+        ids, embeddings = ids[keep], embeddings[keep]
+    meta = {
+        row[0]: row[1:]
+        for row in Item.objects.filter(pk__in=[int(i) for i in ids]).values_list(
+            "id", "state", "source", "import_job_id"
+        )
+    }
+    # Items labeled since the scoring left the pool: the pool is what is still unlabeled.
+    in_pool = np.array([meta.get(int(i), ("",))[0] == ItemState.UNLABELED for i in ids])
+    pool_ids, pool = ids[in_pool], embeddings[in_pool]
+    tests, notes = [], []
+
+    labeled = list(
+        Item.objects.filter(
+            project=project, ground_truth__isnull=False, ground_truth__needs_review=False
+        )
+        .exclude(split=Split.HOLDOUT)
+        .order_by("?")
+        .values_list("file", flat=True)[:LABELED_SAMPLE]
+    )
+    if len(labeled) >= MIN_GROUP and len(pool) >= MIN_GROUP:
+        tests.append(
+            _compare(
+                "labeled vs pool",
+                f"labeled ({len(labeled)} sampled)",
+                f"pool ({len(pool)} sampled)",
+                _embed(run.model_version, labeled),
+                pool,
+            )
+        )
+    else:
+        notes.append(
+            f"Labeled set vs pool needs {MIN_GROUP} items on each side "
+            f"(labeled: {len(labeled)}, pool: {len(pool)})."
+        )
+
+    sources = np.array([meta.get(int(i), ("", "", None))[1] or "(none)" for i in pool_ids])
+    counts = Counter(sources.tolist())
+    if len(counts) >= 2:
+        for source, n in counts.most_common(MAX_SOURCES):
+            rest = sources != source
+            if n >= MIN_GROUP and rest.sum() >= MIN_GROUP:
+                tests.append(
+                    _compare(
+                        f"source {source} vs other sources",
+                        f"{source} ({n})",
+                        f"other sources ({int(rest.sum())})",
+                        pool[~rest],
+                        pool[rest],
+                    )
+                )
+    else:
+        notes.append("The pool has one source: no comparison between sources.")
+
+    imports = np.array([meta.get(int(i), ("", "", None))[2] or 0 for i in pool_ids])
+    if len(set(imports.tolist())) >= 2:
+        newest = imports == imports.max()
+        if newest.sum() >= MIN_GROUP and (~newest).sum() >= MIN_GROUP:
+            tests.append(
+                _compare(
+                    "newest import vs earlier data",
+                    f"import {int(imports.max())} ({int(newest.sum())})",
+                    f"earlier imports ({int((~newest).sum())})",
+                    pool[newest],
+                    pool[~newest],
+                )
+            )
+    return {
+        **base,
+        "available": bool(tests),
+        "computed_at": timezone.now().isoformat(),
+        "seconds": round(time.perf_counter() - started, 2),
+        "tests": tests,
+        "notes": notes,
+        "message": "" if tests else "Not enough data on either side to compare yet.",
+    }
