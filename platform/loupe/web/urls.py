@@ -1,12 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from loupe.web import views
+from loupe.web import dashboards, views
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.project_index, name="home"),
-    path("projects/<slug:slug>/", views.project_items, name="project-items"),
+    path("projects/<slug:slug>/", dashboards.project_overview, name="project-overview"),
+    path("projects/<slug:slug>/items/", views.project_items, name="project-items"),
     path("projects/<slug:slug>/imports/", views.project_imports, name="project-imports"),
+    path("projects/<slug:slug>/models/", dashboards.project_models, name="project-models"),
+    path("projects/<slug:slug>/drift/", dashboards.project_drift, name="project-drift"),
+    path("projects/<slug:slug>/jobs/", dashboards.project_jobs, name="project-jobs"),
+    path("projects/<slug:slug>/jobs/start/", dashboards.project_job_start, name="job-start"),
+    path("loops/<int:loop_id>/cancel/", dashboards.loop_cancel_view, name="loop-cancel-page"),
 ]

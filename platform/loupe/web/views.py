@@ -3,24 +3,19 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import render
 
-from loupe.accounts.selectors import user_can, user_project_role
 from loupe.api.errors import error_body
 from loupe.datasets.models import ItemState, Split
 from loupe.datasets.selectors import import_job_list, item_list, item_sources
-from loupe.errors import NotFoundError
-from loupe.projects.selectors import project_classes, project_get, project_list
+from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
+from loupe.insights.selectors import latest_scored_version
+from loupe.projects.selectors import project_classes, project_list
+from loupe.web.common import project_context, project_or_404
 
 GALLERY_PAGE_SIZE = 60
-
-
-def _project_or_404(request, slug):
-    try:
-        return project_get(user=request.user, slug=slug)
-    except NotFoundError as exc:
-        raise Http404(exc.message) from exc
+GALLERY_FILTERS = ("state", "split", "label", "source", "uncertainty", "order")
 
 
 @login_required
@@ -31,10 +26,11 @@ def project_index(request):
 
 @login_required
 def project_items(request, slug):
-    project = _project_or_404(request, slug)
-    filters = {k: request.GET.get(k, "") for k in ("state", "split", "label", "source")}
-    items = item_list(project=project, filters=filters).order_by("-id")
+    project = project_or_404(request, slug)
+    filters = {k: request.GET.get(k, "") for k in GALLERY_FILTERS}
+    items = gallery_items(project=project, filters=filters)
     page = Paginator(items, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    details = gallery_details(project=project, items=list(page.object_list))
     counts = dict(
         item_list(project=project)
         .values_list("state")
@@ -45,16 +41,18 @@ def project_items(request, slug):
         request,
         "projects/items.html",
         {
-            "project": project,
+            **project_context(request, project, tab="items"),
             "page": page,
+            "tiles": [(item, details[item.pk]) for item in page.object_list],
             "filters": filters,
             "classes": project_classes(project=project),
             "sources": item_sources(project=project),
             "states": ItemState.choices,
             "splits": Split.choices,
+            "uncertainty_levels": UNCERTAINTY_LEVELS,
+            "orders": ORDERS,
+            "scored_version": latest_scored_version(project),
             "state_counts": [(label, counts.get(value, 0)) for value, label in ItemState.choices],
-            "role": user_project_role(user=request.user, project=project),
-            "can_import": user_can(user=request.user, project=project, action="import"),
             "query": _query_without_page(request),
         },
     )
@@ -62,11 +60,14 @@ def project_items(request, slug):
 
 @login_required
 def project_imports(request, slug):
-    project = _project_or_404(request, slug)
+    project = project_or_404(request, slug)
     return render(
         request,
         "projects/imports.html",
-        {"project": project, "jobs": import_job_list(project=project)[:50]},
+        {
+            **project_context(request, project, tab="imports"),
+            "jobs": import_job_list(project=project)[:50],
+        },
     )
 
 

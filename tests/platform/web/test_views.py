@@ -3,7 +3,10 @@ from django.test import Client
 
 from loupe.accounts.models import Role
 from loupe.datasets.models import ItemState
+from loupe.labeling.models import GroundTruth
+from loupe.learning.models import LearningLoop, RunStatus
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.platform.insights.builders import build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +21,14 @@ def member_client():
     return client, project
 
 
+def client_as(project, role):
+    user = UserFactory(role=role)
+    MembershipFactory(project=project, user=user, role=role)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def test_pages_need_a_login():
     response = Client().get("/")
     assert response.status_code == 302 and response.url.startswith("/login/")
@@ -28,11 +39,11 @@ def test_the_gallery_shows_items_and_their_state(member_client):
     ItemFactory.create_batch(3, project=project)
     ItemFactory(project=project, state=ItemState.QUEUED)
 
-    page = client.get("/projects/castings/").content.decode()
+    page = client.get("/projects/castings/items/").content.decode()
 
     assert page.count('class="tile"') == 4
     assert "<b>3</b> unlabeled" in page and "<b>1</b> queued for labeling" in page
-    filtered = client.get("/projects/castings/?state=queued").content.decode()
+    filtered = client.get("/projects/castings/items/?state=queued").content.decode()
     assert filtered.count('class="tile"') == 1
 
 
@@ -48,5 +59,103 @@ def test_the_project_list_shows_only_my_projects(member_client):
 
 def test_an_empty_project_explains_itself(member_client):
     client, _ = member_client
-    page = client.get("/projects/castings/").content.decode()
-    assert "No items match these filters" in page
+    items = client.get("/projects/castings/items/").content.decode()
+    assert "No items match these filters" in items
+    overview = client.get("/projects/castings/").content.decode()
+    assert "This project has no classes yet" in overview
+    assert "No model trained yet" in overview and "Nothing to export yet" in overview
+    models = client.get("/projects/castings/models/").content.decode()
+    assert "No model version yet" in models and "No job has run" in models
+    drift = client.get("/projects/castings/drift/").content.decode()
+    assert "score the pool first" in drift
+
+
+def test_the_overview_shows_the_numbers_of_the_database():
+    world = build_world()
+    page = client_as(world.project, Role.MANAGER).get(f"/projects/{world.project.slug}/")
+    html = page.content.decode()
+
+    labels = GroundTruth.objects.filter(item__project=world.project, needs_review=False).count()
+    assert f'<b id="total-labels">{labels}</b>' in html
+    assert "About 8 more labels to find 2 more scratch" in html
+    assert "1 item waits for a reviewer" in html
+    assert "Imbalance <b>2.3 : 1</b> (good vs scratch)" in html
+    assert 'id="throughput-data"' in html and 'id="curve-data"' in html
+    # A manager neither labels nor starts jobs: neither control is on the page.
+    assert "Label now" not in html and "start-loop" not in html
+
+
+def test_label_now_for_experts_and_an_explanation_when_unlinked(settings):
+    world = build_world()
+    expert = client_as(world.project, Role.EXPERT)
+    slug = world.project.slug
+
+    unlinked = expert.get(f"/projects/{slug}/").content.decode()
+    assert 'id="label-now"' not in unlinked and "linked to Label Studio" in unlinked
+
+    settings.LABEL_STUDIO_URL = "http://ls.example:8080"
+    world.project.ls_project_id = 17
+    world.project.save()
+    linked = expert.get(f"/projects/{slug}/").content.decode()
+    assert 'href="http://ls.example:8080/projects/17/data?labeling=1"' in linked
+
+
+def test_the_gallery_filters_by_uncertainty_and_shows_prediction_and_reason():
+    world = build_world()
+    client = client_as(world.project, Role.EXPERT)
+    slug = world.project.slug
+
+    # v2 scored the 8 pool items with uncertainty 0.60 .. 0.67.
+    page = client.get(f"/projects/{slug}/items/?uncertainty=0.5&order=uncertain").content.decode()
+    assert page.count('class="tile"') == 8
+    assert "model: good 70%" in page and "model: scratch" in page
+    assert (
+        client.get(f"/projects/{slug}/items/?uncertainty=0.8")
+        .content.decode()
+        .count('class="tile"')
+        == 0
+    )
+    queued = client.get(f"/projects/{slug}/items/?state=queued").content.decode()
+    assert "random control slice" in queued and "margin score" in queued
+
+
+def test_the_models_page_shows_versions_and_a_confusion_matrix():
+    world = build_world()
+    world.v2.metrics = {
+        **world.v2.metrics,
+        "confusion_matrix": [[5, 1, 0], [1, 2, 0], [0, 0, 0]],
+        "per_class": [
+            {"class": n, "recall": r, "precision": 0.5, "f1": 0.5, "support": s}
+            for n, r, s in (("good", 5 / 6, 6), ("scratch", 2 / 3, 3), ("dent", 0.0, 0))
+        ],
+    }
+    world.v2.save()
+    html = (
+        client_as(world.project, Role.ENGINEER)
+        .get(f"/projects/{world.project.slug}/models/")
+        .content.decode()
+    )
+
+    assert 'id="versions"' in html and "v2" in html and "v1" in html
+    assert 'id="confusion"' in html and ">5</td>" in html
+    assert "0.67" in html  # v1's balanced accuracy on the control slice: (1/2 + 1) / 2
+    assert 'id="start-loop"' in html
+
+
+def test_only_engineers_start_and_cancel_jobs():
+    world = build_world()
+    slug = world.project.slug
+
+    denied = client_as(world.project, Role.MANAGER).post(f"/projects/{slug}/jobs/start/")
+    assert denied.status_code == 403 and not LearningLoop.objects.exists()
+
+    engineer = client_as(world.project, Role.ENGINEER)
+    started = engineer.post(f"/projects/{slug}/jobs/start/").content.decode()
+    loop = LearningLoop.objects.get()
+    assert loop.status == RunStatus.RUNNING
+    assert 'hx-trigger="every 1s"' in started and f'data-loop="{loop.pk}"' in started
+
+    cancelled = engineer.post(f"/loops/{loop.pk}/cancel/").content.decode()
+    loop.refresh_from_db()
+    assert loop.status == RunStatus.CANCELLED
+    assert "every 1s" not in cancelled and 'id="start-loop"' in cancelled

@@ -1,0 +1,193 @@
+"""The project overview (managers), the models page (engineers) and their htmx partials:
+live job progress and the drift tests. Views call selectors and services, then render."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseForbidden
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from loupe.accounts.selectors import user_can
+from loupe.errors import NotFoundError
+from loupe.insights import selectors as insights
+from loupe.learning.loop import loop_active, loop_cancel, loop_start
+from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
+from loupe.learning.selectors import loop_get
+from loupe.web.common import project_context, project_or_404
+
+RECENT_LOOPS = 5
+STEP_ORDER = {
+    LearningLoop.Step.TRAIN: 0,
+    LearningLoop.Step.SCORE: 1,
+    LearningLoop.Step.SELECT: 2,
+    LearningLoop.Step.DONE: 3,
+}
+
+
+@login_required
+def project_overview(request, slug):
+    project = project_or_404(request, slug)
+    balance = insights.class_balance(project=project)
+    pace = insights.throughput(project=project, days=14)
+    curve = insights.learning_curve(project=project)["versions"]
+    eta = insights.eta(project=project, days=14)
+    for row, when in zip(balance["classes"], eta["classes"], strict=True):
+        row["eta"] = when
+    return render(
+        request,
+        "projects/overview.html",
+        {
+            **project_context(request, project, tab="overview"),
+            "balance": balance,
+            "imbalance": insights.imbalance(project=project),
+            "pace": pace,
+            "eta": eta,
+            "curve": curve,
+            "stopping": insights.stopping(project=project),
+            "throughput_chart": {
+                "labels": [d["day"][5:] for d in pace["per_day"]],
+                "annotations": [d["annotations"] for d in pace["per_day"]],
+                "ground_truth": [d["labels"] for d in pace["per_day"]],
+            },
+            "curve_chart": _curve_chart(curve),
+        },
+    )
+
+
+def _curve_chart(curve: list[dict]) -> dict:
+    return {
+        "labels": [p["labels_used"] for p in curve],
+        "versions": [p["version"] for p in curve],
+        "model": [p["balanced_accuracy"] for p in curve],
+        "baseline": [p["baseline_balanced_accuracy"] for p in curve],
+        "control": [p["control"]["balanced_accuracy"] for p in curve],
+    }
+
+
+@login_required
+def project_drift(request, slug):
+    """The drift tests as a fragment, loaded after the page: the first computation for a new
+    scoring takes seconds."""
+    project = project_or_404(request, slug)
+    return render(request, "projects/_drift.html", {"drift": insights.drift(project=project)})
+
+
+@login_required
+def project_models(request, slug):
+    project = project_or_404(request, slug)
+    versions = list(ModelVersion.objects.filter(project=project).order_by("-version"))
+    chosen = versions[0] if versions else None
+    wanted = request.GET.get("v", "")
+    if wanted.isdigit():
+        chosen = next((v for v in versions if v.version == int(wanted)), chosen)
+    curve = insights.learning_curve(project=project)["versions"]
+    control = {p["version"]: p["control"] for p in curve}
+    return render(
+        request,
+        "projects/models.html",
+        {
+            **project_context(request, project, tab="models"),
+            "versions": [(v, control.get(v.version)) for v in versions],
+            "chosen": chosen,
+            "confusion": _confusion(chosen) if chosen else None,
+            "curve": curve,
+            "curve_chart": _curve_chart(curve),
+            "jobs": _jobs_context(request, project),
+        },
+    )
+
+
+def _confusion(version: ModelVersion) -> dict | None:
+    """Rows of the holdout confusion matrix with each cell's share of its row, for shading."""
+    matrix = (version.metrics or {}).get("confusion_matrix")
+    if not matrix:
+        return None
+    names = version.class_names
+    rows = []
+    for name, row in zip(names, matrix, strict=False):
+        total = sum(row) or 1
+        rows.append(
+            {
+                "name": name,
+                "cells": [
+                    {"n": n, "share": n / total, "diagonal": j == i}
+                    for j, n in enumerate(row)
+                    for i in [names.index(name)]
+                ],
+                "total": sum(row),
+            }
+        )
+    return {"names": names, "rows": rows}
+
+
+def _loop_progress(loop: LearningLoop) -> float:
+    """Progress over the whole loop: each step is a third, filled by its run's own progress
+    (the loop row itself only moves between steps)."""
+    if loop.step == LearningLoop.Step.DONE or loop.status not in ACTIVE_STATUSES:
+        return 1.0 if loop.step == LearningLoop.Step.DONE else loop.progress
+    within = 0.0
+    if loop.step == LearningLoop.Step.TRAIN and loop.training_run:
+        within = loop.training_run.progress
+    elif loop.step == LearningLoop.Step.SCORE and loop.scoring_run:
+        within = loop.scoring_run.progress
+    return min(1.0, (STEP_ORDER[loop.step] + within) / 3)
+
+
+def _jobs_context(request, project) -> dict:
+    loops = list(
+        LearningLoop.objects.filter(project=project)
+        .select_related("training_run", "scoring_run", "selection_round")
+        .order_by("-id")[:RECENT_LOOPS]
+    )
+    for loop in loops:
+        loop.overall = _loop_progress(loop)
+        loop.percent = round(loop.overall * 100)
+        loop.is_active = loop.status in ACTIVE_STATUSES
+        loop.version = (
+            ModelVersion.objects.filter(training_run_id=loop.training_run_id)
+            .values_list("version", flat=True)
+            .first()
+            if loop.training_run_id
+            else None
+        )
+    return {
+        "project": project,
+        "loops": loops,
+        "active": any(loop.is_active for loop in loops),
+        "can_run_jobs": user_can(user=request.user, project=project, action="run_jobs"),
+    }
+
+
+@login_required
+def project_jobs(request, slug):
+    """The jobs fragment; it polls itself while a loop is active."""
+    project = project_or_404(request, slug)
+    return render(request, "projects/_jobs.html", _jobs_context(request, project))
+
+
+@login_required
+@require_POST
+def project_job_start(request, slug):
+    project = project_or_404(request, slug)
+    if not user_can(user=request.user, project=project, action="run_jobs"):
+        return HttpResponseForbidden("Only admins and ML engineers of this project start jobs.")
+    context = _jobs_context(request, project)
+    if loop_active(project=project) is None:
+        loop_start(project=project, created_by=request.user)
+        context = _jobs_context(request, project)
+    else:
+        context["notice"] = "A loop is already running; it picks up the new labels."
+    return render(request, "projects/_jobs.html", context)
+
+
+@login_required
+@require_POST
+def loop_cancel_view(request, loop_id):
+    try:
+        loop = loop_get(user=request.user, loop_id=loop_id)
+    except NotFoundError:
+        return HttpResponseForbidden("No such loop in your projects.")
+    if not user_can(user=request.user, project=loop.project, action="run_jobs"):
+        return HttpResponseForbidden("Only admins and ML engineers of this project cancel jobs.")
+    if loop.status in ACTIVE_STATUSES:
+        loop_cancel(loop=loop)
+    return render(request, "projects/_jobs.html", _jobs_context(request, loop.project))
