@@ -43,10 +43,15 @@ def loop_done(loop_id):
 
 
 def finish_with_new_worker(real_workers, loop):
-    """What beat does every minute after a crash: resend the abandoned work."""
+    """A new worker, and what beat does every minute after a crash (here every second):
+    resend the abandoned work until the loop is done."""
     worker = real_workers()
-    wait_for(lambda: sum(runs_resume().values()) > 0 or loop_done(loop.pk), timeout=30)
-    return wait_for(lambda: loop_done(loop.pk), timeout=240, worker=worker)
+
+    def resumed_and_done():
+        runs_resume()
+        return loop_done(loop.pk)
+
+    return wait_for(resumed_and_done, timeout=300, interval=1.0, worker=worker)
 
 
 def test_sigkill_during_training_then_a_new_worker_finishes_with_one_model_version(
