@@ -100,7 +100,11 @@ def events_apply(*, payload: dict) -> ApplyResult:
     except MalformedWebhook:
         logger.exception("dropping a malformed webhook body")
         return ApplyResult(ignored=1)
-    project = Project.objects.filter(ls_project_id=event.project_id).first()
+    project = (
+        Project.objects.filter(ls_project_id=event.project_id).first()
+        if event.project_id is not None
+        else None
+    )
     if project is None:
         logger.warning("event %s ignored: unknown project %s", event.action, event.project_id)
         return ApplyResult(ignored=1)
