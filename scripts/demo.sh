@@ -44,8 +44,8 @@ fi
   --access-logfile var/log/web-access.log --error-logfile var/log/web.log &
 pids+=($!)
 
-for _ in $(seq 1 50); do
-  curl -fsS -o /dev/null "http://$HOST:$PORT/login/" && break
+for _ in $(seq 1 300); do
+  curl -fs -o /dev/null "http://$HOST:$PORT/login/" 2>/dev/null && break
   sleep 0.2
 done
 password="$(cat var/demo-password.txt)"

@@ -70,11 +70,14 @@ def scoring_run_create(*, model_version: ModelVersion, enqueue: bool = True) -> 
 
 
 def scoring_chunks_pending(*, run: ScoringRun) -> list[int]:
-    """Chunks that still need a worker: queued, or running with a dead worker."""
+    """Chunks that need their message sent again: running with a dead worker, and, when the
+    whole run has made no progress for a while (its messages were lost), the queued ones.
+    A queued backlog that workers are still draining is left alone."""
     stale = timezone.now() - stale_after()
-    chunks = run.chunks.filter(status=RunStatus.QUEUED) | run.chunks.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=stale
-    )
+    chunks = run.chunks.filter(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
+    last_progress = run.heartbeat_at or run.created_at
+    if last_progress < stale:
+        chunks = chunks | run.chunks.filter(status=RunStatus.QUEUED)
     return list(chunks.values_list("id", flat=True))
 
 
@@ -90,6 +93,7 @@ def _claim_chunk(chunk_id: int) -> ScoringChunk | None:
     if not claimed:
         return None
     chunk = ScoringChunk.objects.select_related("scoring_run__model_version").get(pk=chunk_id)
+    ScoringRun.objects.filter(pk=chunk.scoring_run_id).update(heartbeat_at=now)
     if chunk.scoring_run.status == RunStatus.QUEUED:
         ScoringRun.objects.filter(pk=chunk.scoring_run_id, status=RunStatus.QUEUED).update(
             status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, phase="scoring"
