@@ -3,9 +3,9 @@
 import pytest
 
 from loupe.accounts.models import Role
-from loupe.accounts.services import membership_set, user_create
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.projects.services import project_create
+from tests.browser.pages import log_in, member
 from tests.images import write_imagefolder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -13,17 +13,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_login_and_browse_the_gallery(live_server, page, screenshot, import_root):
     project = project_create(name="Castings", created_by=None, classes=["good", "porosity"])
-    user = user_create(username="eng", password="pw-secret-123", role=Role.ENGINEER)
-    membership_set(project=project, user=user, role=Role.ENGINEER)
+    member(project, "eng", Role.ENGINEER)
     write_imagefolder(import_root / "line", {"good": 5, "porosity": 2, "": 6})
     job = import_job_create(project=project, path=str(import_root / "line"), enqueue=False)
     import_job_run(import_job_id=job.pk)
 
-    page.goto(f"{live_server.url}/")
-    page.fill("input[name=username]", "eng")
-    page.fill("input[name=password]", "pw-secret-123")
-    page.click("button[type=submit]")
+    log_in(page, live_server, "eng")
     page.click("text=Castings")
+    page.click("nav.tabs >> text=Items")
     page.wait_for_selector(".tile img")
 
     assert page.locator(".tile").count() == 13

@@ -171,7 +171,8 @@ def _eta_message(name, remaining, hit_rate, needed, basis, rate) -> str:
             f"{remaining} more {name} needed, but none among the {basis}: selection is not "
             "finding this class (add data that contains it, or a class-balanced strategy)."
         )
-    pace = f" (about {needed / rate:.1f} days at {rate:.0f} labels/day)" if rate > 0 else ""
+    shown = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+    pace = f" (about {needed / rate:.1f} days at {shown} labels a day)" if rate > 0 else ""
     return (
         f"About {needed} more labels to find {remaining} more {name}: "
         f"{hit_rate:.1%} of {basis} are {name}{pace}."

@@ -136,15 +136,21 @@ def drift_compute(*, project: Project, run: ScoringRun) -> dict:
         .values_list("file", flat=True)[:LABELED_SAMPLE]
     )
     if len(labeled) >= MIN_GROUP and len(pool) >= MIN_GROUP:
-        tests.append(
-            _compare(
-                "labeled vs pool",
-                f"labeled ({len(labeled)} sampled)",
-                f"pool ({len(pool)} sampled)",
-                _embed(run.model_version, labeled),
-                pool,
+        try:
+            labeled_embeddings = _embed(run.model_version, labeled)
+        except (OSError, RuntimeError, KeyError) as exc:
+            # Weights or images gone: the other comparisons still stand.
+            notes.append(f"Labeled set vs pool skipped: the model could not embed them ({exc}).")
+        else:
+            tests.append(
+                _compare(
+                    "labeled vs pool",
+                    f"labeled ({len(labeled)} sampled)",
+                    f"pool ({len(pool)} sampled)",
+                    labeled_embeddings,
+                    pool,
+                )
             )
-        )
     else:
         notes.append(
             f"Labeled set vs pool needs {MIN_GROUP} items on each side "
