@@ -42,8 +42,9 @@ def test_an_engineer_starts_training_and_watches_it_finish(
     screenshot("models-running")
     try:
         page.wait_for_function(WATCH, polling=100, timeout=180_000)
-    except Exception:
-        raise AssertionError(f"the loop did not finish; worker log:\n{worker.log()[-4000:]}")
+    except Exception as exc:
+        log = worker.log()[-4000:]
+        raise AssertionError(f"the loop did not finish; worker log:\n{log}") from exc
 
     loop = LearningLoop.objects.get(project=project)
     assert loop.status == RunStatus.SUCCEEDED, loop.error or worker.log()[-3000:]
