@@ -56,9 +56,10 @@ def test_outsiders_are_told_the_project_does_not_exist(api_client, world, name):
 def test_class_counts_through_the_api(manager, world):
     body = manager.get(f"/api/v1/projects/{world.project.slug}/insights/classes/").json()
     scratch = next(c for c in body["classes"] if c["name"] == "scratch")
-    assert scratch["ground_truth"] == GroundTruth.objects.filter(
-        label_class=world.scratch, needs_review=False
-    ).count()
+    assert (
+        scratch["ground_truth"]
+        == GroundTruth.objects.filter(label_class=world.scratch, needs_review=False).count()
+    )
     assert (scratch["target"], scratch["predicted_in_pool"], scratch["in_annotation"]) == (5, 2, 2)
 
 
