@@ -23,7 +23,8 @@ def push_backoff(retries: int) -> int:
 
 @app.task(name="labeling.push_round", bind=True, max_retries=PUSH_MAX_RETRIES, **IDEMPOTENT)
 def push_round(self, *, selection_round_id: int) -> None:
-    from loupe.labeling.adapter import LabelStudioUnavailable
+    from loupe.errors import ApplicationError
+    from loupe.labeling.adapter import LabelStudioError, LabelStudioUnavailable
     from loupe.labeling.services import selection_round_push
     from loupe.learning.models import SelectionRound
 
@@ -38,6 +39,10 @@ def push_round(self, *, selection_round_id: int) -> None:
             logger.warning("push of round %s left for later: %s", selection_round_id, exc)
             return
         raise self.retry(exc=exc, countdown=push_backoff(self.request.retries)) from exc
+    except (LabelStudioError, ApplicationError) as exc:
+        # Refused (bad config, no classes...): retrying the same request would not help.
+        # The round keeps the error for people to see; the periodic resume tries again.
+        logger.error("push of round %s refused: %s", selection_round_id, exc)
 
 
 @app.task(name="labeling.push_pending")

@@ -202,7 +202,8 @@ def selection_round_push(*, selection_round: SelectionRound, client=None) -> Sel
     Idempotent: a pushed round is left alone, and a push repeated after an outage finds the
     tasks already created. While Label Studio is unreachable the round stays a draft with
     `push_error` and `push_attempts` recorded, and `LabelStudioUnavailable` is raised for
-    the caller to retry later. Another worker pushing the same project makes this one a
+    the caller to retry later; a refusal (`LabelStudioError`, `ApplicationError`) is
+    recorded the same way and raised. Another worker pushing the same project makes this one a
     no-op (the caller's retry or the periodic resume pushes the round later).
     """
     project = selection_round.project
@@ -224,7 +225,7 @@ def selection_round_push(*, selection_round: SelectionRound, client=None) -> Sel
             ls_project_id = project_sync(project=project, client=client)
             pairs = push_tasks(selection_round)
             mapping = adapter.tasks_push(client, ls_project_id, [t for _, t in pairs])
-        except adapter.LabelStudioError as exc:
+        except (adapter.LabelStudioError, ApplicationError) as exc:
             SelectionRound.objects.filter(pk=selection_round.pk).update(push_error=str(exc)[:2000])
             selection_round.push_error = str(exc)[:2000]
             raise

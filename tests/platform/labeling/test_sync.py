@@ -193,3 +193,18 @@ def test_removing_a_class_whose_annotations_reached_loupe_is_refused(fake):
     Annotation.objects.all().delete()
     project_sync(project=project)
     assert "bird" not in fake.projects[-1]["label_config"]
+
+
+def test_a_refused_push_keeps_the_error_without_breaking_the_caller(
+    fake, django_capture_on_commit_callbacks
+):
+    project = labeling_project(classes=["cat"])
+    selection = selection_round(project, items_with_files(project, 1))
+    project.classes.all().delete()  # a project without classes cannot get a labeling config
+
+    with django_capture_on_commit_callbacks(execute=True):
+        round_selected(selection_round=selection)
+
+    selection.refresh_from_db()
+    assert selection.status == SelectionRound.Status.DRAFT
+    assert "at least one class" in selection.push_error
