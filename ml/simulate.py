@@ -12,7 +12,9 @@ strategy Loupe uses for new projects.
 ``curves.<strategy>.labels`` / ``balanced_accuracy_mean`` / ``_std`` / ``macro_f1_mean`` /
 ``_std`` per round, ``labels_to_target.<strategy>`` (labels at which the mean curve
 reaches ``--target`` of the full-data balanced accuracy, or null), per-seed values in
-``labels_to_target_per_seed``, and ``default_strategy``.
+``labels_to_target_per_seed``, ``stop_signal_at.<strategy>`` (per seed, the label count
+at which :mod:`ml.stopping` first said more labels stop paying, or null) and
+``default_strategy``.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:>18}: labels to target (mean curve) {reached if reached else 'not reached'}; "
             f"per seed {summary['mean']:.0f} ± {summary['std']:.0f} "
-            f"({summary['missed']}/{summary['seeds']} seeds missed)"
+            f"({summary['missed']}/{summary['seeds']} seeds missed); "
+            f"stop signal at {results['stop_signal_at'][name]}"
         )
     print(f"results written to {out}" + (f", curves to {args.plot}" if args.plot else ""))
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ml.metrics import balanced_accuracy, macro_f1
+from ml.stopping import stopping_signal
 from ml.strategies import REQUIRES, AcquisitionInputs, Strategy, get_strategy, select_batch
 from ml.strategies.cold_start import cold_start
 from ml.training import TrainConfig, train_classifier
@@ -36,6 +37,8 @@ class SimulationConfig:
     full_data: bool = True
     # Benchmarks only need the first crossing of the target: stop a run there.
     stop_at_target: bool = False
+    # Unlabeled items whose predictions feed the stopping signal (0 = no signal).
+    stop_set: int = 500
 
 
 @dataclass
@@ -128,6 +131,11 @@ def run_strategy(
     labeled[initial] = True
     needs_mc = "mc_probs" in REQUIRES.get(strategy.name, ())
     curve = {"labels": [], "balanced_accuracy": [], "macro_f1": [], "class_counts": []}
+    curve["stop_signal_at"] = None
+    # A fixed stop set, drawn once per seed from the pool (same for every strategy).
+    stop_rng = np.random.default_rng([seed, 11])
+    stop_idx = stop_rng.permutation(len(y_pool))[: config.stop_set]
+    stop_preds: list[np.ndarray] = []
     for round_no in range(config.rounds + 1):
         train_idx = np.flatnonzero(labeled)
         model = learner.fit(x_pool[train_idx], y_pool[train_idx], seed=seed * 1009 + round_no)
@@ -137,6 +145,16 @@ def run_strategy(
         curve["balanced_accuracy"].append(metrics["balanced_accuracy"])
         curve["macro_f1"].append(metrics["macro_f1"])
         curve["class_counts"].append(counts.tolist())
+        if stop_idx.shape[0] and curve["stop_signal_at"] is None:
+            stop_preds.append(learner.score(model, x_pool[stop_idx]).probs.argmax(axis=1))
+            signal = stopping_signal(
+                stop_preds,
+                labels=curve["labels"],
+                holdout_metric=curve["balanced_accuracy"],
+                num_classes=num_classes,
+            )
+            if signal.should_stop:
+                curve["stop_signal_at"] = curve["labels"][-1]
         tick()
         unlabeled = np.flatnonzero(~labeled)
         reached = target is not None and metrics["balanced_accuracy"] >= target

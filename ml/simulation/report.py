@@ -64,6 +64,7 @@ def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None
         "labels_to_target": {},
         "labels_to_target_per_seed": {},
         "labels_to_target_summary": {},
+        "stop_signal_at": {},
     }
     target = None
     if full:
@@ -93,6 +94,8 @@ def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None
             "seeds_per_round": support,
             "per_seed": runs,
         }
+        # Where ml.stopping first said "more labels stop paying", per seed (None: never).
+        result["stop_signal_at"][name] = [r.get("stop_signal_at") for r in runs]
         if target is None:
             continue
         result["labels_to_target"][name] = labels_to_target(longest["labels"], ba_mean, target)

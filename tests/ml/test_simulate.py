@@ -45,6 +45,7 @@ def test_simulation_on_arrays_produces_comparable_curves():
             assert all(0.0 <= v <= 1.0 for v in curve[f"{key}_mean"])
         assert name in result["labels_to_target"]
         assert len(result["labels_to_target_per_seed"][name]) == 2
+        assert len(result["stop_signal_at"][name]) == 2
     # Seeds share the initial set, so every strategy starts from the same first point.
     assert (
         result["curves"]["random"]["per_seed"][0]["class_counts"][0]
