@@ -35,11 +35,14 @@ class TrainConfig:
     every class equally often instead. Both fight imbalance, so using both at once
     over-corrects: pick one. ``early_stopping_patience`` counts epochs without a better
     holdout balanced accuracy (``None`` trains all epochs); the best epoch's weights are kept.
+    ``min_steps`` raises the number of epochs when the labeled set is small, so that a model
+    trained from scratch on 100 labels still gets enough optimisation steps.
     ``augment`` is applied to each training batch when inputs are tensors (datasets carry
     their own augmentation).
     """
 
     epochs: int = 30
+    min_steps: int = 0
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -175,7 +178,8 @@ def train_classifier(
 
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = len(_epoch_batches(y, config, num_classes, torch.Generator()))
-    total_steps = steps_per_epoch * config.epochs
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    total_steps = steps_per_epoch * epochs
     result = TrainResult(model=model, class_weights=weights, device=str(device))
     best_key: tuple[float, float] | None = None
     best_state: dict | None = None
@@ -183,7 +187,7 @@ def train_classifier(
     step = 0
 
     with _seeded(config.seed, device):
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             model.train()
             batches = _epoch_batches(y, config, num_classes, generator)
             if dataset is not None:
@@ -238,7 +242,7 @@ def train_classifier(
             result.history.append(record)
             patience = config.early_stopping_patience
             if has_val and patience is not None and stale >= patience:
-                result.stopped_early = epoch < config.epochs
+                result.stopped_early = epoch < epochs
                 break
 
     if best_state is not None:

@@ -56,6 +56,13 @@ def test_progress_reports_every_step_out_of_the_planned_total():
     assert all(isinstance(c[2], float) and c[2] > 0 for c in calls)
 
 
+def test_min_steps_adds_epochs_for_small_label_sets():
+    x, y = blobs()  # 128 items: 4 steps per epoch at batch size 32
+    config = TrainConfig(epochs=2, min_steps=20, batch_size=32, early_stopping_patience=None)
+    result = train_classifier(MLP(8, 3), x, y, config=config)
+    assert len(result.history) == 5
+
+
 def test_early_stopping_keeps_the_best_holdout_epoch():
     x, y = blobs()
     vx, vy = blobs(n_per_class=(20, 20, 5), seed=0)
