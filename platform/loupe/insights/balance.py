@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Subquery
 
 from loupe.datasets.models import Item, ItemState, Split
@@ -51,23 +52,50 @@ def _in_flight_by_expected_class(project: Project) -> dict[tuple[int | None, str
     return {(class_id, state): n for class_id, state, n in rows}
 
 
+def _scored_counts(run) -> dict[int | None, int]:
+    """Predicted class counts over everything the run's model version scored. A finished
+    scoring never changes, so the counts are cached per run (the one full pass over the
+    predictions a large pool needs)."""
+    # The creation time keeps a reused id (a restored or rebuilt database) from a stale hit.
+    key = f"insights:scored-counts:{run.pk}:{run.model_version_id}:{run.created_at.timestamp()}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = dict(
+            Prediction.objects.filter(model_version_id=run.model_version_id)
+            .values_list("predicted_class_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        cache.set(key, counts, timeout=None)
+    return counts
+
+
 def pool_predicted_counts(project: Project) -> tuple[dict[int | None, int], int | None]:
     """Unlabeled pool items per class the latest scored model version predicts, and that
-    version's number (None before any scoring)."""
+    version's number (None before any scoring).
+
+    Items leave the unlabeled pool only by being picked, so the count is: everything the
+    version scored (cached per run), less its predictions of items picked since that are
+    no longer unlabeled in the pool. The subtraction touches picks, not the pool.
+    """
     run = latest_scoring_run(project)
     if run is None:
         return {}, None
-    rows = (
+    counts = dict(_scored_counts(run))
+    left = (
         Prediction.objects.filter(
             model_version_id=run.model_version_id,
-            item__state=ItemState.UNLABELED,
-            item__split=Split.POOL,
+            item__selections__selection_round__project=project,
+            item__selections__selection_round__created_at__gte=run.created_at,
         )
+        .exclude(item__state=ItemState.UNLABELED, item__split=Split.POOL)
         .values_list("predicted_class_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("item_id", distinct=True))
         .order_by()
     )
-    return dict(rows), run.model_version.version
+    for class_id, n in left:
+        counts[class_id] = counts.get(class_id, 0) - n
+    return counts, run.model_version.version
 
 
 def state_counts(project: Project) -> dict[str, int]:

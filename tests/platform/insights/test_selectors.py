@@ -11,7 +11,7 @@ from loupe.labeling.models import GroundTruth
 from loupe.labeling.selectors import agreement_stats
 from ml.losses import class_weights
 from ml.stopping import cohen_kappa
-from tests.platform.insights.builders import build_world
+from tests.platform.insights.builders import build_world, picked
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +49,7 @@ def test_class_counts_match_the_database(world):
 
 
 def test_pool_predictions_follow_items_leaving_the_pool(world):
+    picked(world.project, 3, [(world.pool[6], world.scratch, False)], v=world.v2)
     Item.objects.filter(pk=world.pool[6].pk).update(state=ItemState.QUEUED)
 
     rows = by_name(selectors.class_balance(project=world.project)["classes"])
