@@ -232,7 +232,8 @@ def selection_round_push(*, selection_round: SelectionRound, client=None) -> Sel
         with transaction.atomic():
             for pick, _ in pairs:
                 pick.ls_task_id = mapping[pick.item_id]
-            SelectionItem.objects.bulk_update([p for p, _ in pairs], ["ls_task_id"], 500)
+            # Small batches: bulk_update's CASE costs rows x batch on SQLite.
+            SelectionItem.objects.bulk_update([p for p, _ in pairs], ["ls_task_id"], 100)
             Item.objects.filter(
                 pk__in=[p.item_id for p, _ in pairs],
                 state__in=[ItemState.UNLABELED, ItemState.QUEUED],
