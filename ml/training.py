@@ -29,7 +29,9 @@ ProgressCallback = Callable[[int, int, float], None]
 
 @dataclass
 class TrainConfig:
-    """How to train. Defaults suit a small CNN on a few hundred to a few thousand images.
+    """How to train. Defaults suit a small CNN on a few hundred to a few thousand images
+    (batch 32 and lr 3e-3 learned rare defects better than batch 64 and lr 1e-3 on the
+    synthetic inspection set).
 
     ``class_weighting`` re-weights the loss by class frequency; ``balanced_sampling`` draws
     every class equally often instead. Both fight imbalance, so using both at once
@@ -43,8 +45,8 @@ class TrainConfig:
 
     epochs: int = 30
     min_steps: int = 0
-    batch_size: int = 64
-    lr: float = 1e-3
+    batch_size: int = 32
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     loss: str = "ce"
     focal_gamma: float = 2.0
