@@ -123,6 +123,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+from config.settings.beat import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
 from config.settings.label_studio import *  # noqa: E402,F403
 from config.settings.loupe import *  # noqa: E402,F403

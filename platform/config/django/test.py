@@ -8,6 +8,8 @@ from config.django.base import DATABASES, VAR_DIR
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Jobs run in-process unless a test starts a real worker.
 LOUPE_JOBS_EAGER = True
+# Nothing listens here: a test that needs Label Studio starts its own and says so.
+LABEL_STUDIO_URL = "http://127.0.0.1:9"
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that a worker process started by a test sees the same data.

@@ -16,4 +16,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Pushes rounds left as drafts by a Label Studio outage longer than the task's retries.
     "labeling-push-pending": {"task": "labeling.push_pending", "schedule": 300.0},
+    # Re-sends the training, scoring and selection work a crashed worker left behind.
+    "learning-resume": {"task": "learning.resume", "schedule": 60.0},
+    # Projects with a retraining schedule get their loop when it is due.
+    "learning-scheduled-retraining": {"task": "learning.scheduled", "schedule": 60.0},
 }

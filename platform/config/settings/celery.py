@@ -36,10 +36,6 @@ CELERY_TASK_ROUTES = {
     "learning.train": {"queue": "gpu"},
     "learning.score_chunk": {"queue": "gpu"},
 }
-CELERY_BEAT_SCHEDULE = {
-    "learning-resume": {"task": "learning.resume", "schedule": 60.0},
-    "learning-scheduled-retraining": {"task": "learning.scheduled", "schedule": 60.0},
-}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (worker killed) comes back after this long; beat's resume
     # task usually re-sends the work sooner.

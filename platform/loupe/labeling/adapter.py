@@ -244,7 +244,7 @@ def _model_version_ensure(client: LabelStudio, project_id: int, model_version: s
             client.projects.update(project_id, model_version=model_version)
 
 
-def _user_emails(client: LabelStudio) -> dict[int, str]:
+def user_emails(client: LabelStudio) -> dict[int, str]:
     with _translate_errors("list users"):
         return {int(u.id): u.email for u in client.users.list() if u.email}
 
@@ -260,7 +260,7 @@ def annotations_since(
     lists everything (`updated_after=None`) and compares ids. `updated_after` must be
     timezone-aware.
     """
-    emails = _user_emails(client)
+    emails = user_emails(client)
     kwargs: dict = {"project": project_id, "fields": "all", "page_size": LIST_PAGE_SIZE}
     if updated_after is not None:
         if updated_after.tzinfo is None:

@@ -130,7 +130,7 @@ def _user_emails() -> dict[int, str]:
     # reconciliation brings the emails.
     if time.monotonic() - _emails_cache["at"] > _EMAILS_TTL_S:
         try:
-            _emails_cache["emails"] = adapter._user_emails(ls_client())
+            _emails_cache["emails"] = adapter.user_emails(ls_client())
             _emails_cache["at"] = time.monotonic()
         except adapter.LabelStudioError:
             # Ask again in half a minute, not on every event while the server is away.

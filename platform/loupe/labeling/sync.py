@@ -44,14 +44,14 @@ def ls_client():
     return adapter.client_for(
         settings.LABEL_STUDIO_URL,
         settings.LABEL_STUDIO_API_TOKEN,
-        timeout=getattr(settings, "LABEL_STUDIO_TIMEOUT", 30.0),
-        max_retries=getattr(settings, "LABEL_STUDIO_MAX_RETRIES", 1),
+        timeout=settings.LABEL_STUDIO_TIMEOUT,
+        max_retries=settings.LABEL_STUDIO_MAX_RETRIES,
     )
 
 
 def ls_public_url() -> str:
     """Label Studio as a browser reaches it (may differ from the address workers use)."""
-    return getattr(settings, "LABEL_STUDIO_PUBLIC_URL", "") or settings.LABEL_STUDIO_URL
+    return settings.LABEL_STUDIO_PUBLIC_URL or settings.LABEL_STUDIO_URL
 
 
 def webhook_url() -> str:
@@ -89,7 +89,7 @@ def _instruction_html(guidelines: str) -> str:
 def _media_folder() -> Path:
     # Label Studio serves files under its LOCAL_FILES_DOCUMENT_ROOT, which is Loupe's media
     # root (or the same folder mounted elsewhere); items live in its `items/` subfolder.
-    root = Path(getattr(settings, "LABEL_STUDIO_MEDIA_ROOT", "") or settings.MEDIA_ROOT)
+    root = Path(settings.LABEL_STUDIO_MEDIA_ROOT or settings.MEDIA_ROOT)
     return root / "items"
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from loupe import jobs
 from loupe.labeling.models import Decision, GroundTruth
+from loupe.labeling.services import round_selected
 from loupe.learning.models import (
     ACTIVE_STATUSES,
     LearningLoop,
@@ -134,6 +135,8 @@ def loop_select(*, loop_id: int) -> LearningLoop:
         loop.selection_round = selection_round
         loop.step = LearningLoop.Step.DONE
         loop.save(update_fields=["selection_round", "step", "timings"])
+        # Hands the batch to Label Studio once this transaction commits.
+        round_selected(selection_round=selection_round)
         run_finish(loop, RunStatus.SUCCEEDED, phase="next batch selected")
     return loop
 
@@ -178,7 +181,9 @@ def runs_resume() -> dict[str, int]:
 
 def new_labels_since_last_training(*, project: Project) -> int:
     last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
-    labels = GroundTruth.objects.filter(item__project=project).exclude(decided_by=Decision.IMPORTED)
+    labels = GroundTruth.objects.filter(item__project=project, needs_review=False).exclude(
+        decided_by=Decision.IMPORTED
+    )
     if last is not None:
         labels = labels.filter(updated_at__gt=last.created_at)
     return labels.count()

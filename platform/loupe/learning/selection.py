@@ -27,7 +27,7 @@ def strategy_name(project: Project) -> str:
 
 def _class_counts(project: Project, classes) -> np.ndarray:
     counts = dict(
-        GroundTruth.objects.filter(item__project=project)
+        GroundTruth.objects.filter(item__project=project, needs_review=False)
         .values_list("label_class_id")
         .annotate(n=Count("id"))
         .values_list("label_class_id", "n")

@@ -60,7 +60,10 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 def _labeled(project: Project, *, holdout: bool):
     """(id, file, class id) of labeled items; everything labeled outside the holdout trains,
     including pool items the experts just labeled."""
-    items = Item.objects.filter(project=project, ground_truth__isnull=False)
+    # A tie waiting for review is not a label yet.
+    items = Item.objects.filter(
+        project=project, ground_truth__isnull=False, ground_truth__needs_review=False
+    )
     items = items.filter(split=Split.HOLDOUT) if holdout else items.exclude(split=Split.HOLDOUT)
     rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id")
     return list(rows)

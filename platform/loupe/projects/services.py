@@ -74,6 +74,7 @@ def project_update(*, project: Project, **changes: Any) -> Project:
         setattr(project, field, value)
     _validate_settings(project)
     project.save()
+    _label_studio_changed(project)
     return project
 
 
@@ -123,4 +124,12 @@ def label_classes_set(
         label_class.description = spec.get("description", label_class.description or "")
         label_class.save()
         result.append(label_class)
+    _label_studio_changed(project)
     return result
+
+
+def _label_studio_changed(project: Project) -> None:
+    # A project linked to Label Studio re-syncs its labeling config in a worker.
+    from loupe.labeling.services import project_changed
+
+    project_changed(project=project)
