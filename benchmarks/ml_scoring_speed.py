@@ -52,7 +52,7 @@ def through_ml(model, x, batch_size, device, mc_samples=0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1024, help="pool size (items)")
+    parser.add_argument("--n", type=int, default=512, help="pool size (items)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--model", choices=["small_cnn", "mlp"], default="small_cnn")
