@@ -32,3 +32,14 @@ def pytest_report_header(config):
 
 
 from tests.learning_fixtures import inspection_project  # noqa: E402,F401
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Removes this session's filesystem-broker folder (see config/django/test.py)."""
+    import shutil
+
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in", "")
+    if f"broker-test-{os.getpid()}" in folder:
+        shutil.rmtree(os.path.dirname(folder), ignore_errors=True)

@@ -27,6 +27,12 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
+def broker_dir() -> Path:
+    """The filesystem broker's folder of this session (unused with Redis or RabbitMQ)."""
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    return Path(folder).parent if folder else Path(settings.MEDIA_ROOT).parent / "broker"
+
+
 def check_broker() -> None:
     url = settings.CELERY_BROKER_URL
     if url.startswith("redis://") and not tcp_open(url, 6379):
@@ -48,6 +54,7 @@ class WorkerProcess:
             "LOUPE_IMPORT_ROOTS": ",".join(settings.LOUPE_IMPORT_ROOTS),
             "LOUPE_UPLOAD_DIR": str(settings.LOUPE_UPLOAD_DIR),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "LOUPE_BROKER_DIR": str(broker_dir()),
             "PYTHONPATH": f"{ROOT / 'platform'}{os.pathsep}{ROOT}",
             **(extra_env or {}),
         }

@@ -17,7 +17,8 @@ from tests.worker_process import WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-WORKER_ENV = {"LOUPE_STALE_AFTER_SECONDS": "2", "LOUPE_SCORING_CHUNK_SIZE": "8"}
+# Many small chunks, so the kill lands while scoring is under way.
+WORKER_ENV = {"LOUPE_STALE_AFTER_SECONDS": "2", "LOUPE_SCORING_CHUNK_SIZE": "2"}
 
 
 @pytest.fixture

@@ -8,6 +8,17 @@ from config.django.base import DATABASES, VAR_DIR
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Jobs run in-process unless a test starts a real worker.
 LOUPE_JOBS_EAGER = True
+if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
+    # One broker folder per test session: workers of another session never take its tasks.
+    _broker_dir = VAR_DIR / f"broker-test-{os.getpid()}"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {  # noqa: F405
+        **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 # Nothing listens here: a test that needs Label Studio starts its own and says so.
 LABEL_STUDIO_URL = "http://127.0.0.1:9"
 
