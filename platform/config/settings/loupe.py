@@ -20,3 +20,5 @@ LOUPE_REPO_DIR = BASE_DIR
 LOUPE_STALE_AFTER_SECONDS = env.int("LOUPE_STALE_AFTER_SECONDS", default=120)
 LOUPE_SCORING_CHUNK_SIZE = env.int("LOUPE_SCORING_CHUNK_SIZE", default=2000)
 LOUPE_SCORING_BATCH_SIZE = env.int("LOUPE_SCORING_BATCH_SIZE", default=256)
+# MC-dropout draws per item when the project's strategy needs them (BALD).
+LOUPE_MC_SAMPLES = env.int("LOUPE_MC_SAMPLES", default=10)

@@ -146,7 +146,17 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
     )
     rows = list(Item.objects.filter(pk__in=chunk.item_ids).order_by("id").values_list("id", "file"))
     x = item_tensors([r[1] for r in rows], image_size=version.image_size)
-    output = score(model, x, batch_size=settings.LOUPE_SCORING_BATCH_SIZE)
+    # BALD needs MC-dropout draws; other strategies do not pay for them.
+    from loupe.learning.selection import strategy_name
+    from ml.strategies import REQUIRES
+
+    wants_mc = "mc_probs" in REQUIRES.get(strategy_name(run.project), ())
+    output = score(
+        model,
+        x,
+        batch_size=settings.LOUPE_SCORING_BATCH_SIZE,
+        mc_samples=settings.LOUPE_MC_SAMPLES if wants_mc else 0,
+    )
     probs = output.probs
     ordered = np.sort(probs, axis=1)
     margin = ordered[:, -1] - (ordered[:, -2] if probs.shape[1] > 1 else 0.0)
@@ -157,7 +167,10 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
 
     artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}.npz"
     buffer = io.BytesIO()
-    np.savez(buffer, item_ids=ids, probs=probs, embeddings=output.embeddings)
+    arrays = {"item_ids": ids, "probs": probs, "embeddings": output.embeddings}
+    if output.mc_probs is not None:
+        arrays["mc_probs"] = output.mc_probs
+    np.savez(buffer, **arrays)
     if default_storage.exists(artifact):
         default_storage.delete(artifact)
     default_storage.save(artifact, ContentFile(buffer.getvalue()))
@@ -205,11 +218,16 @@ def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
         if name:
             with default_storage.open(name, "rb") as handle:
                 data = np.load(io.BytesIO(handle.read()))
-                parts.append({k: data[k] for k in ("item_ids", "probs", "embeddings")})
+                parts.append({k: data[k] for k in data.files})
     if not parts:
         return {
             "item_ids": np.empty(0, dtype=np.int64),
             "probs": np.empty((0, len(run.model_version.class_names)), dtype=np.float32),
             "embeddings": np.empty((0, 0), dtype=np.float32),
         }
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    # mc_probs are (T, n, k): items run along the second axis.
+    return {
+        k: np.concatenate([p[k] for p in parts], axis=1 if k == "mc_probs" else 0)
+        for k in parts[0]
+        if all(k in p for p in parts)
+    }

@@ -77,10 +77,12 @@ def selection_round_create(
         keep = np.array([int(i) in still_open for i in arrays["item_ids"]], dtype=bool)
         ids, probs = arrays["item_ids"][keep], arrays["probs"][keep]
         embeddings = arrays["embeddings"][keep] if arrays["embeddings"].size else None
+        mc_probs = arrays["mc_probs"][:, keep] if "mc_probs" in arrays else None
         targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
         inputs = AcquisitionInputs(
             probs=probs,
             embeddings=embeddings,
+            mc_probs=mc_probs,
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,
         )

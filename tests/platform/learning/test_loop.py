@@ -84,3 +84,18 @@ def test_training_without_enough_labels_fails_with_a_clear_message(
     loop.refresh_from_db()
     assert loop.status == RunStatus.FAILED
     assert "at least 4 labeled items" in loop.training_run.error
+
+
+def test_a_bald_project_scores_with_mc_dropout_and_selects(
+    inspection_project, django_capture_on_commit_callbacks
+):
+    inspection_project.strategy = "bald"
+    inspection_project.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        loop, _ = loop_start(project=inspection_project)
+
+    loop.refresh_from_db()
+    assert loop.status == RunStatus.SUCCEEDED, loop.error
+    picks = SelectionItem.objects.filter(selection_round=loop.selection_round)
+    assert picks.filter(is_control=False).first().strategy == "bald"
