@@ -310,6 +310,7 @@ def _flush(job, batch, rejections, progress) -> None:
             truths = [
                 GroundTruth(
                     item=item,
+                    project_id=job.project_id,
                     label_class_id=a.label_class_id,
                     decided_by=Decision.IMPORTED,
                     agreement=1.0,

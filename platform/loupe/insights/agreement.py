@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from loupe.datasets.models import Item
 from loupe.insights.common import classes_of, fetch_all, ratio
 from loupe.labeling.models import Annotation
 from loupe.projects.models import Project
@@ -25,8 +24,8 @@ from loupe.projects.models import Project
 _VOTES = """
 WITH multi AS (
     SELECT a.item_id
-    FROM {annotation} a JOIN {item} i ON i.id = a.item_id
-    WHERE i.project_id = %s AND a.was_cancelled = %s AND a.label_class_id IS NOT NULL
+    FROM {annotation} a
+    WHERE a.project_id = %s AND a.was_cancelled = %s AND a.label_class_id IS NOT NULL
     GROUP BY a.item_id
     HAVING COUNT(*) > 1
 ),
@@ -67,7 +66,7 @@ FROM (SELECT item_id FROM votes GROUP BY item_id HAVING COUNT(*) > 1) compared
 
 def agreement_sql(project: Project) -> tuple[str, list]:
     """The one statement behind `agreement` and its parameters (shown by the benchmark)."""
-    sql = _QUERY.format(annotation=Annotation._meta.db_table, item=Item._meta.db_table)
+    sql = _QUERY.format(annotation=Annotation._meta.db_table)
     return sql, [project.pk, False, False]
 
 

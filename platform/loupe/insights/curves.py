@@ -112,8 +112,15 @@ def _stop_set_predictions(version_ids: list[int]) -> tuple[list[np.ndarray], int
         .order_by("item_id")
         .values_list("item_id", flat=True)[: STOP_SET_SIZE * 2]
     )
+    if not candidates:
+        return [np.empty(0, dtype=np.int64) for _ in version_ids], 0
+    # The id range (redundant with the list) lets PostgreSQL read each version's slice of
+    # the (model_version, item) index instead of testing the list against every prediction.
     rows = Prediction.objects.filter(
-        model_version_id__in=version_ids, item_id__in=candidates
+        model_version_id__in=version_ids,
+        item_id__gte=candidates[0],
+        item_id__lte=candidates[-1],
+        item_id__in=candidates,
     ).values_list("item_id", "model_version_id", "predicted_class_id")
     by_item: dict[int, dict[int, int]] = defaultdict(dict)
     for item_id, version_id, class_id in rows:

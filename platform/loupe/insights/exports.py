@@ -38,7 +38,7 @@ _COPY_BYTES = 1 << 20
 def ground_truth_rows(*, project: Project, split: str | None = None) -> Iterator[dict]:
     """Usable ground truth (ties waiting for review left out), item by item, read from the
     database in chunks."""
-    truths = GroundTruth.objects.filter(item__project=project, needs_review=False)
+    truths = GroundTruth.objects.filter(project=project, needs_review=False)
     if split:
         truths = truths.filter(item__split=split)
     rows = truths.order_by("item_id").values_list(

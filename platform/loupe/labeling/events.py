@@ -227,6 +227,7 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
         annotator = _annotator(record, current.annotator if current else "", emails)
         fields = {
             "item_id": item_id,
+            "project_id": project.pk,
             "label_class_id": classes.get(record.classes[0]) if record.classes else None,
             "annotator": annotator,
             "result": record.result,
@@ -259,6 +260,7 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
             update,
             [
                 "item",
+                "project",
                 "label_class",
                 "annotator",
                 "result",

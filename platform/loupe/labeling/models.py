@@ -14,6 +14,11 @@ class GroundTruth(models.Model):
     item = models.OneToOneField(
         "datasets.Item", on_delete=models.CASCADE, related_name="ground_truth"
     )
+    # The item's project, copied so per-project statistics read this table alone (no join
+    # to a million items). Always equal to item.project_id; save() fills it when missing.
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     label_class = models.ForeignKey(
         "projects.LabelClass", on_delete=models.PROTECT, related_name="ground_truths"
     )
@@ -26,16 +31,36 @@ class GroundTruth(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["label_class"])]
+        indexes = [
+            models.Index(fields=["label_class"]),
+            # Per-class counts of a project, answered from the index alone.
+            models.Index(
+                fields=["project", "label_class", "needs_review"], name="gt_project_class_idx"
+            ),
+            # Labels per day and the recent label rate (PostgreSQL reads them index-only).
+            models.Index(
+                fields=["project", "created_at"],
+                include=["label_class", "needs_review", "decided_by"],
+                name="gt_project_created_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id}: {self.label_class}"
+
+    def save(self, *args, **kwargs):
+        _fill_project(self)
+        super().save(*args, **kwargs)
 
 
 class Annotation(models.Model):
     """One annotator's answer for one item, as Label Studio recorded it."""
 
     item = models.ForeignKey("datasets.Item", on_delete=models.CASCADE, related_name="annotations")
+    # The item's project, copied for per-project statistics (see GroundTruth.project).
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     label_class = models.ForeignKey(
         "projects.LabelClass",
         null=True,
@@ -55,9 +80,34 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # Items of a project with two or more votes (agreement), read in item order.
+            models.Index(
+                fields=["project", "item"],
+                include=["was_cancelled", "label_class"],
+                name="annotation_project_item_idx",
+            ),
+            # Annotations per annotator and per day (throughput), index-only on PostgreSQL.
+            models.Index(
+                fields=["project", "annotator"],
+                include=["was_cancelled", "ls_updated_at", "created_at"],
+                name="annotation_project_who_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"annotation {self.ls_annotation_id} on item {self.item_id}"
+
+    def save(self, *args, **kwargs):
+        _fill_project(self)
+        super().save(*args, **kwargs)
+
+
+def _fill_project(row) -> None:
+    """Copies the item's project onto a row saved one at a time without it. Bulk creation
+    skips save(), so bulk creators set `project` themselves."""
+    if row.project_id is None and row.item_id is not None:
+        row.project_id = row.item.project_id
 
 
 class LabelStudioSync(models.Model):

@@ -62,6 +62,7 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
     truth, _ = GroundTruth.objects.update_or_create(
         item=item,
         defaults={
+            "project_id": item.project_id,
             "label_class": label_class,
             "decided_by": Decision.REVIEW,
             "num_annotators": total,

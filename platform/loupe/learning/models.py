@@ -215,7 +215,16 @@ class Prediction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "model_version"], name="one_score_per_version")
         ]
-        indexes = [models.Index(fields=["model_version", "-uncertainty"])]
+        indexes = [
+            models.Index(fields=["model_version", "-uncertainty"]),
+            # A version's predictions in item order with their class: the stop set and the
+            # per-class counts of a scoring, read from the index alone on PostgreSQL.
+            models.Index(
+                fields=["model_version", "item"],
+                include=["predicted_class"],
+                name="prediction_version_item_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"prediction of item {self.item_id} by {self.model_version}"

@@ -39,7 +39,9 @@ def with_file(it: Item, seed: int = 0) -> Item:
 
 
 def truth(it: Item, cls: LabelClass, *, decided_by=Decision.SINGLE, days_ago=1.0, **kw):
-    gt = GroundTruth.objects.create(item=it, label_class=cls, decided_by=decided_by, **kw)
+    gt = GroundTruth.objects.create(
+        item=it, project_id=it.project_id, label_class=cls, decided_by=decided_by, **kw
+    )
     GroundTruth.objects.filter(pk=gt.pk).update(
         created_at=timezone.now() - timedelta(days=days_ago)
     )
@@ -52,6 +54,7 @@ _LS_IDS = iter(range(1, 10**6))
 def annotate(it: Item, who: str, cls: LabelClass | None, *, days_ago=1.0, cancelled=False):
     return Annotation.objects.create(
         item=it,
+        project_id=it.project_id,
         annotator=who,
         label_class=cls,
         was_cancelled=cancelled,

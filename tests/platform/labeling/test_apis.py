@@ -126,7 +126,11 @@ def test_agreement_per_project_class_and_annotator(api_client, project):
         for item, label in zip(items, labels, strict=True):
             ls_id += 1
             Annotation.objects.create(
-                item=item, label_class=classes[label], annotator=annotator, ls_annotation_id=ls_id
+                item=item,
+                project_id=item.project_id,
+                label_class=classes[label],
+                annotator=annotator,
+                ls_annotation_id=ls_id,
             )
     api_client.force_authenticate(member(project, Role.MANAGER))
 

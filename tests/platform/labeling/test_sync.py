@@ -184,7 +184,9 @@ def test_removing_a_class_whose_annotations_reached_loupe_is_refused(fake):
     (item,) = items_with_files(project, 1)
     label_classes_set(project=project, classes=["cat", "dog"])  # no Loupe labels yet: allowed
     # Meanwhile an expert used the class in Label Studio, and reconciliation pulled it.
-    Annotation.objects.create(item=item, result=choices_result(["bird"]), ls_annotation_id=1)
+    Annotation.objects.create(
+        item=item, project=project, result=choices_result(["bird"]), ls_annotation_id=1
+    )
 
     with pytest.raises(ApplicationError, match="bird"):
         project_sync(project=project)

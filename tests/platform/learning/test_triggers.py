@@ -19,7 +19,11 @@ def label_pool_items(project, n):
     items = list(Item.objects.filter(project=project, state=ItemState.UNLABELED)[:n])
     for item in items:
         GroundTruth.objects.create(
-            item=item, label_class=good, decided_by=Decision.SINGLE, num_annotators=1
+            item=item,
+            project=project,
+            label_class=good,
+            decided_by=Decision.SINGLE,
+            num_annotators=1,
         )
         item.state = ItemState.LABELED
         item.save()

@@ -25,7 +25,10 @@ def test_a_class_with_labels_cannot_be_removed():
     project = project_create(name="P", created_by=None, classes=["a", "b"])
     item = ItemFactory(project=project)
     GroundTruth.objects.create(
-        item=item, label_class=project.classes.get(name="a"), decided_by=Decision.IMPORTED
+        item=item,
+        project=project,
+        label_class=project.classes.get(name="a"),
+        decided_by=Decision.IMPORTED,
     )
 
     with pytest.raises(ApplicationError, match="has labels"):
