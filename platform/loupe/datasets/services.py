@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -210,6 +210,8 @@ def _consume(job, entries, classes, progress) -> None:
                     seen.add(accepted.sha256)
                     batch.append(accepted)
             _flush(job, batch, rejections, progress)
+            # With DEBUG on, Django keeps every query it ran: forget them batch by batch.
+            reset_queries()
             if len(seen) > 50 * batch_size:
                 seen.clear()  # the database catches older duplicates; keep memory bounded
 
@@ -311,6 +313,7 @@ def _flush(job, batch, rejections, progress) -> None:
                 GroundTruth(
                     item=item,
                     project_id=job.project_id,
+                    in_holdout=item.split == Split.HOLDOUT,
                     label_class_id=a.label_class_id,
                     decided_by=Decision.IMPORTED,
                     agreement=1.0,
