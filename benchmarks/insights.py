@@ -98,9 +98,10 @@ def build(items: int, labels: int) -> None:
         "CREATE TEMP TABLE bench_items AS SELECT id, row_number() OVER (ORDER BY id) AS g "
         f"FROM datasets_item WHERE project_id = {p}",
         f"""INSERT INTO labeling_groundtruth (item_id, project_id, label_class_id, decided_by,
-            num_annotators, agreement, needs_review, created_at, updated_at)
+            num_annotators, agreement, needs_review, in_holdout, created_at, updated_at)
         SELECT id, {p}, {klass},
             CASE WHEN g <= {imported} THEN 'imported' ELSE 'single' END, 1, 1.0, false,
+            g % 10 = 0,
             now() - (g % 30) * interval '1 day' - (g % 1440) * interval '1 minute', now()
         FROM bench_items WHERE g <= {labels}""",
         f"""INSERT INTO labeling_annotation (item_id, project_id, label_class_id, annotator,

@@ -19,33 +19,21 @@ IN_FLIGHT = (ItemState.QUEUED, ItemState.IN_ANNOTATION)
 
 
 def ground_truth_counts(project: Project) -> dict[int, dict[str, int]]:
-    """{class id: {"train": n, "holdout": n, "needs_review": n}}. A tie waiting for review
-    is not a label yet; it is counted apart.
-
-    Two grouped queries: all labels per class (read from the (project, class, needs_review)
-    index, no join), and the holdout's labels, reached from the project's holdout items,
-    which are few. Train is the difference, so no query joins every label to its item."""
+    """{class id: {"train": n, "holdout": n, "needs_review": n}} in one grouped query, read
+    from the (project, class, needs_review, in_holdout) index alone: no join to the items.
+    A tie waiting for review is not a label yet; it is counted apart."""
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    totals = (
+    rows = (
         GroundTruth.objects.filter(project=project)
-        .values_list("label_class_id", "needs_review")
+        .values_list("label_class_id", "needs_review", "in_holdout")
         .annotate(n=Count("*"))
         .order_by()
     )
-    for class_id, needs_review, n in totals:
-        counts[class_id]["needs_review" if needs_review else "train"] += n
-    holdout = (
-        GroundTruth.objects.filter(
-            item__in=Item.objects.filter(project=project, split=Split.HOLDOUT),
-            needs_review=False,
-        )
-        .values_list("label_class_id")
-        .annotate(n=Count("*"))
-        .order_by()
-    )
-    for class_id, n in holdout:
-        counts[class_id]["holdout"] += n
-        counts[class_id]["train"] -= n
+    for class_id, needs_review, in_holdout, n in rows:
+        if needs_review:
+            counts[class_id]["needs_review"] += n
+        else:
+            counts[class_id]["holdout" if in_holdout else "train"] += n
     return counts
 
 

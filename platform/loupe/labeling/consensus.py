@@ -131,7 +131,14 @@ def ground_truth_recompute(
                 "needs_review": outcome.needs_review,
             }
             if truth is None:
-                create.append(GroundTruth(item_id=item_id, project_id=project.pk, **fields))
+                create.append(
+                    GroundTruth(
+                        item_id=item_id,
+                        project_id=project.pk,
+                        in_holdout=item.split == Split.HOLDOUT,
+                        **fields,
+                    )
+                )
                 new_labels += not outcome.needs_review
             elif any(getattr(truth, k) != v for k, v in fields.items()):
                 new_labels += not outcome.needs_review and (

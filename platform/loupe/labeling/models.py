@@ -1,5 +1,7 @@
 from django.db import models
 
+from loupe.datasets.models import Split
+
 
 class Decision(models.TextChoices):
     IMPORTED = "imported", "Imported with the data"
@@ -27,6 +29,9 @@ class GroundTruth(models.Model):
     # Share of annotators who chose the winning class (1.0 when unanimous or imported).
     agreement = models.FloatField(null=True, blank=True)
     needs_review = models.BooleanField(default=False)
+    # Whether the item is in the holdout, copied so the train/holdout counts need no join.
+    # An item's holdout membership is decided at import and never changes afterwards.
+    in_holdout = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -35,7 +40,8 @@ class GroundTruth(models.Model):
             models.Index(fields=["label_class"]),
             # Per-class counts of a project, answered from the index alone.
             models.Index(
-                fields=["project", "label_class", "needs_review"], name="gt_project_class_idx"
+                fields=["project", "label_class", "needs_review", "in_holdout"],
+                name="gt_project_class_split_idx",
             ),
             # Labels per day and the recent label rate (PostgreSQL reads them index-only).
             models.Index(
@@ -50,6 +56,8 @@ class GroundTruth(models.Model):
 
     def save(self, *args, **kwargs):
         _fill_project(self)
+        if self.item_id is not None:
+            self.in_holdout = self.item.split == Split.HOLDOUT
         super().save(*args, **kwargs)
 
 

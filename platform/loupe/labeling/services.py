@@ -63,6 +63,7 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
         item=item,
         defaults={
             "project_id": item.project_id,
+            "in_holdout": item.split == Split.HOLDOUT,
             "label_class": label_class,
             "decided_by": Decision.REVIEW,
             "num_annotators": total,

@@ -205,6 +205,9 @@ def test_holdout_fraction_moves_labeled_items_to_the_holdout_split(project, impo
     holdout = Item.objects.filter(split=Split.HOLDOUT).count()
     assert 8 <= holdout <= 32
     assert Item.objects.filter(split=Split.TRAIN).count() == 40 - holdout
+    # Each label knows its item's split, and its project.
+    assert GroundTruth.objects.filter(in_holdout=True).count() == holdout
+    assert GroundTruth.objects.filter(project=project).count() == 40
 
 
 def test_a_zip_that_is_not_a_zip_fails_with_a_clear_error(project, import_root):
