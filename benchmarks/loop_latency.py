@@ -4,6 +4,7 @@ workers' scoring throughput beside ``ml.scoring.score`` on the same model and te
 
     .venv/bin/python benchmarks/loop_latency.py [--n 50000] [--workers 1,2]
         [--database-url postgres://...] [--broker-url redis://...] [--keep]
+        [--threads T] [--env OMP_WAIT_POLICY=PASSIVE]   # knobs for the workers
 
 The pool (N unlabeled 32x32 PNGs plus a labeled seed of 400 inspection images) is generated
 once and cached under var/bench-loop-cache/<n>. Each run imports it into a fresh project in
@@ -14,7 +15,8 @@ selected the next batch; then it measures ``ml.scoring.score`` and the worker's 
 scoring costs (decoding, prediction writes) on a sample of the same pool in a child
 process. Worker processes are stopped on exit, Ctrl-C or errors. Targets (2 CPU cores):
 end to end < 60 s, worker scoring >= 80% of the ml scoring throughput. No assert on speed:
-the tables are the result."""
+the tables are the result. On a shared machine the ml figure is measured minutes after the
+loop, so its ratio moves with the machine's load; the worker CPU seconds move less."""
 
 import argparse
 import json
@@ -32,10 +34,10 @@ SEED_LABELS = 400  # labeled seed images; a quarter lands in the holdout
 POOL_BASES = 2000  # distinct generated images the pool is varied from
 IMAGE_SIZE = 32
 E2E_TARGET_S = 60.0
+RATIO_TARGET = 0.80
 WORKER_ARGS = ["-m", "celery", "-A", "config.celery", "worker", "-Q", "default,gpu"]
 WORKER_ARGS += ["--concurrency", "1", "--loglevel", "INFO", "--without-gossip"]
 WORKER_ARGS += ["--without-mingle", "--without-heartbeat"]
-RATIO_TARGET = 0.80
 
 
 # --- the cached image set ---------------------------------------------------------------------
@@ -326,7 +328,7 @@ def run_profiles(version: int, args, threads: int, count: int) -> dict:
     children = [
         subprocess.Popen(
             [*command, "--index", str(i)],
-            env=os.environ,
+            env={**os.environ, **dict(pair.split("=", 1) for pair in args.env)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
