@@ -83,6 +83,35 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
+def load_image_array(
+    path: str | Path,
+    *,
+    image_size: int | Sequence[int],
+    mode: str = "RGB",
+    crop_box: Box | str | None = None,
+) -> np.ndarray:
+    """Like :func:`load_image`, but the pixels as uint8 ``(H, W, C)``: stacking many of these
+    and converting once is cheaper than one small tensor per image."""
+    arr = np.asarray(_fit(_open(Path(path), mode), image_size, crop_box), dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def batch_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(n, H, W, C)`` -> float32 ``(n, C, H, W)`` in [0, 1], in one conversion."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
+def _fit(img: Image.Image, image_size: int | Sequence[int], crop_box) -> Image.Image:
+    h, w = _size_hw(image_size)
+    if crop_box is None:
+        if img.size != (w, h):
+            img = img.resize((w, h), Image.BILINEAR)
+        return img
+    if crop_box == "center":
+        crop_box = (0, 0, img.size[0], img.size[1])
+    return img.crop(window_around(crop_box, (h, w), img.size))
+
+
 def load_image(
     path: str | Path,
     *,
@@ -99,16 +128,7 @@ def load_image(
     ``mode`` is a Pillow mode, ``"RGB"`` (3 channels) or ``"L"`` (1). A missing or corrupt
     file raises :class:`ImageReadError` naming it.
     """
-    img = _open(Path(path), mode)
-    h, w = _size_hw(image_size)
-    if crop_box is None:
-        if img.size != (w, h):
-            img = img.resize((w, h), Image.BILINEAR)
-    else:
-        if crop_box == "center":
-            crop_box = (0, 0, img.size[0], img.size[1])
-        img = img.crop(window_around(crop_box, (h, w), img.size))
-    return to_tensor(img)
+    return to_tensor(_fit(_open(Path(path), mode), image_size, crop_box))
 
 
 class _ImageDataset(Dataset):

@@ -27,6 +27,9 @@ def _use_spawn(sender=None, **kwargs) -> None:
     # parent never imports torch's CUDA state (tasks import torch lazily).
     with contextlib.suppress(RuntimeError):  # already set by the embedding process
         multiprocessing.set_start_method("spawn", force=True)
+    # Idle OpenMP threads must not spin: on a machine shared by several workers, spinning
+    # threads made training several times slower (benchmarks/loop_latency.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     concurrency = getattr(sender, "concurrency", 1) or 1
     os.environ.setdefault("LOUPE_TORCH_THREADS", str(torch_threads(concurrency)))
 

@@ -7,5 +7,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.django.local")
 
-app = Celery("loupe", include=["workers.tasks", "workers.learning", "workers.labeling"])
+app = Celery(
+    "loupe", include=["workers.startup", "workers.tasks", "workers.learning", "workers.labeling"]
+)
 app.config_from_object("django.conf:settings", namespace="CELERY")

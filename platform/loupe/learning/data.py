@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from django.core.files.storage import default_storage
 
-from ml.data import load_image
+from ml.data import batch_to_tensor, load_image_array
 
 
 def _local_path(name: str) -> str:
@@ -21,13 +21,14 @@ def item_tensors(
     image_size: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Decodes the files into one float tensor (n, 3, size, size)."""
-    out = torch.empty((len(file_names), 3, image_size, image_size), dtype=torch.float32)
+    """Decodes the files into one float tensor (n, 3, size, size): pixels are gathered as
+    uint8 and converted once, which costs half of a tensor per image."""
+    pixels = np.empty((len(file_names), image_size, image_size, 3), dtype=np.uint8)
     for i, name in enumerate(file_names):
-        out[i] = load_image(_local_path(name), image_size=image_size)
+        pixels[i] = load_image_array(_local_path(name), image_size=image_size)
         if progress and (i + 1) % 256 == 0:
             progress(i + 1, len(file_names))
-    return out
+    return batch_to_tensor(pixels)
 
 
 def thin_curve(points: list[tuple[int, float]], limit: int = 300) -> list[list[float]]:
