@@ -38,7 +38,9 @@ if [ "${LOUPE_DEMO_LABEL_STUDIO:-1}" = 1 ]; then
   fi
 fi
 
-"$BIN/python" manage.py loupe_demo --background "$@"
+demo_args=(--background --start-loop)
+[ -n "${LS_STARTED:-}" ] && demo_args+=(--label-studio)
+"$BIN/python" manage.py loupe_demo "${demo_args[@]}" "$@"
 
 "$BIN/gunicorn" config.wsgi:application --bind "$HOST:$PORT" --workers 2 --threads 4 \
   --access-logfile var/log/web-access.log --error-logfile var/log/web.log &

@@ -21,6 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--images", type=int, default=1200)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--background", action="store_true", help="import on a worker")
+        parser.add_argument(
+            "--label-studio", action="store_true", help="link the project to Label Studio"
+        )
+        parser.add_argument(
+            "--start-loop",
+            action="store_true",
+            help="start the first train -> score -> select loop on the workers",
+        )
 
     def handle(self, *args, **options):
         password = self._password()
@@ -51,8 +59,25 @@ class Command(BaseCommand):
                 f"  {job.source_tag}: {job.status}, {job.imported} new, "
                 f"{job.duplicates} already there, {job.rejected} rejected"
             )
+        if options["label_studio"]:
+            self._link_label_studio(project)
+        if options["start_loop"]:
+            from loupe.learning.loop import loop_start
+
+            loop, _ = loop_start(project=project)
+            self.stdout.write(f"First loop {loop.pk} started on the workers (Models page).")
         self.stdout.write(self.style.SUCCESS(f"Demo project '{project.slug}' is ready."))
         self.stdout.write(f"Users (password '{password}'): admin, engineer, expert, manager")
+
+    def _link_label_studio(self, project) -> None:
+        from loupe.labeling.services import project_sync
+
+        try:
+            ls_project_id = project_sync(project=project)
+        except Exception as exc:  # Label Studio down or refusing: the demo goes on
+            self.stdout.write(f"Label Studio link failed, Loupe runs without it: {exc}")
+            return
+        self.stdout.write(f"Linked to Label Studio project {ls_project_id}.")
 
     def _password(self) -> str:
         path = settings.LOUPE_DEMO_DIR.parent.parent / "demo-password.txt"
