@@ -18,7 +18,12 @@ from tests.worker_process import WorkerProcess, wait_for
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Many small chunks, so the kill lands while scoring is under way.
-WORKER_ENV = {"LOUPE_STALE_AFTER_SECONDS": "2", "LOUPE_SCORING_CHUNK_SIZE": "2"}
+# Every epoch is trained, so the kill lands while training is under way.
+WORKER_ENV = {
+    "LOUPE_STALE_AFTER_SECONDS": "2",
+    "LOUPE_SCORING_CHUNK_SIZE": "2",
+    "LOUPE_EARLY_STOPPING_PATIENCE": "0",
+}
 
 
 @pytest.fixture
@@ -65,9 +70,9 @@ def test_sigkill_during_training_then_a_new_worker_finishes_with_one_model_versi
 
     def training_underway():
         run = TrainingRun.objects.get(pk=loop.training_run_id)
-        return run.status == RunStatus.RUNNING and run.phase == "training" and run.progress > 0.15
+        return run.status == RunStatus.RUNNING and run.phase == "training"
 
-    wait_for(training_underway, timeout=180, worker=first)
+    wait_for(training_underway, timeout=180, interval=0.05, worker=first)
     first.kill()
     assert TrainingRun.objects.get(pk=loop.training_run_id).status == RunStatus.RUNNING
 

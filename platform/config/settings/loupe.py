@@ -22,3 +22,5 @@ LOUPE_SCORING_CHUNK_SIZE = env.int("LOUPE_SCORING_CHUNK_SIZE", default=2000)
 LOUPE_SCORING_BATCH_SIZE = env.int("LOUPE_SCORING_BATCH_SIZE", default=256)
 # MC-dropout draws per item when the project's strategy needs them (BALD).
 LOUPE_MC_SAMPLES = env.int("LOUPE_MC_SAMPLES", default=10)
+# Epochs without a better holdout score before training stops (0: train every epoch).
+LOUPE_EARLY_STOPPING_PATIENCE = env.int("LOUPE_EARLY_STOPPING_PATIENCE", default=5)

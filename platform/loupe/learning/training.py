@@ -6,6 +6,7 @@ import logging
 import time
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -149,7 +150,9 @@ def _train(run: TrainingRun) -> ModelVersion:
         class_weighting=config["class_weighting"],
         seed=int(config["seed"]),
         num_classes=len(names),
-        early_stopping_patience=5 if len(holdout_rows) else None,
+        early_stopping_patience=(
+            settings.LOUPE_EARLY_STOPPING_PATIENCE or None if len(holdout_rows) else None
+        ),
     )
     losses: list[tuple[int, float]] = []
     last_beat = [0.0]
