@@ -161,7 +161,11 @@ def _jobs_context(request, project) -> dict:
 def project_jobs(request, slug):
     """The jobs fragment; it polls itself while a loop is active."""
     project = project_or_404(request, slug)
-    return render(request, "projects/_jobs.html", _jobs_context(request, project))
+    context = _jobs_context(request, project)
+    if request.headers.get("HX-Request") and not context["active"]:
+        # The loop ended while the page watched it: the rest of the page predates its result.
+        context["notice"] = "The loop has ended: reload the page to see the new model version."
+    return render(request, "projects/_jobs.html", context)
 
 
 @login_required
