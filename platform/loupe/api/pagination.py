@@ -8,3 +8,10 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+def paginated_response(*, view, request, queryset, serializer, context=None):
+    """One cursor page of `queryset`, serialized, with next/previous links."""
+    paginator = CursorPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True, context=context).data)

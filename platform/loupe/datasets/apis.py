@@ -7,7 +7,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loupe.api.pagination import CursorPagination
+from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.datasets.models import ItemState, Split
 from loupe.datasets.selectors import (
@@ -64,10 +64,10 @@ class ItemListApi(APIView):
         project = project_get(user=request.user, slug=slug)
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = CursorPagination()
         items = item_list(project=project, filters=filters.validated_data)
-        page = paginator.paginate_queryset(items, request, view=self)
-        return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
+        return paginated_response(
+            view=self, request=request, queryset=items, serializer=ItemOutputSerializer
+        )
 
 
 class ItemDetailApi(APIView):
@@ -136,9 +136,12 @@ class ImportListCreateApi(APIView):
     @extend_schema(responses=ImportOutputSerializer(many=True))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
-        paginator = CursorPagination()
-        page = paginator.paginate_queryset(import_job_list(project=project), request, view=self)
-        return paginator.get_paginated_response(ImportOutputSerializer(page, many=True).data)
+        return paginated_response(
+            view=self,
+            request=request,
+            queryset=import_job_list(project=project),
+            serializer=ImportOutputSerializer,
+        )
 
     @extend_schema(request=InputSerializer, responses={202: ImportOutputSerializer})
     def post(self, request, slug: str):

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loupe.api.pagination import CursorPagination
+from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.learning.loop import loop_cancel, loop_start
 from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
@@ -116,12 +116,6 @@ class SelectionRoundDetailSerializer(SelectionRoundSerializer):
         return SelectionItemSerializer(picks, many=True).data
 
 
-def _page(view, request, queryset, serializer):
-    paginator = CursorPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
 class ProjectLoopsApi(APIView):
     @extend_schema(responses=LoopSerializer(many=True))
     def get(self, request, slug: str):
@@ -129,7 +123,9 @@ class ProjectLoopsApi(APIView):
         loops = LearningLoop.objects.filter(project=project).select_related(
             "training_run", "scoring_run"
         )
-        return _page(self, request, loops, LoopSerializer)
+        return paginated_response(
+            view=self, request=request, queryset=loops, serializer=LoopSerializer
+        )
 
     @extend_schema(request=None, responses={202: LoopSerializer, 200: LoopSerializer})
     def post(self, request, slug: str):
@@ -160,7 +156,9 @@ class ProjectTrainingRunsApi(APIView):
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         runs = TrainingRun.objects.filter(project=project)
-        return _page(self, request, runs, TrainingRunSerializer)
+        return paginated_response(
+            view=self, request=request, queryset=runs, serializer=TrainingRunSerializer
+        )
 
     @extend_schema(request=None, responses={202: TrainingRunSerializer})
     def post(self, request, slug: str):
@@ -198,7 +196,9 @@ class ProjectModelVersionsApi(APIView):
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         versions = ModelVersion.objects.filter(project=project)
-        return _page(self, request, versions, ModelVersionSerializer)
+        return paginated_response(
+            view=self, request=request, queryset=versions, serializer=ModelVersionSerializer
+        )
 
 
 class ModelVersionDetailApi(APIView):
@@ -213,7 +213,9 @@ class ProjectSelectionRoundsApi(APIView):
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         rounds = SelectionRound.objects.filter(project=project)
-        return _page(self, request, rounds, SelectionRoundSerializer)
+        return paginated_response(
+            view=self, request=request, queryset=rounds, serializer=SelectionRoundSerializer
+        )
 
 
 class SelectionRoundDetailApi(APIView):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from loupe.accounts.models import Membership, Role
 from loupe.accounts.selectors import user_can_create_projects, user_project_role
 from loupe.accounts.services import membership_set
-from loupe.api.pagination import CursorPagination
+from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.errors import NotFoundError, PermissionDeniedError
 from loupe.projects.models import ClassWeighting, LossName, TaskType
@@ -81,10 +81,13 @@ class ProjectListCreateApi(APIView):
 
     @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
     def get(self, request):
-        paginator = CursorPagination()
-        page = paginator.paginate_queryset(project_list(user=request.user), request, view=self)
-        data = ProjectOutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated_response(
+            view=self,
+            request=request,
+            queryset=project_list(user=request.user),
+            serializer=ProjectOutputSerializer,
+            context={"request": request},
+        )
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer})
     def post(self, request):
