@@ -51,6 +51,26 @@ class Item(models.Model):
         return f"item {self.pk} ({self.original_name or self.sha256[:12]})"
 
 
+class ItemStateCount(models.Model):
+    """Items per project and state, kept exact by triggers on the items table
+    (loupe.datasets.counters): the overview's totals without counting a million rows.
+    No foreign-key constraint, so the triggers may write while a project is being deleted."""
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    state = models.CharField(max_length=16)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "state"], name="item_state_count_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.state}: {self.n}"
+
+
 class ImportKind(models.TextChoices):
     FOLDER = "folder", "Server-side folder"
     ZIP = "zip", "Zip archive"

@@ -7,9 +7,10 @@ from collections import defaultdict
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.models import Item, ItemState, ItemStateCount, Split
 from loupe.insights.common import EFFECTIVE_BETA, classes_of, latest_scoring_run, ratio
 from loupe.labeling.models import GroundTruth
 from loupe.learning.models import Prediction, SelectionItem
@@ -99,11 +100,20 @@ def pool_predicted_counts(project: Project) -> tuple[dict[int | None, int], int 
     return counts, run.model_version.version
 
 
-def state_counts(project: Project) -> dict[str, int]:
-    rows = (
-        Item.objects.filter(project=project).values_list("state").annotate(n=Count("id")).order_by()
+def project_item_totals(projects: QuerySet) -> QuerySet:
+    """The projects, each annotated with `item_count` from the kept counts."""
+    total = (
+        ItemStateCount.objects.filter(project=OuterRef("pk"))
+        .values("project")
+        .annotate(total=Sum("n"))
+        .values("total")
     )
-    found = dict(rows)
+    return projects.annotate(item_count=Coalesce(Subquery(total), 0))
+
+
+def state_counts(project: Project) -> dict[str, int]:
+    """Items per state, read from the counts the database keeps (ItemStateCount)."""
+    found = dict(ItemStateCount.objects.filter(project=project).values_list("state", "n"))
     return {state: found.get(state, 0) for state in ItemState.values}
 
 

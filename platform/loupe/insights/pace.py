@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from datetime import timedelta
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loupe.insights.balance import ground_truth_counts, pool_predicted_counts
 from loupe.insights.common import DEFAULT_WINDOW_DAYS, classes_of, window_start
-from loupe.labeling.models import Annotation, Decision, GroundTruth
+from loupe.labeling.models import (
+    Annotation,
+    AnnotationDayCount,
+    Decision,
+    GroundTruth,
+    LabelDayCount,
+)
 from loupe.projects.models import Project
 
 # Below this many recent labels the observed hit rate is too noisy; the pool's predicted
@@ -26,46 +31,38 @@ def _answered_at():
 
 
 def throughput(*, project: Project, days: int = DEFAULT_WINDOW_DAYS) -> dict:
-    """Annotations and new ground-truth labels per day over the last `days` days (days
-    without work included as zeros), and per annotator: all time and inside the window."""
-    since = window_start(days)
-    # One pass over the project's annotations (index-only on PostgreSQL) grouped by
-    # annotator, day and whether inside the window; the per-day series and the per-annotator
-    # figures are both sums of these groups.
-    groups = (
-        Annotation.objects.filter(project=project, was_cancelled=False)
-        .annotate(at=_answered_at())
-        .annotate(
-            day=TruncDate("at"),
-            recent=ExpressionWrapper(Q(at__gte=since), output_field=BooleanField()),
-        )
-        .values_list("annotator", "day", "recent")
-        .annotate(n=Count("*"), first=Min("at"), last=Max("at"))
-        .order_by()
-    )
-    per_day: dict = defaultdict(int)
-    by_annotator: dict[str, dict] = {}
-    for annotator, day, recent, n, first_at, last_at in groups:
-        row = by_annotator.setdefault(
-            annotator, {"total": 0, "recent": 0, "first": first_at, "last": last_at}
-        )
-        row["total"] += n
-        row["first"], row["last"] = min(row["first"], first_at), max(row["last"], last_at)
-        if recent:
-            row["recent"] += n
-            per_day[day] += n
-    labels = GroundTruth.objects.filter(project=project, needs_review=False).exclude(
-        decided_by=Decision.IMPORTED
-    )
-    labels_per_day = dict(
-        labels.filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values_list("day")
-        .annotate(n=Count("*"))
-        .order_by()
-    )
+    """Answers and new ground-truth labels per day over the last `days` days (UTC days,
+    today included; days without work as zeros), and per annotator: all time and inside
+    the window, with their first and last answer.
+
+    Read from the per-day counts the database keeps (AnnotationDayCount, LabelDayCount):
+    a few rows per annotator and day, whatever the number of annotations.
+    """
     today = timezone.now().date()
     first = today - timedelta(days=days - 1)
+    kept = AnnotationDayCount.objects.filter(project=project)
+    per_day = dict(kept.filter(day__gte=first).values_list("day").annotate(n=Sum("n")).order_by())
+    labels_per_day = dict(
+        LabelDayCount.objects.filter(project=project, day__gte=first)
+        .values_list("day")
+        .annotate(n=Sum("n"))
+        .order_by()
+    )
+    # First and last answer per annotator: one index probe each (answered_idx).
+    answers = Annotation.objects.filter(
+        project=project, annotator=OuterRef("annotator"), was_cancelled=False
+    ).annotate(at=_answered_at())
+    annotators = (
+        kept.values("annotator")
+        .annotate(
+            total=Sum("n"),
+            recent=Coalesce(Sum("n", filter=Q(day__gte=first)), 0),
+            first_at=Subquery(answers.order_by("at").values("at")[:1]),
+            last_at=Subquery(answers.order_by("-at").values("at")[:1]),
+        )
+        .filter(total__gt=0)
+        .order_by("-total", "annotator")
+    )
     series = [
         {
             "day": (first + timedelta(days=i)).isoformat(),
@@ -74,10 +71,6 @@ def throughput(*, project: Project, days: int = DEFAULT_WINDOW_DAYS) -> dict:
         }
         for i in range(days)
     ]
-    annotators = sorted(
-        ({"annotator": who, **row} for who, row in by_annotator.items()),
-        key=lambda a: (-a["total"], a["annotator"]),
-    )
     return {
         "days": days,
         "per_day": series,
@@ -88,8 +81,8 @@ def throughput(*, project: Project, days: int = DEFAULT_WINDOW_DAYS) -> dict:
                 "annotator": a["annotator"] or "(unknown)",
                 "annotations": a["total"],
                 "in_window": a["recent"],
-                "first_at": a["first"],
-                "last_at": a["last"],
+                "first_at": a["first_at"],
+                "last_at": a["last_at"],
             }
             for a in annotators
         ],

@@ -2,8 +2,14 @@
 place. Every statistic is computed by the database (grouped counts and joins), except the
 drift tests, which run ml.drift on embeddings and are cached per scoring run."""
 
-from loupe.insights.agreement import agreement, agreement_sql
-from loupe.insights.balance import class_balance, imbalance, pool_predicted_counts, state_counts
+from loupe.insights.agreement import agreement
+from loupe.insights.balance import (
+    class_balance,
+    imbalance,
+    pool_predicted_counts,
+    project_item_totals,
+    state_counts,
+)
 from loupe.insights.common import latest_scored_version, latest_scoring_run
 from loupe.insights.curves import control_slice_scores, learning_curve, stopping
 from loupe.insights.gallery import gallery_details, gallery_items
@@ -12,7 +18,6 @@ from loupe.insights.shift import drift
 
 __all__ = [
     "agreement",
-    "agreement_sql",
     "class_balance",
     "control_slice_scores",
     "drift",
@@ -24,6 +29,7 @@ __all__ = [
     "latest_scoring_run",
     "learning_curve",
     "pool_predicted_counts",
+    "project_item_totals",
     "state_counts",
     "stopping",
     "throughput",

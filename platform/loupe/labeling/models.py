@@ -1,4 +1,6 @@
 from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from loupe.datasets.models import Split
 
@@ -95,11 +97,13 @@ class Annotation(models.Model):
                 include=["was_cancelled", "label_class"],
                 name="annotation_project_item_idx",
             ),
-            # Annotations per annotator and per day (throughput), index-only on PostgreSQL.
+            # An annotator's first and last answer (throughput): one probe each.
             models.Index(
-                fields=["project", "annotator"],
-                include=["was_cancelled", "ls_updated_at", "created_at"],
-                name="annotation_project_who_idx",
+                F("project"),
+                F("annotator"),
+                Coalesce("ls_updated_at", "created_at"),
+                condition=Q(was_cancelled=False),
+                name="annotation_answered_idx",
             ),
         ]
 
@@ -109,6 +113,82 @@ class Annotation(models.Model):
     def save(self, *args, **kwargs):
         _fill_project(self)
         super().save(*args, **kwargs)
+
+
+def _unconstrained(model: str) -> models.ForeignKey:
+    # Rows written by database triggers carry no foreign-key constraint: a trigger may still
+    # write while the project or item it points to is being deleted.
+    return models.ForeignKey(
+        model, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+
+class AnnotationDayCount(models.Model):
+    """Answers (skips excluded) per project, annotator and day of the answer (UTC), kept
+    exact by triggers on the annotations table (loupe.labeling.counters)."""
+
+    project = _unconstrained("projects.Project")
+    annotator = models.CharField(max_length=254, blank=True)
+    day = models.DateField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotator", "day"], name="annotation_day_count_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.day}: {self.n}"
+
+
+class LabelDayCount(models.Model):
+    """New ground-truth labels (imported ones and ties waiting for review excluded) per
+    project, day and class, kept exact by triggers on the ground-truth table."""
+
+    project = _unconstrained("projects.Project")
+    day = models.DateField()
+    label_class = _unconstrained("projects.LabelClass")
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "label_class"], name="label_day_count_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"class {self.label_class_id} on {self.day}: {self.n}"
+
+
+class AgreementVote(models.Model):
+    """One annotator's vote on an item that two or more annotators voted on, with how many
+    others voted (`pairs`) and how many of them chose the same class (`agree`). Rebuilt for
+    an item by a trigger whenever its annotations change (loupe.labeling.counters)."""
+
+    project = _unconstrained("projects.Project")
+    item = _unconstrained("datasets.Item")
+    annotator = models.CharField(max_length=280)
+    label_class = _unconstrained("projects.LabelClass")
+    pairs = models.PositiveIntegerField()
+    agree = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="agreement_vote_key")
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "annotator", "label_class"],
+                include=["pairs", "agree", "item"],
+                name="agreement_vote_project_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on item {self.item_id}: {self.agree}/{self.pairs}"
 
 
 def _fill_project(row) -> None:

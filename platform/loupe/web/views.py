@@ -2,15 +2,14 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import render
 
 from loupe.api.errors import error_body
 from loupe.datasets.models import ItemState, Split
-from loupe.datasets.selectors import import_job_list, item_list, item_sources
+from loupe.datasets.selectors import import_job_list, item_sources
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
-from loupe.insights.selectors import latest_scored_version
+from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
 from loupe.projects.selectors import project_classes, project_list
 from loupe.web.common import project_context, project_or_404
 
@@ -20,7 +19,7 @@ GALLERY_FILTERS = ("state", "split", "label", "source", "uncertainty", "order")
 
 @login_required
 def project_index(request):
-    projects = project_list(user=request.user).annotate(item_count=Count("items"))
+    projects = project_item_totals(project_list(user=request.user))
     return render(request, "projects/index.html", {"projects": projects})
 
 
@@ -31,12 +30,7 @@ def project_items(request, slug):
     items = gallery_items(project=project, filters=filters)
     page = Paginator(items, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     details = gallery_details(project=project, items=list(page.object_list))
-    counts = dict(
-        item_list(project=project)
-        .values_list("state")
-        .annotate(n=Count("id"))
-        .values_list("state", "n")
-    )
+    counts = state_counts(project)
     return render(
         request,
         "projects/items.html",

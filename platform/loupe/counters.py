@@ -1,0 +1,200 @@
+"""Running counts kept by the database itself, for statistics that would otherwise count
+millions of rows on every page view.
+
+A `Counter` describes a grouped count over a source table (`SELECT keys, COUNT(*) FROM
+source WHERE condition GROUP BY keys`) and the table that holds it. Triggers on the source
+table keep that table exact: every INSERT, UPDATE and DELETE, from the ORM, a bulk write, a
+queryset `update()` or raw SQL, adds and removes its rows in the same transaction. Readers
+sum the counter rows instead of scanning the source.
+
+- PostgreSQL: statement-level triggers with transition tables, so a bulk import of 20,000
+  items is one grouped upsert, not 20,000. Deltas are applied in key order, so concurrent
+  writers take the counter rows' locks in the same order.
+- SQLite: row-level triggers (SQLite has no statement-level ones), one upsert per row.
+
+Migrations install the triggers (`install`) and fill the table from the source
+(`recount_sql`); `recount` rebuilds a counter at run time, should one ever be doubted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+
+@dataclass(frozen=True)
+class Key:
+    """A counter column and the expression that computes it from a source row (`{r}` is the
+    row's alias), per database vendor."""
+
+    column: str
+    postgresql: str
+    sqlite: str = ""
+
+    def expression(self, vendor: str, row: str) -> str:
+        template = self.sqlite if vendor == "sqlite" and self.sqlite else self.postgresql
+        return template.format(r=row)
+
+
+@dataclass(frozen=True)
+class Counter:
+    name: str  # prefix of the trigger and function names
+    source: str  # the table whose rows are counted
+    table: str  # the counter table: the key columns, `n`, unique over the key columns
+    keys: tuple[Key, ...]
+    # Which source rows count, as an expression over `{r}`; the same text on both vendors.
+    condition: str = "TRUE"
+
+    def _upsert(self, vendor: str, rows: str) -> str:
+        """INSERT ... ON CONFLICT adding the deltas of `rows` (columns: keys..., d)."""
+        columns = ", ".join(k.column for k in self.keys)
+        positions = ", ".join(str(i + 1) for i in range(len(self.keys)))
+        return (
+            f"INSERT INTO {self.table} ({columns}, n) "
+            f"SELECT {columns}, SUM(d) FROM ({rows}) deltas "
+            f"GROUP BY {positions} HAVING SUM(d) <> 0 ORDER BY {positions} "
+            f"ON CONFLICT ({columns}) DO UPDATE SET n = {self.table}.n + EXCLUDED.n"
+        )
+
+    def _delta_rows(self, vendor: str, new: str | None, old: str | None) -> str:
+        keyed = [k.column for k in self.keys]
+        parts = []
+        for table, sign in ((new, ""), (old, "-")):
+            if table:
+                exprs = ", ".join(
+                    f"{k.expression(vendor, 'r')} AS {col}"
+                    for k, col in zip(self.keys, keyed, strict=True)
+                )
+                parts.append(
+                    f"SELECT {exprs}, {sign}1 AS d FROM {table} r "
+                    f"WHERE {self.condition.format(r='r')}"
+                )
+        return " UNION ALL ".join(parts)
+
+    def install_sql(self, vendor: str) -> list[str]:
+        if vendor == "postgresql":
+            return self._install_postgresql()
+        if vendor == "sqlite":
+            return self._install_sqlite()
+        raise NotImplementedError(f"no counter triggers for the {vendor} database")
+
+    def _install_postgresql(self) -> list[str]:
+        return statement_triggers_sql(
+            self.name,
+            self.source,
+            lambda new, old: [self._upsert("postgresql", self._delta_rows("postgresql", new, old))],
+        )
+
+    def _install_sqlite(self) -> list[str]:
+        columns = ", ".join(k.column for k in self.keys)
+
+        def add(row: str, sign: str) -> str:
+            exprs = ", ".join(k.expression("sqlite", row) for k in self.keys)
+            # SQLite needs the WHERE to tell the upsert clause from a join's ON.
+            return (
+                f"INSERT INTO {self.table} ({columns}, n) SELECT {exprs}, {sign}1 "
+                f"WHERE {self.condition.format(r=row)} "
+                f"ON CONFLICT ({columns}) DO UPDATE SET n = n + EXCLUDED.n"
+            )
+
+        def body(new: str | None, old: str | None) -> list[str]:
+            return [add(row, sign) for row, sign in ((old, "-"), (new, "")) if row]
+
+        return row_triggers_sql(self.name, self.source, body)
+
+    def drop_sql(self, vendor: str) -> list[str]:
+        return drop_triggers_sql(self.name, self.source, vendor)
+
+    def recount_sql(self, vendor: str) -> list[str]:
+        """Empties the counter table and counts the source afresh."""
+        columns = ", ".join(k.column for k in self.keys)
+        exprs = ", ".join(k.expression(vendor, "r") for k in self.keys)
+        positions = ", ".join(str(i + 1) for i in range(len(self.keys)))
+        return [
+            f"DELETE FROM {self.table}",
+            f"INSERT INTO {self.table} ({columns}, n) SELECT {exprs}, COUNT(*) "
+            f"FROM {self.source} r WHERE {self.condition.format(r='r')} GROUP BY {positions}",
+        ]
+
+
+# PostgreSQL trigger events and the transition tables each one sees (new rows, old rows).
+_EVENTS = {
+    "ins": ("INSERT", "REFERENCING NEW TABLE AS new_rows", "new_rows", None),
+    "upd": (
+        "UPDATE",
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "new_rows",
+        "old_rows",
+    ),
+    "del": ("DELETE", "REFERENCING OLD TABLE AS old_rows", None, "old_rows"),
+}
+
+
+def statement_triggers_sql(
+    name: str, source: str, body: Callable[[str | None, str | None], list[str]]
+) -> list[str]:
+    """PostgreSQL: a function and an AFTER ... FOR EACH STATEMENT trigger per event on
+    `source`, running the statements `body(new rows table, old rows table)` gives."""
+    statements = []
+    for suffix, (event, referencing, new, old) in _EVENTS.items():
+        function = f"{name}_{suffix}"
+        lines = "".join(f"  {sql};\n" for sql in body(new, old))
+        statements += [
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n{lines}  RETURN NULL;\nEND\n$$",
+            f"DROP TRIGGER IF EXISTS {function} ON {source}",
+            f"CREATE TRIGGER {function} AFTER {event} ON {source} {referencing} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        ]
+    return statements
+
+
+def row_triggers_sql(
+    name: str, source: str, body: Callable[[str | None, str | None], list[str]]
+) -> list[str]:
+    """SQLite: an AFTER ... FOR EACH ROW trigger per event on `source`, running the
+    statements `body(new row alias, old row alias)` gives."""
+    statements = []
+    for suffix, (event, _, new, old) in _EVENTS.items():
+        lines = " ".join(f"{sql};" for sql in body(new and "NEW", old and "OLD"))
+        statements += [
+            f"DROP TRIGGER IF EXISTS {name}_{suffix}",
+            f"CREATE TRIGGER {name}_{suffix} AFTER {event} ON {source} BEGIN {lines} END",
+        ]
+    return statements
+
+
+def drop_triggers_sql(name: str, source: str, vendor: str) -> list[str]:
+    """Drops the three triggers (and on PostgreSQL their functions) named after `name`."""
+    statements = []
+    for suffix in ("ins", "upd", "del"):
+        if vendor == "postgresql":
+            statements.append(f"DROP TRIGGER IF EXISTS {name}_{suffix} ON {source}")
+            statements.append(f"DROP FUNCTION IF EXISTS {name}_{suffix}()")
+        else:
+            statements.append(f"DROP TRIGGER IF EXISTS {name}_{suffix}")
+    return statements
+
+
+def install(counter: Counter, schema_editor) -> None:
+    """For a RunPython migration: the triggers, then the counts of what is already there."""
+    vendor = schema_editor.connection.vendor
+    for sql in counter.install_sql(vendor) + counter.recount_sql(vendor):
+        schema_editor.execute(sql)
+
+
+def uninstall(counter: Counter, schema_editor) -> None:
+    for sql in counter.drop_sql(schema_editor.connection.vendor):
+        schema_editor.execute(sql)
+
+
+def recount(counter: Counter) -> None:
+    """Rebuilds a counter table from its source. The source table is locked meanwhile on
+    PostgreSQL, so no write lands between the count and the switch."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {counter.source} IN SHARE MODE")
+        for sql in counter.recount_sql(connection.vendor):
+            cursor.execute(sql)
