@@ -98,7 +98,12 @@ def load_image_array(
 
 def batch_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``(n, H, W, C)`` -> float32 ``(n, C, H, W)`` in [0, 1], in one conversion."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    n, h, w, c = images.shape
+    # Converting into a contiguous tensor is about twice as fast as converting a permuted
+    # view and making it contiguous afterwards; the values are the same.
+    out = torch.empty((n, c, h, w), dtype=torch.float32)
+    out.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))
+    return out.div_(255.0)
 
 
 def _fit(img: Image.Image, image_size: int | Sequence[int], crop_box) -> Image.Image:

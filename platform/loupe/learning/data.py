@@ -1,5 +1,6 @@
 """Turns items into tensors for the ml library: decoded from media storage with Pillow,
-rescaled to the project's image size."""
+rescaled to the project's image size, or read back from the pixel cache when an earlier
+pass decoded them already."""
 
 from collections.abc import Callable, Sequence
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 from django.core.files.storage import default_storage
 
+from loupe.learning.pixel_cache import PixelCache, pixel_cache_root
 from ml.data import batch_to_tensor, load_image_array
 
 
@@ -20,14 +22,23 @@ def item_tensors(
     *,
     image_size: int,
     progress: Callable[[int, int], None] | None = None,
+    cache_keys: Sequence[str] | None = None,
 ) -> torch.Tensor:
     """Decodes the files into one float tensor (n, 3, size, size): pixels are gathered as
-    uint8 and converted once, which costs half of a tensor per image."""
+    uint8 and converted once, which costs half of a tensor per image.
+
+    With ``cache_keys`` (the items' sha256, one per file) pixels decoded by an earlier call
+    are read from the pixel cache, and the ones decoded now are kept there."""
     pixels = np.empty((len(file_names), image_size, image_size, 3), dtype=np.uint8)
-    for i, name in enumerate(file_names):
-        pixels[i] = load_image_array(_local_path(name), image_size=image_size)
-        if progress and (i + 1) % 256 == 0:
-            progress(i + 1, len(file_names))
+    root = pixel_cache_root() if cache_keys is not None else None
+    cache = PixelCache(root, image_size=image_size) if root is not None else None
+    misses = cache.load_many(cache_keys, pixels) if cache else range(len(file_names))
+    for done, i in enumerate(misses, start=1):
+        pixels[i] = load_image_array(_local_path(file_names[i]), image_size=image_size)
+        if cache is not None:
+            cache.store(cache_keys[i], pixels[i])
+        if progress and done % 256 == 0:
+            progress(done, len(misses))
     return batch_to_tensor(pixels)
 
 

@@ -144,8 +144,14 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
         version.image_size,
         len(version.class_names),
     )
-    rows = list(Item.objects.filter(pk__in=chunk.item_ids).order_by("id").values_list("id", "file"))
-    x = item_tensors([r[1] for r in rows], image_size=version.image_size)
+    rows = list(
+        Item.objects.filter(pk__in=chunk.item_ids)
+        .order_by("id")
+        .values_list("id", "file", "sha256")
+    )
+    x = item_tensors(
+        [r[1] for r in rows], image_size=version.image_size, cache_keys=[r[2] for r in rows]
+    )
     # BALD needs MC-dropout draws; other strategies do not pay for them.
     from loupe.learning.selection import strategy_name
     from ml.strategies import REQUIRES
