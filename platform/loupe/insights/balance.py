@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from loupe.datasets.models import Item, ItemState, ItemStateCount, Split
 from loupe.insights.common import EFFECTIVE_BETA, classes_of, latest_scoring_run, ratio
-from loupe.labeling.models import GroundTruth
+from loupe.labeling.models import GroundTruthCount
 from loupe.learning.models import Prediction, SelectionItem
 from loupe.projects.models import Project
 
@@ -20,15 +20,12 @@ IN_FLIGHT = (ItemState.QUEUED, ItemState.IN_ANNOTATION)
 
 
 def ground_truth_counts(project: Project) -> dict[int, dict[str, int]]:
-    """{class id: {"train": n, "holdout": n, "needs_review": n}} in one grouped query, read
-    from the (project, class, needs_review, in_holdout) index alone: no join to the items.
-    A tie waiting for review is not a label yet; it is counted apart."""
+    """{class id: {"train": n, "holdout": n, "needs_review": n}} from the counts the
+    database keeps (GroundTruthCount). A tie waiting for review is not a label yet; it is
+    counted apart."""
     counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = (
-        GroundTruth.objects.filter(project=project)
-        .values_list("label_class_id", "needs_review", "in_holdout")
-        .annotate(n=Count("*"))
-        .order_by()
+    rows = GroundTruthCount.objects.filter(project=project).values_list(
+        "label_class_id", "needs_review", "in_holdout", "n"
     )
     for class_id, needs_review, in_holdout, n in rows:
         if needs_review:

@@ -3,7 +3,7 @@ portable raw SQL."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -44,8 +44,14 @@ def fetch_all(sql: str, params: list | tuple) -> list[tuple]:
         return cursor.fetchall()
 
 
-def window_start(days: int, now: datetime | None = None) -> datetime:
-    return (now or timezone.now()) - timedelta(days=days)
+def window_first_day(days: int, now: datetime | None = None) -> date:
+    """The first of the last `days` UTC days, today included: the window of the pace
+    statistics, whole days as the per-day counts are kept."""
+    return (now or timezone.now()).astimezone(UTC).date() - timedelta(days=days - 1)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

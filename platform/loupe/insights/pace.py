@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loupe.insights.balance import ground_truth_counts, pool_predicted_counts
-from loupe.insights.common import DEFAULT_WINDOW_DAYS, classes_of, window_start
+from loupe.insights.common import DEFAULT_WINDOW_DAYS, classes_of, day_start, window_first_day
 from loupe.labeling.models import (
     Annotation,
     AnnotationDayCount,
@@ -38,8 +38,7 @@ def throughput(*, project: Project, days: int = DEFAULT_WINDOW_DAYS) -> dict:
     Read from the per-day counts the database keeps (AnnotationDayCount, LabelDayCount):
     a few rows per annotator and day, whatever the number of annotations.
     """
-    today = timezone.now().date()
-    first = today - timedelta(days=days - 1)
+    first = window_first_day(days)
     kept = AnnotationDayCount.objects.filter(project=project)
     per_day = dict(kept.filter(day__gte=first).values_list("day").annotate(n=Sum("n")).order_by())
     labels_per_day = dict(
@@ -93,22 +92,28 @@ def _label_rate(project: Project, days: int) -> tuple[float, int, dict[int, int]
     """(labels per day, labels in the window, labels per class in the window). The rate is
     taken over the time since the first label of the window, at least a day, so a project
     that started labeling yesterday is not diluted over the whole window."""
-    since = window_start(days)
-    recent = GroundTruth.objects.filter(
-        project=project, needs_review=False, created_at__gte=since
-    ).exclude(decided_by=Decision.IMPORTED)
-    # Counts and the first label of the window in one grouped query.
-    rows = list(
-        recent.values_list("label_class_id")
-        .annotate(n=Count("*"), first=Min("created_at"))
+    first_day = window_first_day(days)
+    rows = (
+        LabelDayCount.objects.filter(project=project, day__gte=first_day)
+        .values_list("label_class_id")
+        .annotate(n=Sum("n"))
         .order_by()
     )
-    by_class = {class_id: n for class_id, n, _ in rows}
+    by_class = {class_id: n for class_id, n in rows if n}
     total = sum(by_class.values())
     if not total:
         return 0.0, 0, {}
-    first = min(first for _, _, first in rows)
-    span_days = max(1.0, (timezone.now() - first).total_seconds() / 86400.0)
+    # The first new label of the window: one step along the (project, created_at) index.
+    first = (
+        GroundTruth.objects.filter(
+            project=project, needs_review=False, created_at__gte=day_start(first_day)
+        )
+        .exclude(decided_by=Decision.IMPORTED)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    span_days = max(1.0, (timezone.now() - first).total_seconds() / 86400.0) if first else 1.0
     return total / span_days, total, by_class
 
 

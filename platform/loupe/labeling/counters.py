@@ -2,6 +2,7 @@
 statistics read a few thousand rows instead of every annotation (see loupe.counters).
 
 - ANNOTATION_DAYS: answers per annotator and day; skips (cancelled answers) are left out.
+- GROUND_TRUTH: ground truth per class, review flag and holdout flag.
 - LABEL_DAYS: new ground-truth labels per day and class.
 - AGREEMENT_VOTES: for every item two or more annotators voted on, each annotator's latest
   vote with its pair counts; rebuilt for the items a statement touched.
@@ -40,6 +41,18 @@ ANNOTATION_DAYS = Counter(
         _utc_day(_ANSWERED_AT),
     ),
     condition="NOT {r}.was_cancelled",
+)
+
+GROUND_TRUTH = Counter(
+    name="loupe_ground_truth",
+    source="labeling_groundtruth",
+    table="labeling_groundtruthcount",
+    keys=(
+        Key("project_id", "{r}.project_id"),
+        Key("label_class_id", "{r}.label_class_id"),
+        Key("needs_review", "{r}.needs_review"),
+        Key("in_holdout", "{r}.in_holdout"),
+    ),
 )
 
 LABEL_DAYS = Counter(
@@ -128,7 +141,7 @@ class _AgreementVotes:
 
 
 AGREEMENT_VOTES = _AgreementVotes()
-KEPT = (ANNOTATION_DAYS, LABEL_DAYS, AGREEMENT_VOTES)
+KEPT = (GROUND_TRUTH, ANNOTATION_DAYS, LABEL_DAYS, AGREEMENT_VOTES)
 
 
 def recount_all() -> None:

@@ -123,6 +123,28 @@ def _unconstrained(model: str) -> models.ForeignKey:
     )
 
 
+class GroundTruthCount(models.Model):
+    """Ground truth per project, class, review flag and holdout flag, kept exact by triggers
+    on the ground-truth table (loupe.labeling.counters): per-class totals without a scan."""
+
+    project = _unconstrained("projects.Project")
+    label_class = _unconstrained("projects.LabelClass")
+    needs_review = models.BooleanField()
+    in_holdout = models.BooleanField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "label_class", "needs_review", "in_holdout"],
+                name="ground_truth_count_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"class {self.label_class_id}: {self.n}"
+
+
 class AnnotationDayCount(models.Model):
     """Answers (skips excluded) per project, annotator and day of the answer (UTC), kept
     exact by triggers on the annotations table (loupe.labeling.counters)."""

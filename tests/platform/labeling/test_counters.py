@@ -18,6 +18,7 @@ from loupe.labeling.models import (
     AnnotationDayCount,
     Decision,
     GroundTruth,
+    GroundTruthCount,
     LabelDayCount,
 )
 from loupe.projects.services import project_create
@@ -88,8 +89,7 @@ def test_answers_per_annotator_and_day_follow_every_write(project):
     Annotation.objects.filter(pk=first.pk).update(ls_updated_at=timezone.now())
     Annotation.objects.filter(pk=skipped.pk).update(was_cancelled=False)
     Annotation.objects.bulk_create(
-        Annotation(item=a, project=project, annotator="bob@x", label_class=good)
-        for _ in range(2)
+        Annotation(item=a, project=project, annotator="bob@x", label_class=good) for _ in range(2)
     )
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM labeling_annotation WHERE id = %s", [first.pk])
@@ -115,6 +115,23 @@ def test_new_labels_per_day_leave_out_imports_and_ties(project):
 
     assert kept_label_days(project) == fresh_label_days(project)
     assert sum(kept_label_days(project).values()) == 4
+
+
+def test_ground_truth_per_class_follows_review_and_holdout_moves(project):
+    good, scratch = project.classes.order_by("order")
+    items = [item(project) for _ in range(4)]
+    for it in items[:3]:
+        truth(it, good)
+    tie = truth(items[3], scratch, needs_review=True)
+    GroundTruth.objects.filter(item=items[0]).update(in_holdout=True)
+    GroundTruth.objects.filter(pk=tie.pk).update(needs_review=False, label_class=good)
+    GroundTruth.objects.filter(item=items[1]).delete()
+
+    kept = {
+        (r.label_class_id, r.needs_review, r.in_holdout): r.n
+        for r in GroundTruthCount.objects.filter(project=project, n__gt=0)
+    }
+    assert kept == {(good.pk, False, True): 1, (good.pk, False, False): 2}
 
 
 def test_agreement_votes_are_rebuilt_when_answers_change(project):
@@ -159,14 +176,16 @@ def test_recount_rebuilds_what_triggers_keep(project):
     annotate(a, "bob", scratch, days_ago=1)
     annotate(b, "ann", good, days_ago=1)
     truth(b, good, days_ago=1)
-    before = (kept_days(project), kept_label_days(project), votes(project))
+    truths = lambda: set(GroundTruthCount.objects.values_list("label_class", "in_holdout", "n"))  # noqa: E731
+    before = (kept_days(project), kept_label_days(project), votes(project), truths())
+    GroundTruthCount.objects.update(n=5)
     AnnotationDayCount.objects.update(n=77)
     AgreementVote.objects.all().delete()
     LabelDayCount.objects.all().delete()
 
     recount_all()
 
-    assert (kept_days(project), kept_label_days(project), votes(project)) == before
+    assert (kept_days(project), kept_label_days(project), votes(project), truths()) == before
 
 
 def test_throughput_reads_the_window_from_the_kept_counts(project):

@@ -99,17 +99,17 @@ class Migration(migrations.Migration):
 
 def _install(apps, schema_editor):
     from loupe.counters import install
-    from loupe.labeling.counters import KEPT
+    from loupe.labeling.counters import AGREEMENT_VOTES, ANNOTATION_DAYS, LABEL_DAYS
 
-    for kept in KEPT:
+    for kept in (ANNOTATION_DAYS, LABEL_DAYS, AGREEMENT_VOTES):
         install(kept, schema_editor)
 
 
 def _uninstall(apps, schema_editor):
     from loupe.counters import uninstall
-    from loupe.labeling.counters import KEPT
+    from loupe.labeling.counters import AGREEMENT_VOTES, ANNOTATION_DAYS, LABEL_DAYS
 
-    for kept in KEPT:
+    for kept in (ANNOTATION_DAYS, LABEL_DAYS, AGREEMENT_VOTES):
         uninstall(kept, schema_editor)
 
 
