@@ -107,6 +107,11 @@ class Counter:
     def drop_sql(self, vendor: str) -> list[str]:
         return drop_triggers_sql(self.name, self.source, vendor)
 
+    def contents_sql(self) -> str:
+        """The counts as a recount would write them (rows at zero left out)."""
+        columns = ", ".join(k.column for k in self.keys)
+        return f"SELECT {columns}, n FROM {self.table} WHERE n <> 0"
+
     def recount_sql(self, vendor: str) -> list[str]:
         """Empties the counter table and counts the source afresh."""
         columns = ", ".join(k.column for k in self.keys)

@@ -131,6 +131,12 @@ class _AgreementVotes:
     def drop_sql(self, vendor: str) -> list[str]:
         return drop_triggers_sql(self.name, self.source, vendor)
 
+    def contents_sql(self) -> str:
+        return (
+            "SELECT project_id, item_id, annotator, label_class_id, pairs, agree "
+            "FROM labeling_agreementvote"
+        )
+
     def recount_sql(self, vendor: str) -> list[str]:
         return [
             "DELETE FROM labeling_agreementvote",
