@@ -54,6 +54,10 @@ def test_an_engineer_starts_training_and_watches_it_finish(
     assert seen == sorted(seen) and page.inner_text("#jobs .pct") == "100%"
     version = ModelVersion.objects.get(project=project)
     assert f"v{version.version}" in page.inner_text("#jobs")
+    # The versions box below filled in too, without a reload.
+    page.wait_for_selector("#versions-box #versions tbody tr")
+    assert "No model version yet" not in page.inner_text("main")
+    assert f"v{version.version}" in page.inner_text("#versions-box")
     screenshot("models-done")
 
     page.click(f"#jobs >> text=v{version.version}")

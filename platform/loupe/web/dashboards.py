@@ -74,19 +74,17 @@ def project_drift(request, slug):
 @login_required
 def project_models(request, slug):
     project = project_or_404(request, slug)
-    versions = list(ModelVersion.objects.filter(project=project).order_by("-version"))
-    chosen = versions[0] if versions else None
+    versions, curve = _versions(project)
+    chosen = versions[0][0] if versions else None
     wanted = request.GET.get("v", "")
     if wanted.isdigit():
-        chosen = next((v for v in versions if v.version == int(wanted)), chosen)
-    curve = insights.learning_curve(project=project)["versions"]
-    control = {p["version"]: p["control"] for p in curve}
+        chosen = next((v for v, _ in versions if v.version == int(wanted)), chosen)
     return render(
         request,
         "projects/models.html",
         {
             **project_context(request, project, tab="models"),
-            "versions": [(v, control.get(v.version)) for v in versions],
+            "versions": versions,
             "chosen": chosen,
             "confusion": _confusion(chosen) if chosen else None,
             "curve": curve,
@@ -94,6 +92,15 @@ def project_models(request, slug):
             "jobs": _jobs_context(request, project),
         },
     )
+
+
+def _versions(project) -> tuple[list[tuple[ModelVersion, dict | None]], list[dict]]:
+    """The project's model versions, newest first, each with its control-slice score, and
+    the learning curve they come from."""
+    curve = insights.learning_curve(project=project)["versions"]
+    control = {p["version"]: p["control"] for p in curve}
+    versions = ModelVersion.objects.filter(project=project).order_by("-version")
+    return [(v, control.get(v.version)) for v in versions], curve
 
 
 def _confusion(version: ModelVersion) -> dict | None:
@@ -163,8 +170,11 @@ def project_jobs(request, slug):
     project = project_or_404(request, slug)
     context = _jobs_context(request, project)
     if request.headers.get("HX-Request") and not context["active"]:
-        # The loop ended while the page watched it: the rest of the page predates its result.
-        context["notice"] = "The loop has ended: reload the page to see the new model version."
+        # The loop ended while the page watched it: the versions box is swapped in anew
+        # beside the jobs; charts and the confusion matrix follow when a version is opened.
+        context["notice"] = "The loop has ended."
+        context["versions_oob"] = _versions(project)[0]
+        context["chosen"] = None
     return render(request, "projects/_jobs.html", context)
 
 
