@@ -100,6 +100,7 @@ def test_labels_flow_back_and_reconciliation_brings_what_webhooks_missed(
     client.annotations.create(id=task_of[items[3].pk], result=[], was_cancelled=True)
     client.annotations.update(first.id, result=choices_result(["cat"]))
     client.annotations.delete(second.id)
+    client.tasks.delete(task_of[items[4].pk])  # an empty task, removed by a project manager
     assert labels(items) == {items[0].pk: "dog", items[1].pk: "cat"}
 
     outcome = project_reconcile(project=project, full=False)
@@ -110,7 +111,10 @@ def test_labels_flow_back_and_reconciliation_brings_what_webhooks_missed(
     # Deletions show only in a full listing (here without the margin for recent changes).
     monkeypatch.setattr(reconcile, "FULL_LISTING_MARGIN", reconcile.timedelta(0))
     outcome = project_reconcile(project=project, full=True)
-    assert outcome["deleted"] == 1
+    assert (outcome["deleted"], outcome["tasks_deleted"]) == (1, 1)
+    # The item of the deleted task is back in the pool, free to be picked again.
+    assert Item.objects.get(pk=items[4].pk).state == ItemState.UNLABELED
+    assert selection.items.get(item=items[4]).ls_task_id is None
     assert labels(items) == {items[0].pk: "cat", items[2].pk: "cat"}
     assert Item.objects.get(pk=items[1].pk).state == ItemState.IN_ANNOTATION
     in_label_studio = {

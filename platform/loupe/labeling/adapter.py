@@ -288,6 +288,16 @@ def annotations_since(
                     yield record
 
 
+def task_ids(client: LabelStudio, project_id: int) -> set[int]:
+    """Ids of every task in the project: a full reconciliation compares them with the tasks
+    Loupe pushed to find tasks deleted while their webhook was lost."""
+    with _translate_errors(f"list tasks of project {project_id}"):
+        pager = client.tasks.list(
+            project=project_id, fields="task_only", include="id", page_size=LIST_PAGE_SIZE
+        )
+        return {int(task.id) for task in pager}
+
+
 def _changed_since(record: AnnotationRecord, updated_after: datetime | None) -> bool:
     if updated_after is None or record.updated_at is None:
         return True

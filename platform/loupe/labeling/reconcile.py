@@ -1,6 +1,7 @@
 """Reconciliation: Label Studio sends each webhook once, with a 1 s timeout and no retry, so
 a periodic pull brings every annotation changed since the project's cursor, and a less
-frequent full listing finds deletions whose webhook was lost."""
+frequent full listing finds deletions whose webhook was lost: annotations, and tasks (a
+deleted task sends its unlabeled item back to the pool)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from django.utils import timezone
 
 from loupe import jobs
 from loupe.labeling import adapter
-from loupe.labeling.events import ApplyResult, annotations_apply, annotations_delete
+from loupe.labeling.events import (
+    ApplyResult,
+    annotations_apply,
+    annotations_delete,
+    tasks_delete,
+)
 from loupe.labeling.ls_payloads import AnnotationRecord
 from loupe.labeling.models import Annotation, LabelStudioSync
 from loupe.labeling.sync import claim, ls_client, release, sync_state
+from loupe.learning.models import SelectionItem
 from loupe.projects.models import Project
 
 RECONCILE_TASK = "labeling.reconcile_project"
@@ -57,14 +64,16 @@ def project_reconcile(*, project: Project, full: bool | None = None, client=None
         started = timezone.now()
         cursor = state.last_synced_at
         since = None if full else state.last_synced_at
-        total, seen = ApplyResult(), set()
+        total, seen, tasks_gone = ApplyResult(), set(), 0
         try:
-            records = adapter.annotations_since(client or ls_client(), project.ls_project_id, since)
+            client = client or ls_client()
+            records = adapter.annotations_since(client, project.ls_project_id, since)
             for chunk in _chunks(iter(records), APPLY_CHUNK):
                 seen.update(r.id for r in chunk)
                 stamps = [r.updated_at for r in chunk if r.updated_at]
                 cursor = max([cursor, *stamps] if cursor else stamps, default=cursor)
                 total.add(annotations_apply(project=project, records=chunk))
+            tasks = adapter.task_ids(client, project.ls_project_id) if full else None
         except adapter.LabelStudioError as exc:
             LabelStudioSync.objects.filter(pk=state.pk).update(
                 last_error=str(exc)[:2000], last_run_at=started
@@ -80,6 +89,18 @@ def project_reconcile(*, project: Project, full: bool | None = None, client=None
             for start in range(0, len(missing), DELETE_CHUNK):
                 chunk = missing[start : start + DELETE_CHUNK]
                 total.add(annotations_delete(project=project, ids=chunk, at=started))
+            # Tasks deleted in Label Studio (an empty one leaves no annotation to miss): their
+            # unlabeled items go back to the pool.
+            pushed = SelectionItem.objects.filter(
+                selection_round__project=project,
+                selection_round__pushed_at__lt=started - FULL_LISTING_MARGIN,
+                ls_task_id__isnull=False,
+            ).values_list("ls_task_id", flat=True)
+            gone = sorted(set(pushed) - tasks)
+            for start in range(0, len(gone), DELETE_CHUNK):
+                chunk = gone[start : start + DELETE_CHUNK]
+                total.add(tasks_delete(project=project, task_ids=chunk, at=started))
+            tasks_gone = len(gone)
         changes = {"last_synced_at": cursor, "last_run_at": started, "last_error": ""}
         if full:
             changes["last_full_sync_at"] = started
@@ -90,6 +111,7 @@ def project_reconcile(*, project: Project, full: bool | None = None, client=None
             "applied": total.applied,
             "ignored": total.ignored,
             "deleted": total.deleted,
+            "tasks_deleted": tasks_gone,
             "new_labels": total.new_labels,
         }
     finally:

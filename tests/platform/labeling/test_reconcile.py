@@ -5,10 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from loupe.datasets.models import Item, ItemState
 from loupe.labeling import reconcile
 from loupe.labeling.ls_payloads import annotation_record
 from loupe.labeling.models import Annotation, GroundTruth, LabelStudioSync
 from loupe.labeling.sync import claim
+from loupe.learning.models import SelectionItem, SelectionRound
 from tests.platform.labeling.builders import (
     T0,
     annotation_body,
@@ -31,7 +33,15 @@ def listing(monkeypatch):
             r for r in state["records"] if updated_after is None or r.updated_at >= updated_after
         )
 
+    def task_ids(client, project_id):
+        if state.get("tasks") is not None:
+            return set(state["tasks"])
+        return set(
+            SelectionItem.objects.exclude(ls_task_id=None).values_list("ls_task_id", flat=True)
+        )
+
     monkeypatch.setattr(reconcile.adapter, "annotations_since", annotations_since)
+    monkeypatch.setattr(reconcile.adapter, "task_ids", task_ids)
     monkeypatch.setattr("loupe.learning.loop.loop_trigger_on_labels", lambda **kw: None)
     return state
 
@@ -100,3 +110,39 @@ def test_unlinked_projects_are_not_reconciled(listing):
     project = labeling_project()
     assert "skipped" in reconcile.project_reconcile(project=project, client=object())
     assert reconcile.projects_reconcile_all() == []
+
+
+def test_a_full_listing_sends_items_of_deleted_tasks_back_to_the_pool(listing):
+    """An empty task deleted in Label Studio leaves no annotation to miss; its webhook lost,
+    only the full listing of task ids shows it gone."""
+    project = labeling_project(ls_project_id=7)
+    old_items, new_items = items_with_files(project, 3), items_with_files(project, 1)
+    for items, pushed_ago, first_task in ((old_items, 3600, 500), (new_items, 1, 600)):
+        picks = selection_round(project, items)
+        SelectionRound.objects.filter(pk=picks.pk).update(
+            status=SelectionRound.Status.PUSHED,
+            pushed_at=timezone.now() - timedelta(seconds=pushed_ago),
+        )
+        for offset, item in enumerate(items):
+            picks.items.filter(item=item).update(ls_task_id=first_task + offset)
+            Item.objects.filter(pk=item.pk).update(state=ItemState.IN_ANNOTATION)
+    listing["records"] = [record(1, old_items[0], updated=10)]
+    # Task 501 was deleted; 600 was pushed a second ago and is not listed yet.
+    listing["tasks"] = {500, 502}
+
+    outcome = reconcile.project_reconcile(project=project, full=True, client=object())
+
+    assert outcome["tasks_deleted"] == 1
+    states = dict(Item.objects.values_list("pk", "state"))
+    assert states == {
+        old_items[0].pk: ItemState.LABELED,
+        old_items[1].pk: ItemState.UNLABELED,
+        old_items[2].pk: ItemState.IN_ANNOTATION,
+        new_items[0].pk: ItemState.IN_ANNOTATION,
+    }
+    assert SelectionItem.objects.get(item=old_items[1]).ls_task_id is None
+    # Nothing more is gone the next time.
+    assert (
+        reconcile.project_reconcile(project=project, full=True, client=object())["tasks_deleted"]
+        == 0
+    )
