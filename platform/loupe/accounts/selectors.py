@@ -11,6 +11,8 @@ PERMISSIONS: dict[str, set[str]] = {
     "import": {Role.ADMIN, Role.ENGINEER},
     "edit_project": {Role.ADMIN, Role.ENGINEER},
     "run_jobs": {Role.ADMIN, Role.ENGINEER},
+    # The labeled data set leaves Loupe: the people who build and track it, not every labeler.
+    "export": {Role.ADMIN, Role.ENGINEER, Role.MANAGER},
     "manage_members": {Role.ADMIN},
     "delete_project": {Role.ADMIN},
 }

@@ -8,6 +8,7 @@ ACTION_MESSAGES = {
     "edit_project": "Only admins and ML engineers of this project may change it.",
     "run_jobs": "Only admins and ML engineers of this project may start jobs.",
     "manage_members": "Only admins of this project may manage its members.",
+    "export": "Only admins, ML engineers and managers of this project may export its ground truth.",
     "label": "Only experts, engineers and admins of this project may label.",
 }
 

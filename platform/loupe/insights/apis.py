@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loupe.api.permissions import require
 from loupe.errors import ApplicationError
 from loupe.insights import exports, selectors
 from loupe.projects.selectors import project_get
@@ -201,6 +202,7 @@ class ExportCsvApi(APIView):
     def get(self, request, slug: str):
         """Ground truth as CSV, streamed."""
         project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="export")
         stream = exports.export_csv(project=project, split=_split(request))
         return _download(stream, content_type="text/csv", filename=f"{slug}-ground-truth.csv")
 
@@ -210,6 +212,7 @@ class ExportJsonlApi(APIView):
     def get(self, request, slug: str):
         """Ground truth as JSON lines, streamed."""
         project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="export")
         stream = exports.export_jsonl(project=project, split=_split(request))
         return _download(
             stream, content_type="application/x-ndjson", filename=f"{slug}-ground-truth.jsonl"
@@ -221,5 +224,6 @@ class ExportImageFolderApi(APIView):
     def get(self, request, slug: str):
         """Labeled images as an ImageFolder zip (`<split>/<class>/<file>`), streamed."""
         project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="export")
         stream = exports.export_imagefolder(project=project, split=_split(request))
         return _download(stream, content_type="application/zip", filename=f"{slug}-images.zip")

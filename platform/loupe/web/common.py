@@ -34,6 +34,7 @@ def project_context(request, project, *, tab: str) -> dict:
         "can_label": user_can(user=user, project=project, action="label"),
         "can_run_jobs": user_can(user=user, project=project, action="run_jobs"),
         "can_import": user_can(user=user, project=project, action="import"),
+        "can_export": user_can(user=user, project=project, action="export"),
         "label_now_url": label_now_url(project=project),
         "label_studio_url": settings.LABEL_STUDIO_URL,
     }

@@ -139,3 +139,18 @@ def test_a_token_obtained_with_a_password_authenticates(api_client, project):
     assert api_client.get("/api/v1/me/").json() == {"username": user.username, "role": "manager"}
     wrong = api_client.post("/api/v1/auth/token/", {"username": user.username, "password": "x"})
     assert wrong.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [(Role.ADMIN, True), (Role.ENGINEER, True), (Role.EXPERT, False), (Role.MANAGER, True)],
+)
+@pytest.mark.parametrize("name", ["ground-truth.csv", "ground-truth.jsonl", "imagefolder.zip"])
+def test_experts_do_not_export_the_ground_truth(api_client, project, role, allowed, name):
+    user = member(project, role)
+
+    response = client_for(api_client, user).get(f"/api/v1/projects/{project.slug}/exports/{name}")
+
+    assert response.status_code == (200 if allowed else 403)
+    if not allowed:
+        assert "export" in response.json()["error"]["message"]
