@@ -28,7 +28,56 @@ from loupe.projects.selectors import project_get
 
 logger = logging.getLogger(__name__)
 
-_DICT = serializers.DictField()
+QUEUED = inline_serializer("Queued", {"status": serializers.CharField()})
+
+
+class LabelingTaskSerializer(serializers.Serializer):
+    round = serializers.IntegerField()
+    round_id = serializers.IntegerField()
+    reason = serializers.CharField()
+    is_control = serializers.BooleanField()
+    ls_task_id = serializers.IntegerField(allow_null=True)
+    task_url = serializers.CharField(allow_null=True)
+
+
+class AnnotationOutSerializer(serializers.Serializer):
+    ls_annotation_id = serializers.IntegerField(allow_null=True)
+    annotator = serializers.CharField()
+    label = serializers.CharField(allow_null=True)
+    was_cancelled = serializers.BooleanField()
+    lead_time_seconds = serializers.FloatField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class GroundTruthOutSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    decided_by = serializers.CharField()
+    num_annotators = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True)
+    needs_review = serializers.BooleanField()
+
+
+class ItemLabelingSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    state = serializers.CharField()
+    split = serializers.CharField()
+    task_url = serializers.CharField(allow_null=True)
+    tasks = LabelingTaskSerializer(many=True)
+    annotations = AnnotationOutSerializer(many=True)
+    ground_truth = GroundTruthOutSerializer(allow_null=True)
+
+
+class RoundLabelingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    push_error = serializers.CharField()
+    push_attempts = serializers.IntegerField()
+    pushed_at = serializers.DateTimeField(allow_null=True)
+    tasks = serializers.IntegerField()
+    items = serializers.IntegerField()
+    item_states = serializers.DictField(child=serializers.IntegerField())
+    label_now_url = serializers.CharField(allow_null=True)
 
 
 def _label_studio_failure(exc: adapter.LabelStudioError) -> ApplicationError:
@@ -53,7 +102,12 @@ class WebhookApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        request=_DICT,
+        # Label Studio's event payload: {"action", "project", "annotation"/"annotations",
+        # "task"/"tasks"} (docs/label-studio.md lists the shapes Loupe reads).
+        request=inline_serializer(
+            "LabelStudioEvent",
+            {"action": serializers.CharField(), "project": serializers.JSONField(required=False)},
+        ),
         parameters=[OpenApiParameter(WEBHOOK_SECRET_HEADER, str, OpenApiParameter.HEADER)],
         responses={200: inline_serializer("WebhookAnswer", {"status": serializers.CharField()})},
     )
@@ -104,7 +158,7 @@ class ProjectReconcileApi(APIView):
     class InputSerializer(serializers.Serializer):
         full = serializers.BooleanField(default=False)
 
-    @extend_schema(request=InputSerializer, responses={202: _DICT})
+    @extend_schema(request=InputSerializer, responses={202: QUEUED})
     def post(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         require(user=request.user, project=project, action="run_jobs")
@@ -153,17 +207,17 @@ class ProjectAgreementApi(APIView):
 class ItemLabelingApi(APIView):
     """An item's Label Studio tasks (deep links), annotations and ground truth."""
 
-    @extend_schema(responses=_DICT)
+    @extend_schema(responses=ItemLabelingSerializer)
     def get(self, request, item_id: int):
         item = item_get(user=request.user, item_id=item_id)
-        return Response(selectors.item_labeling(item=item))
+        return Response(ItemLabelingSerializer(selectors.item_labeling(item=item)).data)
 
 
 class ItemReviewApi(APIView):
     class InputSerializer(serializers.Serializer):
         label = serializers.CharField(max_length=100)
 
-    @extend_schema(request=InputSerializer, responses=_DICT)
+    @extend_schema(request=InputSerializer, responses=ItemLabelingSerializer)
     def post(self, request, item_id: int):
         item = item_get(user=request.user, item_id=item_id)
         require(user=request.user, project=item.project, action="label")
@@ -171,27 +225,26 @@ class ItemReviewApi(APIView):
         data.is_valid(raise_exception=True)
         ground_truth_review(item=item, label_class_name=data.validated_data["label"])
         item.refresh_from_db()
-        return Response(selectors.item_labeling(item=item))
+        return Response(ItemLabelingSerializer(selectors.item_labeling(item=item)).data)
 
 
 class RoundLabelingApi(APIView):
-    @extend_schema(responses=_DICT)
+    @extend_schema(responses=RoundLabelingSerializer)
     def get(self, request, round_id: int):
         selection_round = selection_round_get(user=request.user, round_id=round_id)
-        return Response(selectors.round_labeling(selection_round=selection_round))
+        data = selectors.round_labeling(selection_round=selection_round)
+        return Response(RoundLabelingSerializer(data).data)
 
 
 class RoundPushApi(APIView):
     """Pushes a draft round to Label Studio in a worker (a pushed round is left alone)."""
 
-    @extend_schema(request=None, responses={202: _DICT})
+    @extend_schema(request=None, responses={202: RoundLabelingSerializer})
     def post(self, request, round_id: int):
         selection_round = selection_round_get(user=request.user, round_id=round_id)
         require(user=request.user, project=selection_round.project, action="run_jobs")
         if selection_round.status == SelectionRound.Status.DRAFT:
             jobs.enqueue(PUSH_TASK, selection_round_id=selection_round.pk)
         selection_round.refresh_from_db()
-        return Response(
-            selectors.round_labeling(selection_round=selection_round),
-            status=status.HTTP_202_ACCEPTED,
-        )
+        data = selectors.round_labeling(selection_round=selection_round)
+        return Response(RoundLabelingSerializer(data).data, status=status.HTTP_202_ACCEPTED)
