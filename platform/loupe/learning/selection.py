@@ -1,7 +1,11 @@
 """Selection: the project's strategy over the latest scores picks the next batch, with a
 random control slice, and records why each item was picked."""
 
+import io
+import logging
+
 import numpy as np
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Max
 
@@ -12,6 +16,8 @@ from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+
+logger = logging.getLogger(__name__)
 
 COLD_START = "cold_start"
 
@@ -36,6 +42,21 @@ def _class_counts(project: Project, classes) -> np.ndarray:
 
 
 @transaction.atomic
+def _labeled_embeddings(version, taken: np.ndarray) -> np.ndarray | None:
+    """What diversity should stay away from: the items the version trained on, and the
+    scored items taken since (labeled, queued or in annotation), in the version's space."""
+    parts = [taken] if len(taken) else []
+    if version.train_embeddings:
+        try:
+            with default_storage.open(version.train_embeddings.name, "rb") as handle:
+                parts.append(np.load(io.BytesIO(handle.read()))["embeddings"])
+        except (OSError, KeyError, ValueError) as exc:
+            # Selection still works without them, only less aware of the labeled set.
+            logger.warning("training embeddings of v%s unreadable: %s", version.version, exc)
+    parts = [p for p in parts if p.ndim == 2 and p.shape[1] == taken.shape[1]]
+    return np.concatenate(parts).astype(np.float32, copy=False) if parts else None
+
+
 def selection_round_create(
     *, project: Project, scoring_run: ScoringRun | None = None, batch_size: int | None = None
 ) -> SelectionRound:
@@ -77,12 +98,18 @@ def selection_round_create(
         keep = np.array([int(i) in still_open for i in arrays["item_ids"]], dtype=bool)
         ids, probs = arrays["item_ids"][keep], arrays["probs"][keep]
         embeddings = arrays["embeddings"][keep] if arrays["embeddings"].size else None
+        labeled = (
+            _labeled_embeddings(scoring_run.model_version, arrays["embeddings"][~keep])
+            if embeddings is not None
+            else None
+        )
         mc_probs = arrays["mc_probs"][:, keep] if "mc_probs" in arrays else None
         targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
         inputs = AcquisitionInputs(
             probs=probs,
             embeddings=embeddings,
             mc_probs=mc_probs,
+            labeled_embeddings=labeled,
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,
         )

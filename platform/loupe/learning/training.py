@@ -187,10 +187,16 @@ def _train(run: TrainingRun) -> ModelVersion:
         baseline["name"] = "linear probe on 8x8 thumbnails"
     buffer = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
+    embedded = io.BytesIO()
+    np.savez(
+        embedded,
+        item_ids=np.array([r[0] for r in train_rows], dtype=np.int64),
+        embeddings=score(result.model, x_train).embeddings,
+    )
     return _record(
         run,
         result,
-        buffer.getvalue(),
+        (buffer.getvalue(), embedded.getvalue()),
         names,
         size,
         metrics,
@@ -207,13 +213,15 @@ def _thumbs(x) -> np.ndarray:
     return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
 
 
-def _record(run, result, weights, names, size, metrics, baseline, losses, **counts):
-    """Writes the weights and the model version; exactly one version per run, even when two
-    workers finish the same run."""
+def _record(run, result, artifacts, names, size, metrics, baseline, losses, **counts):
+    """Writes the artifacts (weights, training-set embeddings) and the model version;
+    exactly one version per run, even when two workers finish the same run."""
     name = f"models/{run.project.slug}/run-{run.pk}.pt"
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    default_storage.save(name, ContentFile(weights))
+    embeddings_name = f"models/{run.project.slug}/run-{run.pk}-train-embeddings.npz"
+    for path, content in zip((name, embeddings_name), artifacts, strict=True):
+        if default_storage.exists(path):
+            default_storage.delete(path)
+        default_storage.save(path, ContentFile(content))
     try:
         with transaction.atomic():
             number = (
@@ -227,6 +235,7 @@ def _record(run, result, weights, names, size, metrics, baseline, losses, **coun
                 training_run=run,
                 version=number,
                 weights=name,
+                train_embeddings=embeddings_name,
                 model_kind=run.config["model"],
                 image_size=size,
                 class_names=names,

@@ -1,6 +1,10 @@
 """The loop train -> score -> select, run in-process (jobs eager)."""
 
+import io
+
+import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 
 from loupe.datasets.models import Item, ItemState
 from loupe.learning.loop import loop_start, runs_resume
@@ -44,6 +48,11 @@ def test_a_loop_trains_scores_and_selects_the_next_batch(
     assert all(p.reason for p in picks)
     assert Item.objects.filter(project=project, state=ItemState.QUEUED).count() == 12
     assert set(loop.timings) == {"train", "score", "select"}
+    # The items it trained on are embedded beside the weights, for selection's diversity.
+    with default_storage.open(version.train_embeddings.name, "rb") as handle:
+        trained_on = np.load(io.BytesIO(handle.read()))
+    assert len(trained_on["item_ids"]) == version.labels_used
+    assert trained_on["embeddings"].shape[0] == version.labels_used
 
 
 def test_one_active_loop_per_project_and_triggers_fold_into_it(inspection_project):
