@@ -1,4 +1,4 @@
-"""Scoring the pool with a model version, sharded into chunks. Each chunk is one task and one
+"""Scoring the pool with a model version, sharded into chunks. Each chunk is one claim and one
 bulk write, so workers on several machines share a pool; a chunk is claimed like a run, so a
 redelivered chunk never writes twice, and the last chunk to finish closes the run."""
 
@@ -11,8 +11,9 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from loupe import jobs
@@ -31,6 +32,9 @@ from loupe.projects.selectors import project_classes
 logger = logging.getLogger(__name__)
 
 CHUNK_TASK = "learning.score_chunk"
+# How long one task keeps taking its run's queued chunks before it lets the broker hand the
+# worker its next message (other projects' work, other task kinds).
+TAKE_MORE_SECONDS = 600
 
 
 def scoring_run_create(*, model_version: ModelVersion, enqueue: bool = True) -> ScoringRun:
@@ -64,8 +68,9 @@ def scoring_run_create(*, model_version: ModelVersion, enqueue: bool = True) -> 
             )
             run.refresh_from_db()
         elif enqueue:
-            for chunk_id in run.chunks.values_list("id", flat=True):
-                jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=chunk_id)
+            # One message; each task that finds more queued chunks sends one more, so every
+            # idle worker joins in (see scoring_chunk_execute).
+            jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=run.chunks.get(index=0).pk)
     return run
 
 
@@ -83,10 +88,19 @@ def scoring_chunks_pending(*, run: ScoringRun) -> list[int]:
 
 def _claim_chunk(chunk_id: int) -> ScoringChunk | None:
     now = timezone.now()
-    claimed = ScoringChunk.objects.filter(pk=chunk_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    # Read first: a message for a chunk that is done or held by a live worker writes nothing.
+    # On SQLite any write, even one that matches no row, can make another worker's
+    # read-then-write transaction fail with "database is locked".
+    state = ScoringChunk.objects.filter(pk=chunk_id).values_list("status", "heartbeat_at").first()
+    if state is None:
+        return None
+    status, heartbeat_at = state
+    claimed = 0
+    if status == RunStatus.QUEUED:
+        claimed = ScoringChunk.objects.filter(pk=chunk_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+        )
+    elif status == RunStatus.RUNNING and heartbeat_at and heartbeat_at < now - stale_after():
         claimed = ScoringChunk.objects.filter(
             pk=chunk_id, status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after()
         ).update(heartbeat_at=now, attempts=F("attempts") + 1)
@@ -117,10 +131,44 @@ def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, 
 
 
 def scoring_chunk_execute(*, chunk_id: int) -> ScoringChunk | None:
-    """Scores one chunk and writes its predictions in bulk; safe to run twice."""
+    """Scores the chunk, or another queued chunk of its run when that one is taken, and
+    writes its predictions in bulk; safe to run twice.
+
+    A run's chunks are a work list in the database: the task goes on claiming and scoring
+    the run's queued chunks (for up to TAKE_MORE_SECONDS, then it hands over to a new
+    message), and sends one message for another worker to join in. A message per chunk
+    would cost a broker round trip per chunk (up to a second with the filesystem broker's
+    polling, a third of a worker's scoring time) and leave as many empty messages behind."""
     chunk = _claim_chunk(chunk_id)
     if chunk is None:
+        run_id = (
+            ScoringChunk.objects.filter(pk=chunk_id)
+            .values_list("scoring_run_id", flat=True)
+            .first()
+        )
+        chunk = _claim_next_chunk(run_id) if run_id else None
+    if chunk is None:
         return ScoringChunk.objects.filter(pk=chunk_id).first()
+    run_id, started = chunk.scoring_run_id, time.monotonic()
+    _send_for_queued_chunk(run_id)  # another worker joins, if one is free
+    while chunk is not None and _execute_claimed(chunk):
+        if time.monotonic() - started > TAKE_MORE_SECONDS:
+            _send_for_queued_chunk(run_id)  # let other messages through, then go on
+            break
+        chunk = _claim_next_chunk(run_id)
+    return ScoringChunk.objects.filter(pk=chunk_id).first()
+
+
+def _send_for_queued_chunk(run_id: int) -> None:
+    if settings.LOUPE_JOBS_EAGER:
+        return  # in-process, this task already takes every queued chunk
+    queued = _queued_chunks(run_id).values_list("id", flat=True).first()
+    if queued is not None:
+        jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=queued)
+
+
+def _execute_claimed(chunk: ScoringChunk) -> bool:
+    """Scores a claimed chunk; False when it failed (and failed its run)."""
     run = chunk.scoring_run
     try:
         _score_chunk(chunk, run)
@@ -128,8 +176,23 @@ def scoring_chunk_execute(*, chunk_id: int) -> ScoringChunk | None:
         logger.exception("scoring chunk %s failed", chunk.pk)
         ScoringChunk.objects.filter(pk=chunk.pk).update(status=RunStatus.FAILED)
         run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed")
-    chunk.refresh_from_db()
-    return chunk
+        return False
+    return True
+
+
+def _queued_chunks(run_id: int):
+    return ScoringChunk.objects.filter(
+        scoring_run_id=run_id, scoring_run__status=RunStatus.RUNNING, status=RunStatus.QUEUED
+    ).order_by("index")
+
+
+def _claim_next_chunk(run_id: int) -> ScoringChunk | None:
+    """The first queued chunk of a running run that this worker manages to claim."""
+    for chunk_id in _queued_chunks(run_id).values_list("id", flat=True)[:8]:
+        chunk = _claim_chunk(chunk_id)
+        if chunk is not None:
+            return chunk
+    return None
 
 
 def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
@@ -181,22 +244,18 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
         default_storage.delete(artifact)
     default_storage.save(artifact, ContentFile(buffer.getvalue()))
 
-    predictions = [
-        Prediction(
-            item_id=int(item_id),
-            model_version=version,
-            scoring_run=run,
-            predicted_class_id=class_ids[int(predicted[i])],
-            confidence=float(ordered[i, -1]),
-            uncertainty=float(1.0 - margin[i]),
-            probs=[round(float(p), 5) for p in probs[i]],
-        )
-        for i, item_id in enumerate(ids)
-    ]
     with transaction.atomic():
-        # ignore_conflicts: an item already scored by this version (a redelivered chunk
-        # whose first attempt died after writing) keeps its one prediction.
-        Prediction.objects.bulk_create(predictions, ignore_conflicts=True, batch_size=1000)
+        # Conflicts are ignored: an item already scored by this version (a redelivered
+        # chunk whose first attempt died after writing) keeps its one prediction.
+        _predictions_insert(
+            version=version,
+            run=run,
+            item_ids=ids,
+            class_ids=[class_ids[i] for i in predicted.tolist()],
+            confidence=ordered[:, -1],
+            uncertainty=1.0 - margin,
+            probs=probs,
+        )
         updated = ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.SUCCEEDED,
             artifact=artifact,
@@ -215,6 +274,68 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
         from loupe.learning.loop import loop_on_scoring_finished
 
         loop_on_scoring_finished(scoring_run=run)
+
+
+_PREDICTION_COLUMNS = (
+    "item",
+    "model_version",
+    "scoring_run",
+    "predicted_class",
+    "confidence",
+    "uncertainty",
+    "probs",
+    "created_at",
+)
+
+
+def _predictions_insert(
+    *,
+    version: ModelVersion,
+    run: ScoringRun,
+    item_ids: np.ndarray,
+    class_ids: list[int | None],
+    confidence: np.ndarray,
+    uncertainty: np.ndarray,
+    probs: np.ndarray,
+) -> None:
+    """The chunk's Prediction rows, as bulk_create(ignore_conflicts=True) writes them, from
+    plain tuples: building a model instance per row and preparing each field through the
+    ORM cost four times the insert itself. Values are adapted by the database backend as
+    the ORM would (dates, JSON); probabilities are kept to 5 decimals."""
+    fields = [Prediction._meta.get_field(name) for name in _PREDICTION_COLUMNS]
+    ops = connection.ops
+    table = ops.quote_name(Prediction._meta.db_table)
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    sql = (
+        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {table} ({columns}) "
+        f"VALUES ({placeholders}) {suffix}"
+    ).rstrip()
+    created_at = fields[-1].get_db_prep_save(timezone.now(), connection)
+    json_field = fields[-2]
+    rows = [
+        (
+            item,
+            version.pk,
+            run.pk,
+            label,
+            conf,
+            unc,
+            json_field.get_db_prep_save(p, connection),
+            created_at,
+        )
+        for item, label, conf, unc, p in zip(
+            item_ids.tolist(),
+            class_ids,
+            confidence.tolist(),
+            uncertainty.tolist(),
+            np.round(probs.astype(np.float64), 5).tolist(),
+            strict=True,
+        )
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
