@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import re
+import socket
 import struct
 import threading
 import zlib
@@ -32,6 +33,7 @@ _MAGIC = b"LPX1"
 _HEADER = struct.Struct("<4sHHHI")  # magic, height, width, channels, crc32 of the pixels
 _SHA256 = re.compile("[0-9a-f]{64}")
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())
 
 
 def pixel_cache_root() -> Path | None:
@@ -99,8 +101,9 @@ class PixelCache:
             return
         body = np.ascontiguousarray(pixels).tobytes()
         data = _HEADER.pack(_MAGIC, *self.shape, zlib.crc32(body)) + body
-        # Unique per process and thread: concurrent writers never share a temporary file.
-        temporary = f"{name}.{os.getpid()}-{threading.get_ident()}.tmp"
+        # Unique per machine, process and thread: concurrent writers (workers on several
+        # machines may share the folder) never share a temporary file.
+        temporary = f"{name}.{_HOST}-{os.getpid()}-{threading.get_ident()}.tmp"
         try:
             try:
                 handle = os.open(temporary, _CREATE, 0o644)

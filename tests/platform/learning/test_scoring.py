@@ -141,3 +141,23 @@ def test_a_message_whose_chunk_is_taken_scores_another_queued_chunk(version, set
     statuses = dict(run.chunks.values_list("id", "status"))
     assert statuses.pop(chunk_ids[0]) == RunStatus.RUNNING
     assert set(statuses.values()) == {RunStatus.SUCCEEDED}
+
+
+def test_a_long_task_hands_the_rest_of_the_run_over_to_a_new_message(
+    version, settings, monkeypatch
+):
+    from loupe.learning import scoring
+
+    sent = []
+    monkeypatch.setattr(scoring.jobs, "enqueue", lambda name, **kw: sent.append(kw["chunk_id"]))
+    monkeypatch.setattr(scoring, "TAKE_MORE_SECONDS", -1)  # always past its time
+    settings.LOUPE_SCORING_CHUNK_SIZE = 10
+    settings.LOUPE_JOBS_EAGER = False
+    run = scoring_run_create(model_version=version, enqueue=False)
+    chunk_ids = list(run.chunks.order_by("index").values_list("id", flat=True))
+
+    scoring_chunk_execute(chunk_id=chunk_ids[0])
+
+    assert run.chunks.filter(status=RunStatus.SUCCEEDED).count() == 1
+    # One message for another worker when it started, one to go on after it stopped.
+    assert sent == [chunk_ids[1], chunk_ids[1]]
