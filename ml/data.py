@@ -61,7 +61,8 @@ def _open(path: Path, mode: str) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            img = ImageOps.exif_transpose(img)
+            # In place: a copy per image cost as much as decoding a small PNG.
+            ImageOps.exif_transpose(img, in_place=True)
     except FileNotFoundError as exc:
         raise ImageReadError(f"image not found: {path}") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -72,7 +73,7 @@ def _open(path: Path, mode: str) -> Image.Image:
         arr = np.asarray(img).astype(np.float64)
         top = 65535.0 if arr.max() <= 65535 else float(arr.max())
         img = Image.fromarray((arr / top * 255.0).round().astype(np.uint8), mode="L")
-    return img.convert(mode)
+    return img if img.mode == mode else img.convert(mode)
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
