@@ -65,8 +65,13 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The web server and the worker write the same file: wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # The web server and the workers write the same file: wait for the lock instead of
+    # failing. Transactions take the write lock when they begin (IMMEDIATE): one that read
+    # first and then writes while another worker writes would otherwise fail at once with
+    # "database is locked" (SQLite cannot wait there without risking a deadlock).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=30, transaction_mode="IMMEDIATE"
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 

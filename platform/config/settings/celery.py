@@ -14,6 +14,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # How often an idle worker looks for new messages: each hop of the loop (train ->
+        # score -> select) waits up to this long.
+        "polling_interval": env.float("LOUPE_BROKER_POLLING_INTERVAL", default=0.2),
     }
     # The transport expects its folders to exist; a bare machine has none yet.
     for _folder in ("queue", "control"):

@@ -46,13 +46,17 @@ def test_counts_follow_every_kind_of_write():
     # An update that moves nothing between states changes no count.
     Item.objects.filter(project=project).update(source="cam-2")
 
-    assert kept(project) == fresh(project) == {
-        ItemState.UNLABELED: 21,
-        ItemState.QUEUED: 5,
-        ItemState.IN_ANNOTATION: 2,
-        ItemState.LABELED: 1,
-        ItemState.SKIPPED: 1,
-    }
+    assert (
+        kept(project)
+        == fresh(project)
+        == {
+            ItemState.UNLABELED: 21,
+            ItemState.QUEUED: 5,
+            ItemState.IN_ANNOTATION: 2,
+            ItemState.LABELED: 1,
+            ItemState.SKIPPED: 1,
+        }
+    )
     assert kept(other) == {ItemState.UNLABELED: 4}
 
 
