@@ -59,14 +59,14 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 
 
 def _labeled(project: Project, *, holdout: bool):
-    """(id, file, class id) of labeled items; everything labeled outside the holdout trains,
+    """(id, file, class id, sha256) of labeled items; everything labeled outside the holdout trains,
     including pool items the experts just labeled."""
     # A tie waiting for review is not a label yet.
     items = Item.objects.filter(
         project=project, ground_truth__isnull=False, ground_truth__needs_review=False
     )
     items = items.filter(split=Split.HOLDOUT) if holdout else items.exclude(split=Split.HOLDOUT)
-    rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id")
+    rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id", "sha256")
     return list(rows)
 
 
@@ -140,8 +140,16 @@ def _train(run: TrainingRun) -> ModelVersion:
     def loading(done, total):
         run_beat(run, progress=0.1 * done / max(1, total))
 
-    x_train = item_tensors([r[1] for r in train_rows], image_size=size, progress=loading)
-    x_holdout = item_tensors([r[1] for r in holdout_rows], image_size=size)
+    # Items labeled since they were scored in the pool read their pixels from the cache.
+    x_train = item_tensors(
+        [r[1] for r in train_rows],
+        image_size=size,
+        progress=loading,
+        cache_keys=[r[3] for r in train_rows],
+    )
+    x_holdout = item_tensors(
+        [r[1] for r in holdout_rows], image_size=size, cache_keys=[r[3] for r in holdout_rows]
+    )
 
     model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
     train_config = TrainConfig(
