@@ -4,6 +4,7 @@ import os
 
 from config.django.base import *  # noqa: F403
 from config.django.base import DATABASES, VAR_DIR
+from config.env import env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Jobs run in-process unless a test starts a real worker.
@@ -19,6 +20,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     }
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+# The suite trains tiny models for the few epochs its projects ask for (tests of the
+# minimum set it themselves).
+LOUPE_MIN_TRAIN_STEPS = env.int("LOUPE_MIN_TRAIN_STEPS", default=0)
 # Nothing listens here: a test that needs Label Studio starts its own and says so.
 LABEL_STUDIO_URL = "http://127.0.0.1:9"
 

@@ -24,6 +24,9 @@ LOUPE_SCORING_BATCH_SIZE = env.int("LOUPE_SCORING_BATCH_SIZE", default=256)
 LOUPE_MC_SAMPLES = env.int("LOUPE_MC_SAMPLES", default=10)
 # Epochs without a better holdout score before training stops (0: train every epoch).
 LOUPE_EARLY_STOPPING_PATIENCE = env.int("LOUPE_EARLY_STOPPING_PATIENCE", default=5)
+# Optimisation steps a model gets at least: with a few dozen labels, the project's epochs are
+# a handful of steps, too few for a network trained from scratch to learn the rare classes.
+LOUPE_MIN_TRAIN_STEPS = env.int("LOUPE_MIN_TRAIN_STEPS", default=200)
 # Decoded pixels kept at the model's image size, so re-scoring a pool skips decoding; the
 # folder defaults to <media>/cache/pixels (local to the workers, like the media they read).
 LOUPE_PIXEL_CACHE = env.bool("LOUPE_PIXEL_CACHE", default=True)

@@ -36,6 +36,7 @@ def training_run_create(
         "model": "small_cnn",
         "image_size": project.image_size,
         "epochs": project.train_epochs,
+        "min_steps": settings.LOUPE_MIN_TRAIN_STEPS,
         "loss": project.loss,
         "class_weighting": project.class_weighting,
         "seed": 0,
@@ -154,6 +155,7 @@ def _train(run: TrainingRun) -> ModelVersion:
     model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
     train_config = TrainConfig(
         epochs=int(config["epochs"]),
+        min_steps=int(config.get("min_steps", 0)),
         loss=config["loss"],
         class_weighting=config["class_weighting"],
         seed=int(config["seed"]),

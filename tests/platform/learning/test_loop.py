@@ -108,3 +108,21 @@ def test_a_bald_project_scores_with_mc_dropout_and_selects(
     assert loop.status == RunStatus.SUCCEEDED, loop.error
     picks = SelectionItem.objects.filter(selection_round=loop.selection_round)
     assert picks.filter(is_control=False).first().strategy == "bald"
+
+
+def test_a_small_labeled_set_still_gets_the_minimum_of_training_steps(inspection_project, settings):
+    """A few dozen labels make a handful of steps per epoch: the run trains for at least
+    LOUPE_MIN_TRAIN_STEPS steps, in more epochs than the project asks for."""
+    from loupe.learning.training import training_run_create
+
+    settings.LOUPE_MIN_TRAIN_STEPS = 40
+    settings.LOUPE_EARLY_STOPPING_PATIENCE = 0
+    run = training_run_create(project=inspection_project, enqueue=False)
+    training_run_execute(training_run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.config["min_steps"] == 40
+    steps = run.loss_curve[-1][0]
+    assert steps >= 40
+    assert len(run.history) > inspection_project.train_epochs
