@@ -38,7 +38,8 @@ class TrainConfig:
     over-corrects: pick one. ``early_stopping_patience`` counts epochs without a better
     holdout balanced accuracy (``None`` trains all epochs); the best epoch's weights are kept.
     ``min_steps`` raises the number of epochs when the labeled set is small, so that a model
-    trained from scratch on 100 labels still gets enough optimisation steps.
+    trained from scratch on 100 labels still gets enough optimisation steps; early stopping
+    waits for them too.
     ``augment`` is applied to each training batch when inputs are tensors (datasets carry
     their own augmentation).
     """
@@ -243,7 +244,8 @@ def train_classifier(
                 result.best_epoch = epoch
             result.history.append(record)
             patience = config.early_stopping_patience
-            if has_val and patience is not None and stale >= patience:
+            # Early stopping never cuts training below `min_steps`.
+            if has_val and patience is not None and stale >= patience and step >= config.min_steps:
                 result.stopped_early = epoch < epochs
                 break
 

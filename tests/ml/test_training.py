@@ -76,6 +76,23 @@ def test_early_stopping_keeps_the_best_holdout_epoch():
     assert not result.model.training
 
 
+def test_early_stopping_waits_for_the_minimum_of_steps():
+    x, y = blobs()  # 4 steps per epoch
+    vx, vy = blobs(n_per_class=(20, 20, 5), seed=0)
+    base = dict(epochs=40, batch_size=32, early_stopping_patience=1, lr=0.01)
+    quick = train_classifier(
+        MLP(8, 3, seed=0), x, y, val_x=vx, val_y=vy, config=TrainConfig(**base)
+    )
+    assert quick.stopped_early and len(quick.history) < 20
+    patient = train_classifier(
+        MLP(8, 3, seed=0), x, y, val_x=vx, val_y=vy, config=TrainConfig(**base, min_steps=80)
+    )
+    # Not before 80 steps (20 epochs), and the best epoch's weights are still the ones kept.
+    assert len(patient.history) >= 20
+    best = max(h["val_balanced_accuracy"] for h in patient.history)
+    assert patient.best_val_balanced_accuracy == best
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
