@@ -203,3 +203,19 @@ def recount(counter: Counter) -> None:
             cursor.execute(f"LOCK TABLE {counter.source} IN SHARE MODE")
         for sql in counter.recount_sql(connection.vendor):
             cursor.execute(sql)
+
+
+class KeptCountAdmin:
+    """Admin options for a table the triggers keep: readable, never edited by hand (a wrong
+    count is repaired by `manage.py loupe_recount`)."""
+
+    list_filter = ["project"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

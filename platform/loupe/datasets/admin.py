@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from loupe.datasets.models import ImportJob, ImportRejection, Item
+from loupe.counters import KeptCountAdmin
+from loupe.datasets.models import ImportJob, ImportRejection, Item, ItemStateCount
 
 
 @admin.register(Item)
@@ -27,3 +28,8 @@ class ImportJobAdmin(admin.ModelAdmin):
 @admin.register(ImportRejection)
 class ImportRejectionAdmin(admin.ModelAdmin):
     list_display = ["job", "path", "reason"]
+
+
+@admin.register(ItemStateCount)
+class ItemStateCountAdmin(KeptCountAdmin, admin.ModelAdmin):
+    list_display = ["project", "state", "n"]

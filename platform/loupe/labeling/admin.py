@@ -1,8 +1,13 @@
 from django.contrib import admin
 
+from loupe.counters import KeptCountAdmin
 from loupe.labeling.models import (
+    AgreementVote,
     Annotation,
+    AnnotationDayCount,
     GroundTruth,
+    GroundTruthCount,
+    LabelDayCount,
     LabelStudioDeletion,
     LabelStudioSync,
 )
@@ -39,3 +44,23 @@ class LabelStudioSyncAdmin(admin.ModelAdmin):
 class LabelStudioDeletionAdmin(admin.ModelAdmin):
     list_display = ["kind", "ls_id", "deleted_at"]
     list_filter = ["kind"]
+
+
+@admin.register(GroundTruthCount)
+class GroundTruthCountAdmin(KeptCountAdmin, admin.ModelAdmin):
+    list_display = ["project", "label_class", "needs_review", "in_holdout", "n"]
+
+
+@admin.register(AnnotationDayCount)
+class AnnotationDayCountAdmin(KeptCountAdmin, admin.ModelAdmin):
+    list_display = ["project", "annotator", "day", "n"]
+
+
+@admin.register(LabelDayCount)
+class LabelDayCountAdmin(KeptCountAdmin, admin.ModelAdmin):
+    list_display = ["project", "day", "label_class", "n"]
+
+
+@admin.register(AgreementVote)
+class AgreementVoteAdmin(KeptCountAdmin, admin.ModelAdmin):
+    list_display = ["project", "item", "annotator", "label_class", "pairs", "agree"]
