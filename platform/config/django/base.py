@@ -69,9 +69,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # failing. Transactions take the write lock when they begin (IMMEDIATE): one that read
     # first and then writes while another worker writes would otherwise fail at once with
     # "database is locked" (SQLite cannot wait there without risking a deadlock).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        timeout=30, transaction_mode="IMMEDIATE"
-    )
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 

@@ -191,29 +191,60 @@ def _consume(job, entries, classes, progress) -> None:
     seen: set[str] = set()
     batch_size = settings.LOUPE_IMPORT_BATCH_SIZE
     # Reading, decoding and writing files wait on the disk and release the GIL: a few threads
-    # keep the disk busy while the main thread inserts rows. Only one chunk of entries is in
-    # flight at a time, so memory stays bounded.
+    # work on the next chunk of entries while the main thread inserts the rows of this one.
+    # Two chunks at most are in flight, so memory stays bounded.
     with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
-        for chunk in _chunks(entries, batch_size):
-            batch: list[_Accepted] = []
-            rejections: list[ImportRejection] = []
-            results = pool.map(lambda entry: _accept(entry, classes), chunk)
-            for entry, (accepted, reason) in zip(chunk, results, strict=True):
-                job.processed += 1
-                if reason:
-                    rejections.append(
-                        ImportRejection(job=job, path=entry.name[:1000], reason=reason)
-                    )
-                elif accepted.sha256 in seen:
-                    job.duplicates += 1
-                else:
-                    seen.add(accepted.sha256)
-                    batch.append(accepted)
-            _flush(job, batch, rejections, progress)
-            # With DEBUG on, Django keeps every query it ran: forget them batch by batch.
-            reset_queries()
-            if len(seen) > 50 * batch_size:
-                seen.clear()  # the database catches older duplicates; keep memory bounded
+        in_flight: list[tuple[list, list]] = []
+        try:
+            for chunk in _chunks(entries, batch_size):
+                in_flight.append((chunk, [pool.submit(_accept, entry, classes) for entry in chunk]))
+                if len(in_flight) == 2:
+                    _settle(job, *in_flight[0], seen, progress)
+                    in_flight.pop(0)
+            while in_flight:
+                _settle(job, *in_flight[0], seen, progress)
+                in_flight.pop(0)
+        except BaseException:
+            # Neither the failed chunk nor the one read ahead will be inserted: remove the
+            # files they created (a file some committed row uses stays).
+            for _chunk, futures in in_flight:
+                _discard(futures)
+            raise
+
+
+def _settle(job, chunk, futures, seen: set[str], progress) -> None:
+    """Collects a chunk's accepted files and rejections, and inserts them in one batch."""
+    batch: list[_Accepted] = []
+    rejections: list[ImportRejection] = []
+    for entry, future in zip(chunk, futures, strict=True):
+        accepted, reason = future.result()
+        job.processed += 1
+        if reason:
+            rejections.append(ImportRejection(job=job, path=entry.name[:1000], reason=reason))
+        elif accepted.sha256 in seen:
+            job.duplicates += 1
+        else:
+            seen.add(accepted.sha256)
+            batch.append(accepted)
+    _flush(job, batch, rejections, progress)
+    # With DEBUG on, Django keeps every query it ran: forget them batch by batch.
+    reset_queries()
+    if len(seen) > 50 * settings.LOUPE_IMPORT_BATCH_SIZE:
+        seen.clear()  # the database catches older duplicates; keep memory bounded
+
+
+def _discard(futures) -> None:
+    for future in futures:
+        try:
+            accepted, _ = future.result()
+        except Exception:  # noqa: BLE001 (a file that failed to be written left nothing)
+            continue
+        if (
+            accepted is not None
+            and accepted.created_file
+            and not Item.objects.filter(file=accepted.file_name).exists()
+        ):
+            file_delete(name=accepted.file_name)
 
 
 def _chunks(entries, size: int):

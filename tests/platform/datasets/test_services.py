@@ -173,6 +173,36 @@ def test_a_failing_batch_leaves_nothing_half_written(project, import_root, monke
     assert stored == [] and files == []
 
 
+def test_a_batch_failing_mid_import_leaves_only_the_files_of_committed_rows(
+    project, import_root, monkeypatch, settings
+):
+    """Files of the next chunk are written while a batch is inserted: when that batch fails,
+    the chunk read ahead leaves no file behind either."""
+    settings.LOUPE_IMPORT_BATCH_SIZE = 2
+    write_imagefolder(import_root / "set", {"good": 7})
+    real = GroundTruth.objects.bulk_create
+    calls = []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(GroundTruth.objects, "bulk_create", second_fails)
+    job = run_import(project, import_root / "set")
+
+    assert job.status == JobStatus.FAILED and "database went away" in job.error
+    kept = set(Item.objects.values_list("file", flat=True))
+    assert len(kept) == 2  # the first batch committed
+    stored = {
+        f"items/{sub}/{name}"
+        for sub in default_storage.listdir("items")[0]
+        for name in default_storage.listdir(f"items/{sub}")[1]
+    }
+    assert stored == kept
+
+
 def test_progress_is_reported_while_importing(project, import_root, settings):
     settings.LOUPE_IMPORT_BATCH_SIZE = 4
     write_imagefolder(import_root / "set", {"": 10})
