@@ -20,6 +20,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from loupe import jobs
+from loupe.bulk import db_value, insert_rows
 from loupe.datasets import sources
 from loupe.datasets.models import (
     ImportJob,
@@ -339,17 +340,22 @@ def _flush(job, batch, rejections, progress) -> None:
                 ).values_list("sha256", flat=True)
             )
             fresh = [a for a in batch if a.sha256 not in existing]
-            items = Item.objects.bulk_create([_item(job, a) for a in fresh])
+            splits = _items_insert(job, fresh)
+            ids = dict(
+                Item.objects.filter(
+                    project_id=job.project_id, sha256__in=[a.sha256 for a in fresh]
+                ).values_list("sha256", "id")
+            )
             truths = [
                 GroundTruth(
-                    item=item,
+                    item_id=ids[a.sha256],
                     project_id=job.project_id,
-                    in_holdout=item.split == Split.HOLDOUT,
+                    in_holdout=split == Split.HOLDOUT,
                     label_class_id=a.label_class_id,
                     decided_by=Decision.IMPORTED,
                     agreement=1.0,
                 )
-                for item, a in zip(items, fresh, strict=True)
+                for a, split in zip(fresh, splits, strict=True)
                 if a.label_class_id is not None
             ]
             GroundTruth.objects.bulk_create(truths)
@@ -376,24 +382,55 @@ def _flush(job, batch, rejections, progress) -> None:
         progress(job)
 
 
-def _item(job: ImportJob, accepted: _Accepted) -> Item:
-    labeled = accepted.label_class_id is not None
-    if not labeled:
+_ITEM_COLUMNS = (
+    "project",
+    "file",
+    "original_name",
+    "sha256",
+    "size_bytes",
+    "width",
+    "height",
+    "image_format",
+    "metadata",
+    "source",
+    "split",
+    "state",
+    "import_job",
+    "created_at",
+    "updated_at",
+)
+
+
+def _items_insert(job: ImportJob, fresh: list[_Accepted]) -> list[str]:
+    """Inserts the batch's items from plain rows (loupe.bulk); returns each one's split.
+    Labeled items go to train or, by the content hash, to the holdout."""
+    now = db_value(Item, "created_at", timezone.now())
+    source = job.source_tag[:100]
+    splits, rows = [], []
+    for a in fresh:
+        labeled = a.label_class_id is not None
         split = Split.POOL
-    else:
-        split = Split.HOLDOUT if _holdout(accepted.sha256, job.holdout_fraction) else Split.TRAIN
-    return Item(
-        project_id=job.project_id,
-        file=accepted.file_name,
-        original_name=accepted.original_name,
-        sha256=accepted.sha256,
-        size_bytes=accepted.size_bytes,
-        width=accepted.width,
-        height=accepted.height,
-        image_format=accepted.image_format,
-        metadata=accepted.metadata,
-        source=job.source_tag[:100],
-        split=split,
-        state=ItemState.LABELED if labeled else ItemState.UNLABELED,
-        import_job=job,
-    )
+        if labeled:
+            split = Split.HOLDOUT if _holdout(a.sha256, job.holdout_fraction) else Split.TRAIN
+        splits.append(split)
+        rows.append(
+            (
+                job.project_id,
+                a.file_name,
+                a.original_name,
+                a.sha256,
+                a.size_bytes,
+                a.width,
+                a.height,
+                a.image_format,
+                db_value(Item, "metadata", a.metadata),
+                source,
+                split,
+                ItemState.LABELED if labeled else ItemState.UNLABELED,
+                job.pk,
+                now,
+                now,
+            )
+        )
+    insert_rows(Item, _ITEM_COLUMNS, rows)
+    return splits

@@ -11,12 +11,12 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
-from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from loupe import jobs
+from loupe.bulk import db_value, insert_rows
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.learning.data import item_tensors
 from loupe.learning.models import (
@@ -302,18 +302,7 @@ def _predictions_insert(
     plain tuples: building a model instance per row and preparing each field through the
     ORM cost four times the insert itself. Values are adapted by the database backend as
     the ORM would (dates, JSON); probabilities are kept to 5 decimals."""
-    fields = [Prediction._meta.get_field(name) for name in _PREDICTION_COLUMNS]
-    ops = connection.ops
-    table = ops.quote_name(Prediction._meta.db_table)
-    columns = ", ".join(ops.quote_name(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    suffix = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
-    sql = (
-        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {table} ({columns}) "
-        f"VALUES ({placeholders}) {suffix}"
-    ).rstrip()
-    created_at = fields[-1].get_db_prep_save(timezone.now(), connection)
-    json_field = fields[-2]
+    created_at = db_value(Prediction, "created_at", timezone.now())
     rows = [
         (
             item,
@@ -322,7 +311,7 @@ def _predictions_insert(
             label,
             conf,
             unc,
-            json_field.get_db_prep_save(p, connection),
+            db_value(Prediction, "probs", p),
             created_at,
         )
         for item, label, conf, unc, p in zip(
@@ -334,8 +323,7 @@ def _predictions_insert(
             strict=True,
         )
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    insert_rows(Prediction, _PREDICTION_COLUMNS, rows, ignore_conflicts=True)
 
 
 def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
