@@ -285,6 +285,10 @@ def main() -> None:
         ok = "ok" if api < 100 else "SLOW"
         print(f"{name:<16}{api:>9.1f}{raw:>12.1f}{api / raw:>11.2f}{n:>9}  {ok}")
     print(f"(drift computed from scratch once: {drift_first:.0f} ms; the rows read the cache)")
+    print(
+        "(raw SQL: every statement of the endpoint's first call, including those later calls "
+        "answer from the cache, such as the pool's predicted class counts per scoring run)"
+    )
     if args.show_sql:
         for name, queries in shown:
             print(f"\n-- {name}")
