@@ -47,7 +47,7 @@ class Counter:
     # Which source rows count, as an expression over `{r}`; the same text on both vendors.
     condition: str = "TRUE"
 
-    def _upsert(self, vendor: str, rows: str) -> str:
+    def _upsert(self, rows: str) -> str:
         """INSERT ... ON CONFLICT adding the deltas of `rows` (columns: keys..., d)."""
         columns = ", ".join(k.column for k in self.keys)
         positions = ", ".join(str(i + 1) for i in range(len(self.keys)))
@@ -58,20 +58,15 @@ class Counter:
             f"ON CONFLICT ({columns}) DO UPDATE SET n = {self.table}.n + EXCLUDED.n"
         )
 
-    def _delta_rows(self, vendor: str, new: str | None, old: str | None) -> str:
-        keyed = [k.column for k in self.keys]
-        parts = []
-        for table, sign in ((new, ""), (old, "-")):
-            if table:
-                exprs = ", ".join(
-                    f"{k.expression(vendor, 'r')} AS {col}"
-                    for k, col in zip(self.keys, keyed, strict=True)
-                )
-                parts.append(
-                    f"SELECT {exprs}, {sign}1 AS d FROM {table} r "
-                    f"WHERE {self.condition.format(r='r')}"
-                )
-        return " UNION ALL ".join(parts)
+    def _delta_rows(self, new: str | None, old: str | None) -> str:
+        """+1 per counted row of the `new` transition table, -1 per row of `old`."""
+        exprs = ", ".join(f"{k.expression('postgresql', 'r')} AS {k.column}" for k in self.keys)
+        where = self.condition.format(r="r")
+        return " UNION ALL ".join(
+            f"SELECT {exprs}, {sign}1 AS d FROM {table} r WHERE {where}"
+            for table, sign in ((new, ""), (old, "-"))
+            if table
+        )
 
     def install_sql(self, vendor: str) -> list[str]:
         if vendor == "postgresql":
@@ -84,7 +79,7 @@ class Counter:
         return statement_triggers_sql(
             self.name,
             self.source,
-            lambda new, old: [self._upsert("postgresql", self._delta_rows("postgresql", new, old))],
+            lambda new, old: [self._upsert(self._delta_rows(new, old))],
         )
 
     def _install_sqlite(self) -> list[str]:
@@ -195,14 +190,16 @@ def uninstall(counter: Counter, schema_editor) -> None:
         schema_editor.execute(sql)
 
 
-def recount(counter: Counter) -> None:
-    """Rebuilds a counter table from its source. The source table is locked meanwhile on
-    PostgreSQL, so no write lands between the count and the switch."""
+def recount(*counters) -> None:
+    """Rebuilds counter tables from their sources, in one transaction. The sources are
+    locked meanwhile on PostgreSQL, so no write lands between the count and the switch."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {counter.source} IN SHARE MODE")
-        for sql in counter.recount_sql(connection.vendor):
-            cursor.execute(sql)
+            sources = ", ".join(sorted({counter.source for counter in counters}))
+            cursor.execute(f"LOCK TABLE {sources} IN SHARE MODE")
+        for counter in counters:
+            for sql in counter.recount_sql(connection.vendor):
+                cursor.execute(sql)
 
 
 class KeptCountAdmin:

@@ -10,8 +10,6 @@ statistics read a few thousand rows instead of every annotation (see loupe.count
 
 from __future__ import annotations
 
-from django.db import connection, transaction
-
 from loupe.counters import (
     Counter,
     Key,
@@ -148,13 +146,3 @@ class _AgreementVotes:
 
 AGREEMENT_VOTES = _AgreementVotes()
 KEPT = (GROUND_TRUTH, ANNOTATION_DAYS, LABEL_DAYS, AGREEMENT_VOTES)
-
-
-def recount_all() -> None:
-    """Rebuilds every table above from the annotations and ground truth."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("LOCK TABLE labeling_annotation, labeling_groundtruth IN SHARE MODE")
-        for kept in KEPT:
-            for sql in kept.recount_sql(connection.vendor):
-                cursor.execute(sql)

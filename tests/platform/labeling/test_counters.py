@@ -10,8 +10,9 @@ from django.db.models import Count
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from loupe.counters import recount
 from loupe.insights.selectors import agreement, throughput
-from loupe.labeling.counters import recount_all
+from loupe.labeling.counters import KEPT
 from loupe.labeling.models import (
     AgreementVote,
     Annotation,
@@ -183,7 +184,7 @@ def test_recount_rebuilds_what_triggers_keep(project):
     AgreementVote.objects.all().delete()
     LabelDayCount.objects.all().delete()
 
-    recount_all()
+    recount(*KEPT)
 
     assert (kept_days(project), kept_label_days(project), votes(project), truths()) == before
 
