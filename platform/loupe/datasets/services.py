@@ -235,6 +235,8 @@ def _settle(job, chunk, futures, seen: set[str], progress) -> None:
 
 
 def _discard(futures) -> None:
+    """Removes the files a chunk that will not be inserted created: nothing half-written.
+    A file a committed row uses (the same content imported before) stays."""
     for future in futures:
         try:
             accepted, _ = future.result()
@@ -329,55 +331,56 @@ def _holdout(sha256: str, fraction: float) -> bool:
 
 
 def _flush(job, batch, rejections, progress) -> None:
-    try:
-        with transaction.atomic():
-            # Serialises concurrent imports into one project (no-op on SQLite, which
-            # serialises writers anyway).
-            Project.objects.select_for_update().filter(pk=job.project_id).first()
-            existing = set(
-                Item.objects.filter(
-                    project_id=job.project_id, sha256__in=[a.sha256 for a in batch]
-                ).values_list("sha256", flat=True)
+    """Inserts one chunk's items, imported labels and rejections in one transaction. When it
+    fails, `_consume` removes the files the chunk created (`_discard`)."""
+    with transaction.atomic():
+        # Serialises concurrent imports into one project (no-op on SQLite, which
+        # serialises writers anyway).
+        Project.objects.select_for_update().filter(pk=job.project_id).first()
+        existing = set(
+            Item.objects.filter(
+                project_id=job.project_id, sha256__in=[a.sha256 for a in batch]
+            ).values_list("sha256", flat=True)
+        )
+        fresh = [a for a in batch if a.sha256 not in existing]
+        splits = _items_insert(job, fresh)
+        labeled = [
+            (a, split)
+            for a, split in zip(fresh, splits, strict=True)
+            if a.label_class_id is not None
+        ]
+        ids = dict(
+            Item.objects.filter(
+                project_id=job.project_id, sha256__in=[a.sha256 for a, _ in labeled]
+            ).values_list("sha256", "id")
+            if labeled
+            else ()
+        )
+        truths = [
+            GroundTruth(
+                item_id=ids[a.sha256],
+                project_id=job.project_id,
+                in_holdout=split == Split.HOLDOUT,
+                label_class_id=a.label_class_id,
+                decided_by=Decision.IMPORTED,
+                agreement=1.0,
             )
-            fresh = [a for a in batch if a.sha256 not in existing]
-            splits = _items_insert(job, fresh)
-            ids = dict(
-                Item.objects.filter(
-                    project_id=job.project_id, sha256__in=[a.sha256 for a in fresh]
-                ).values_list("sha256", "id")
-            )
-            truths = [
-                GroundTruth(
-                    item_id=ids[a.sha256],
-                    project_id=job.project_id,
-                    in_holdout=split == Split.HOLDOUT,
-                    label_class_id=a.label_class_id,
-                    decided_by=Decision.IMPORTED,
-                    agreement=1.0,
-                )
-                for a, split in zip(fresh, splits, strict=True)
-                if a.label_class_id is not None
-            ]
-            GroundTruth.objects.bulk_create(truths)
-            ImportRejection.objects.bulk_create(rejections)
-            job.imported += len(fresh)
-            job.labeled += len(truths)
-            job.duplicates += len(batch) - len(fresh)
-            job.rejected += len(rejections)
-            ImportJob.objects.filter(pk=job.pk).update(
-                processed=job.processed,
-                imported=job.imported,
-                labeled=job.labeled,
-                duplicates=job.duplicates,
-                rejected=job.rejected,
-                heartbeat_at=timezone.now(),
-            )
-    except Exception:
-        # Nothing half-written: files this batch created are removed with the failed rows.
-        for accepted in batch:
-            if accepted.created_file and not Item.objects.filter(file=accepted.file_name).exists():
-                file_delete(name=accepted.file_name)
-        raise
+            for a, split in labeled
+        ]
+        GroundTruth.objects.bulk_create(truths)
+        ImportRejection.objects.bulk_create(rejections)
+        job.imported += len(fresh)
+        job.labeled += len(truths)
+        job.duplicates += len(batch) - len(fresh)
+        job.rejected += len(rejections)
+        ImportJob.objects.filter(pk=job.pk).update(
+            processed=job.processed,
+            imported=job.imported,
+            labeled=job.labeled,
+            duplicates=job.duplicates,
+            rejected=job.rejected,
+            heartbeat_at=timezone.now(),
+        )
     if progress:
         progress(job)
 
