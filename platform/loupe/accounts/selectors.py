@@ -39,9 +39,13 @@ def user_project_role(*, user: AbstractUser, project) -> str | None:
     return membership.role if membership else None
 
 
-def user_can(*, user: AbstractUser, project, action: str) -> bool:
-    role = user_project_role(user=user, project=project)
+def role_can(role: str | None, action: str) -> bool:
+    """What a project role (None: not a member) may do, by PERMISSIONS."""
     return role is not None and role in PERMISSIONS[action]
+
+
+def user_can(*, user: AbstractUser, project, action: str) -> bool:
+    return role_can(user_project_role(user=user, project=project), action)
 
 
 def user_can_create_projects(*, user: AbstractUser) -> bool:

@@ -4,7 +4,7 @@ role and what it allows, and the "Label now" link."""
 from django.conf import settings
 from django.http import Http404
 
-from loupe.accounts.selectors import user_can, user_project_role
+from loupe.accounts.selectors import role_can, user_project_role
 from loupe.errors import NotFoundError
 from loupe.labeling.selectors import label_now_url
 from loupe.projects.selectors import project_get
@@ -25,16 +25,16 @@ def project_or_404(request, slug):
 
 
 def project_context(request, project, *, tab: str) -> dict:
-    user = request.user
+    role = user_project_role(user=request.user, project=project)
     return {
         "project": project,
         "tab": tab,
         "tabs": TABS,
-        "role": user_project_role(user=user, project=project),
-        "can_label": user_can(user=user, project=project, action="label"),
-        "can_run_jobs": user_can(user=user, project=project, action="run_jobs"),
-        "can_import": user_can(user=user, project=project, action="import"),
-        "can_export": user_can(user=user, project=project, action="export"),
+        "role": role,
+        "can_label": role_can(role, "label"),
+        "can_run_jobs": role_can(role, "run_jobs"),
+        "can_import": role_can(role, "import"),
+        "can_export": role_can(role, "export"),
         "label_now_url": label_now_url(project=project),
         "label_studio_url": settings.LABEL_STUDIO_URL,
     }

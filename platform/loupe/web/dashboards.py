@@ -145,17 +145,17 @@ def _jobs_context(request, project) -> dict:
         .select_related("training_run", "scoring_run", "selection_round")
         .order_by("-id")[:RECENT_LOOPS]
     )
+    # One query for the model versions the loops' training runs made (one per run at most).
+    versions = dict(
+        ModelVersion.objects.filter(
+            training_run_id__in=[loop.training_run_id for loop in loops if loop.training_run_id]
+        ).values_list("training_run_id", "version")
+    )
     for loop in loops:
         loop.overall = _loop_progress(loop)
         loop.percent = round(loop.overall * 100)
         loop.is_active = loop.status in ACTIVE_STATUSES
-        loop.version = (
-            ModelVersion.objects.filter(training_run_id=loop.training_run_id)
-            .values_list("version", flat=True)
-            .first()
-            if loop.training_run_id
-            else None
-        )
+        loop.version = versions.get(loop.training_run_id)
     return {
         "project": project,
         "loops": loops,
@@ -184,11 +184,11 @@ def project_job_start(request, slug):
     project = project_or_404(request, slug)
     if not user_can(user=request.user, project=project, action="run_jobs"):
         return HttpResponseForbidden("Only admins and ML engineers of this project start jobs.")
-    context = _jobs_context(request, project)
-    if loop_active(project=project) is None:
+    already = loop_active(project=project) is not None
+    if not already:
         loop_start(project=project, created_by=request.user)
-        context = _jobs_context(request, project)
-    else:
+    context = _jobs_context(request, project)
+    if already:
         context["notice"] = "A loop is already running; it picks up the new labels."
     return render(request, "projects/_jobs.html", context)
 
