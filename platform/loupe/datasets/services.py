@@ -129,7 +129,7 @@ def _claim(job_id: int) -> ImportJob | None:
         claimed = ImportJob.objects.filter(
             pk=job_id,
             status=JobStatus.RUNNING,
-            heartbeat_at__lt=now - timedelta(seconds=settings.LOUPE_STALE_AFTER_SECONDS),
+            heartbeat_at__lt=now - _stale_after(),
         ).update(heartbeat_at=now)
     return ImportJob.objects.get(pk=job_id) if claimed else None
 
