@@ -23,9 +23,10 @@ from collections import defaultdict
 
 from django.db.models import Count, Sum
 
-from loupe.insights.common import classes_of, ratio
+from loupe.insights.common import ratio
 from loupe.labeling.models import AgreementVote
 from loupe.projects.models import Project
+from loupe.projects.selectors import project_classes
 
 
 def agreement(*, project: Project) -> dict:
@@ -56,7 +57,7 @@ def agreement(*, project: Project) -> dict:
                 "pairs": by_class.get(c.pk, [0, 0])[0],
                 "agreement": ratio(by_class.get(c.pk, [0, 0])[1], by_class.get(c.pk, [0, 0])[0]),
             }
-            for c in classes_of(project)
+            for c in project_classes(project=project)
         ],
         "annotators": sorted(
             (

@@ -3,36 +3,19 @@ the pool, progress against targets, and how imbalanced the training set is."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from loupe.datasets.models import Item, ItemState, ItemStateCount, Split
-from loupe.insights.common import EFFECTIVE_BETA, classes_of, latest_scoring_run, ratio
-from loupe.labeling.models import GroundTruthCount
+from loupe.insights.common import EFFECTIVE_BETA, latest_scoring_run, ratio
+from loupe.labeling.selectors import ground_truth_counts
 from loupe.learning.models import Prediction, SelectionItem
 from loupe.projects.models import Project
+from loupe.projects.selectors import project_classes
 
 IN_FLIGHT = (ItemState.QUEUED, ItemState.IN_ANNOTATION)
-
-
-def ground_truth_counts(project: Project) -> dict[int, dict[str, int]]:
-    """{class id: {"train": n, "holdout": n, "needs_review": n}} from the counts the
-    database keeps (GroundTruthCount). A tie waiting for review is not a label yet; it is
-    counted apart."""
-    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    rows = GroundTruthCount.objects.filter(project=project).values_list(
-        "label_class_id", "needs_review", "in_holdout", "n"
-    )
-    for class_id, needs_review, in_holdout, n in rows:
-        if needs_review:
-            counts[class_id]["needs_review"] += n
-        else:
-            counts[class_id]["holdout" if in_holdout else "train"] += n
-    return counts
 
 
 def _in_flight_by_expected_class(project: Project) -> dict[tuple[int | None, str], int]:
@@ -117,7 +100,7 @@ def state_counts(project: Project) -> dict[str, int]:
 def class_balance(*, project: Project) -> dict:
     """Per class: ground truth (train / holdout), queued and in annotation (by the class the
     model expected), predicted in the pool, and progress against the target."""
-    classes = classes_of(project)
+    classes = project_classes(project=project)
     truth = ground_truth_counts(project)
     flight = _in_flight_by_expected_class(project)
     predicted, version = pool_predicted_counts(project)
@@ -174,7 +157,7 @@ def imbalance(*, project: Project) -> dict:
     the project's `class_weighting`."""
     from ml.losses import class_weights
 
-    classes = classes_of(project)
+    classes = project_classes(project=project)
     truth = ground_truth_counts(project)
     counts = np.array([truth[c.pk]["train"] for c in classes], dtype=np.int64)
     weights = (

@@ -9,15 +9,11 @@ from django.db import connection
 from django.utils import timezone
 
 from loupe.learning.models import ModelVersion, RunStatus, ScoringRun
-from loupe.projects.models import LabelClass, Project
+from loupe.projects.models import Project
 
 # Weighting of the "effective number of samples"; the value training uses (ml.training).
 EFFECTIVE_BETA = 0.999
 DEFAULT_WINDOW_DAYS = 14
-
-
-def classes_of(project: Project) -> list[LabelClass]:
-    return list(LabelClass.objects.filter(project=project).order_by("order", "id"))
 
 
 def latest_scoring_run(project: Project) -> ScoringRun | None:

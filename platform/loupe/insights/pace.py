@@ -9,8 +9,8 @@ from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from loupe.insights.balance import ground_truth_counts, pool_predicted_counts
-from loupe.insights.common import DEFAULT_WINDOW_DAYS, classes_of, day_start, window_first_day
+from loupe.insights.balance import pool_predicted_counts
+from loupe.insights.common import DEFAULT_WINDOW_DAYS, day_start, window_first_day
 from loupe.labeling.models import (
     Annotation,
     AnnotationDayCount,
@@ -18,7 +18,9 @@ from loupe.labeling.models import (
     GroundTruth,
     LabelDayCount,
 )
+from loupe.labeling.selectors import ground_truth_counts
 from loupe.projects.models import Project
+from loupe.projects.selectors import project_classes
 
 # Below this many recent labels the observed hit rate is too noisy; the pool's predicted
 # share stands in for it.
@@ -131,7 +133,7 @@ def eta(*, project: Project, days: int = DEFAULT_WINDOW_DAYS) -> dict:
     predicted, version = pool_predicted_counts(project)
     pool_total = sum(predicted.values())
     rows = []
-    for c in classes_of(project):
+    for c in project_classes(project=project):
         labeled = truth[c.pk]["train"] + truth[c.pk]["holdout"]
         if recent_total >= MIN_LABELS_FOR_HIT_RATE:
             hit_rate, basis = recent_by_class.get(c.pk, 0) / recent_total, "recent labels"

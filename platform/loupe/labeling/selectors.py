@@ -15,11 +15,27 @@ from loupe.labeling.consensus import (
     krippendorff_alpha,
     pairwise_agreement,
 )
-from loupe.labeling.models import Annotation, GroundTruth, LabelStudioSync
+from loupe.labeling.models import Annotation, GroundTruth, GroundTruthCount, LabelStudioSync
 from loupe.labeling.sync import ls_public_url
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+
+
+def ground_truth_counts(project: Project) -> dict[int, dict[str, int]]:
+    """{class id: {"train": n, "holdout": n, "needs_review": n}} from the counts the
+    database keeps (GroundTruthCount). A tie waiting for review is not a label yet; it is
+    counted apart."""
+    counts: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = GroundTruthCount.objects.filter(project=project).values_list(
+        "label_class_id", "needs_review", "in_holdout", "n"
+    )
+    for class_id, needs_review, in_holdout, n in rows:
+        if needs_review:
+            counts[class_id]["needs_review"] += n
+        else:
+            counts[class_id]["holdout" if in_holdout else "train"] += n
+    return counts
 
 
 def label_now_url(*, project: Project) -> str | None:

@@ -7,11 +7,11 @@ import logging
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.errors import ApplicationError
-from loupe.labeling.models import GroundTruth
+from loupe.labeling.selectors import ground_truth_counts
 from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
@@ -32,13 +32,11 @@ def strategy_name(project: Project) -> str:
 
 
 def _class_counts(project: Project, classes) -> np.ndarray:
-    counts = dict(
-        GroundTruth.objects.filter(item__project=project, needs_review=False)
-        .values_list("label_class_id")
-        .annotate(n=Count("id"))
-        .values_list("label_class_id", "n")
+    """Labels per class (train and holdout; ties waiting for review are no label yet)."""
+    truth = ground_truth_counts(project)
+    return np.array(
+        [truth[c.pk]["train"] + truth[c.pk]["holdout"] for c in classes], dtype=np.int64
     )
-    return np.array([counts.get(c.pk, 0) for c in classes], dtype=np.int64)
 
 
 @transaction.atomic
