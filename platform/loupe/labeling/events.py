@@ -337,10 +337,11 @@ def _deletion_times(ids: Iterable[int], at: datetime, stamps: Iterable) -> dict[
 def annotations_delete(*, project: Project, ids: Iterable[int], at: datetime) -> ApplyResult:
     """Drops these Label Studio annotations from Loupe (deleted there at `at`)."""
     ids = list(ids)
-    gone = Annotation.objects.filter(item__project=project, ls_annotation_id__in=ids)
-    times = _deletion_times(ids, at, gone.values_list("ls_annotation_id", "ls_updated_at"))
+    gone = Annotation.objects.filter(project=project, ls_annotation_id__in=ids)
+    rows = list(gone.values_list("ls_annotation_id", "ls_updated_at", "item_id"))
+    times = _deletion_times(ids, at, (row[:2] for row in rows))
     _tombstone(LabelStudioDeletion.Kind.ANNOTATION, times)
-    items = set(gone.values_list("item_id", flat=True))
+    items = {row[2] for row in rows}
     deleted, _ = gone.delete()
     return ApplyResult(deleted=deleted, new_labels=_settle(project, items))
 
@@ -350,12 +351,13 @@ def tasks_delete(*, project: Project, task_ids: Iterable[int], at: datetime) -> 
     """Drops the annotations of deleted Label Studio tasks; their unlabeled items go back to
     the pool, and the picks forget the task."""
     task_ids = list(task_ids)
-    gone = Annotation.objects.filter(item__project=project, ls_task_id__in=task_ids)
-    times = _deletion_times(task_ids, at, gone.values_list("ls_task_id", "ls_updated_at"))
+    gone = Annotation.objects.filter(project=project, ls_task_id__in=task_ids)
+    rows = list(gone.values_list("ls_task_id", "ls_updated_at", "item_id"))
+    times = _deletion_times(task_ids, at, (row[:2] for row in rows))
     _tombstone(LabelStudioDeletion.Kind.TASK, times)
     picks = SelectionItem.objects.filter(selection_round__project=project, ls_task_id__in=task_ids)
     returned = set(picks.values_list("item_id", flat=True))
-    items = set(gone.values_list("item_id", flat=True)) | returned
+    items = {row[2] for row in rows} | returned
     deleted, _ = gone.delete()
     picks.update(ls_task_id=None)
     return ApplyResult(deleted=deleted, new_labels=_settle(project, items, returned))

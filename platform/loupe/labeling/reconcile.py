@@ -81,7 +81,7 @@ def project_reconcile(*, project: Project, full: bool | None = None, client=None
             raise
         if full:
             local = Annotation.objects.filter(
-                item__project=project,
+                project=project,
                 ls_annotation_id__isnull=False,
                 ls_updated_at__lt=started - FULL_LISTING_MARGIN,
             ).values_list("ls_annotation_id", flat=True)

@@ -152,9 +152,7 @@ def project_labeling(*, project: Project) -> dict:
         "in_annotation": Item.objects.filter(
             project=project, state=ItemState.IN_ANNOTATION
         ).count(),
-        "needs_review": GroundTruth.objects.filter(
-            item__project=project, needs_review=True
-        ).count(),
+        "needs_review": GroundTruth.objects.filter(project=project, needs_review=True).count(),
         "draft_rounds": SelectionRound.objects.filter(
             project=project, status=SelectionRound.Status.DRAFT
         ).count(),
@@ -174,9 +172,7 @@ def agreement_stats(*, project: Project) -> dict:
     names = {c.pk: c.name for c in project_classes(project=project)}
     votes: dict[int, dict[str, str]] = defaultdict(dict)
     rows = (
-        Annotation.objects.filter(
-            item__project=project, was_cancelled=False, label_class__isnull=False
-        )
+        Annotation.objects.filter(project=project, was_cancelled=False, label_class__isnull=False)
         .order_by("ls_updated_at", "id")
         .values_list("item_id", "annotator", "label_class_id", "ls_annotation_id")
     )
@@ -226,9 +222,7 @@ def agreement_stats(*, project: Project) -> dict:
         "annotations": sum(len(u) for u in units),
         "alpha": krippendorff_alpha(units),
         "pairwise_agreement": pairwise_agreement(units),
-        "needs_review": GroundTruth.objects.filter(
-            item__project=project, needs_review=True
-        ).count(),
+        "needs_review": GroundTruth.objects.filter(project=project, needs_review=True).count(),
         "classes": per_class,
         "annotators": per_annotator,
     }

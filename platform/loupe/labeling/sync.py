@@ -99,7 +99,7 @@ def _guard_class_removal(project: Project, state: LabelStudioSync, classes: list
         # Label Studio accepts a config without a class its annotations use; Loupe does not.
         # Annotations of a class Loupe no longer has keep their result but lose the link.
         orphans = Annotation.objects.filter(
-            item__project=project, was_cancelled=False, label_class__isnull=True
+            project=project, was_cancelled=False, label_class__isnull=True
         ).values_list("result", flat=True)
         if any(name in chosen_classes(result) for result in orphans.iterator()):
             raise ApplicationError(

@@ -181,7 +181,7 @@ def runs_resume() -> dict[str, int]:
 
 def new_labels_since_last_training(*, project: Project) -> int:
     last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
-    labels = GroundTruth.objects.filter(item__project=project, needs_review=False).exclude(
+    labels = GroundTruth.objects.filter(project=project, needs_review=False).exclude(
         decided_by=Decision.IMPORTED
     )
     if last is not None:
