@@ -8,8 +8,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from loupe.datasets.models import Item
 from loupe.datasets.selectors import item_list
 from loupe.insights.common import latest_scored_version
-from loupe.labeling import adapter
-from loupe.labeling.sync import ls_public_url
+from loupe.labeling.selectors import pick_task_url
 from loupe.learning.models import Prediction, SelectionItem
 from loupe.projects.models import Project
 
@@ -67,15 +66,12 @@ def gallery_details(*, project: Project, items: list[Item]) -> dict[int, dict]:
         .select_related("selection_round")
         .order_by("item_id", "-selection_round__number")
     )
-    base = ls_public_url()
     for pick in picks:
         if details[pick.item_id]["pick"] is None:
             details[pick.item_id]["pick"] = {
                 "round": pick.selection_round.number,
                 "reason": pick.reason,
                 "is_control": pick.is_control,
-                "task_url": adapter.task_url(base, project.ls_project_id, pick.ls_task_id)
-                if pick.ls_task_id and project.ls_project_id
-                else None,
+                "task_url": pick_task_url(project, pick),
             }
     return details

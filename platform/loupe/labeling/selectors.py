@@ -51,16 +51,11 @@ def project_url(*, project: Project) -> str | None:
     return f"{ls_public_url().rstrip('/')}/projects/{project.ls_project_id}/data"
 
 
-def item_task_url(*, item: Item) -> str | None:
-    """The Label Studio task of the item's latest pushed pick, or None."""
-    pick = (
-        SelectionItem.objects.filter(item=item, ls_task_id__isnull=False)
-        .order_by("-selection_round__number")
-        .first()
-    )
-    if pick is None or not item.project.ls_project_id:
+def pick_task_url(project: Project, pick: SelectionItem) -> str | None:
+    """The Label Studio task a pick was pushed as, or None before its push."""
+    if not (pick.ls_task_id and project.ls_project_id):
         return None
-    return adapter.task_url(ls_public_url(), item.project.ls_project_id, pick.ls_task_id)
+    return adapter.task_url(ls_public_url(), project.ls_project_id, pick.ls_task_id)
 
 
 def item_labeling(*, item: Item) -> dict:
@@ -78,9 +73,7 @@ def item_labeling(*, item: Item) -> dict:
             "reason": pick.reason,
             "is_control": pick.is_control,
             "ls_task_id": pick.ls_task_id,
-            "task_url": adapter.task_url(ls_public_url(), project.ls_project_id, pick.ls_task_id)
-            if pick.ls_task_id and project.ls_project_id
-            else None,
+            "task_url": pick_task_url(project, pick),
         }
         for pick in picks
     ]
