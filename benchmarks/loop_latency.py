@@ -244,23 +244,16 @@ def child_profile(args) -> dict:
     import numpy as np
     import torch
     from django.conf import settings
-    from django.core.files.storage import default_storage
 
     from loupe.datasets.models import Item, Split
     from loupe.learning.data import item_tensors
     from loupe.learning.models import ModelVersion
-    from ml.models import build_model
+    from loupe.learning.scoring import version_model
     from ml.scoring import score
 
     torch.set_num_threads(args.threads)
     version = ModelVersion.objects.get(pk=args.version)
-    model = build_model(
-        version.model_kind, num_classes=len(version.class_names), image_size=version.image_size
-    )
-    with default_storage.open(version.weights.name, "rb") as handle:
-        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
-    model.eval()
+    model = version_model(model_version=version)
     rows = list(
         Item.objects.filter(project=version.project, split=Split.POOL)
         .order_by("id")

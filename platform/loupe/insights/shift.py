@@ -9,7 +9,6 @@ in media storage per scoring run: it costs seconds, and it only changes with a n
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from loupe.datasets.models import Item, ItemState, Split
 from loupe.insights.common import latest_scoring_run
 from loupe.learning.data import item_tensors
 from loupe.learning.models import ModelVersion, ScoringRun
-from loupe.learning.scoring import scoring_arrays
+from loupe.learning.scoring import scoring_arrays, version_model
 from loupe.projects.models import Project
 
 # Bump when the computation changes, so older cached results are not served.
@@ -89,18 +88,9 @@ def _compare(name: str, a_label: str, b_label: str, a: np.ndarray, b: np.ndarray
 
 def _embed(version: ModelVersion, files: list[str]) -> np.ndarray:
     """Embeddings of items by the model version, as its scoring computed them for the pool."""
-    import torch
-
-    from ml.models import build_model
     from ml.scoring import score
 
-    model = build_model(
-        version.model_kind, num_classes=len(version.class_names), image_size=version.image_size
-    )
-    with default_storage.open(version.weights.name, "rb") as handle:
-        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
-    model.eval()
+    model = version_model(model_version=version)
     return score(model, item_tensors(files, image_size=version.image_size)).embeddings
 
 

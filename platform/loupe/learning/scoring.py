@@ -115,9 +115,17 @@ def _claim_chunk(chunk_id: int) -> ScoringChunk | None:
     return chunk
 
 
-@lru_cache(maxsize=4)
-def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, classes: int):
-    """Loaded once per worker process and version: chunks of one run reuse it."""
+def version_model(*, model_version: ModelVersion):
+    """The version's network with its trained weights, on the device, in eval mode."""
+    return _built(
+        model_version.weights.name,
+        model_version.model_kind,
+        model_version.image_size,
+        len(model_version.class_names),
+    )
+
+
+def _built(weights_name: str, kind: str, size: int, classes: int):
     import torch
 
     from ml.device import pick_device
@@ -128,6 +136,12 @@ def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, 
         state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
     model.load_state_dict(state["state_dict"])
     return model.to(pick_device()).eval()
+
+
+@lru_cache(maxsize=4)
+def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, classes: int):
+    """Loaded once per worker process and version: chunks of one run reuse it."""
+    return _built(weights_name, kind, size, classes)
 
 
 def scoring_chunk_execute(*, chunk_id: int) -> ScoringChunk | None:
