@@ -168,13 +168,13 @@ def kmeans(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     centroids = x[kmeans_pp_init(x, k, rng=rng, weights=weights)].copy()
     labels = np.full(n, -1, dtype=np.int64)
+    weighted = x if weights is None else x * w[:, None]
     for _ in range(iterations):
         new_labels, _ = nearest_center(x, centroids)
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
         mass = np.bincount(labels, weights=w, minlength=k)
-        weighted = x * w[:, None]
         sums = np.stack(
             [np.bincount(labels, weights=weighted[:, j], minlength=k) for j in range(x.shape[1])],
             axis=1,
