@@ -8,7 +8,6 @@ same initial labeled set and train the same model, so differences come from sele
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -57,10 +56,10 @@ class Learner:
     threads: int | None = None
 
     def fit(self, x: torch.Tensor, y: np.ndarray, *, seed: int) -> torch.nn.Module:
-        cfg = self.train_config
-        steps_per_epoch = max(1, math.ceil(len(y) / cfg.batch_size))
-        epochs = max(cfg.epochs, math.ceil(self.min_steps / steps_per_epoch))
-        cfg = replace(cfg, epochs=epochs, seed=seed, early_stopping_patience=None)
+        # train_classifier raises the epochs to reach min_steps (counting its real batches).
+        cfg = replace(
+            self.train_config, min_steps=self.min_steps, seed=seed, early_stopping_patience=None
+        )
         with _torch_threads(self.threads):
             return train_classifier(self.model_factory(seed), x, y, config=cfg).model
 
