@@ -5,21 +5,16 @@ import os
 from config.django.base import *  # noqa: F403
 from config.django.base import DATABASES, VAR_DIR
 from config.env import env
+from config.settings.celery import filesystem_broker_options
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Jobs run in-process unless a test starts a real worker.
 LOUPE_JOBS_EAGER = True
 if CELERY_BROKER_URL.startswith("filesystem://"):  # noqa: F405
     # One broker folder per test session: workers of another session never take its tasks.
-    _broker_dir = VAR_DIR / f"broker-test-{os.getpid()}"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {  # noqa: F405
-        **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "control_folder": str(_broker_dir / "control"),
-    }
-    for _folder in ("queue", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
+        VAR_DIR / f"broker-test-{os.getpid()}"
+    )
 # The suite trains tiny models for the few epochs its projects ask for (tests of the
 # minimum set it themselves).
 LOUPE_MIN_TRAIN_STEPS = env.int("LOUPE_MIN_TRAIN_STEPS", default=0)

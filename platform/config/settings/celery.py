@@ -5,22 +5,29 @@ from pathlib import Path
 
 from config.env import VAR_DIR, env
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = Path(env.str("LOUPE_BROKER_DIR", default=str(VAR_DIR / "broker")))
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "control_folder": str(_broker_dir / "control"),
+
+def filesystem_broker_options(folder: Path) -> dict:
+    """Transport options of the filesystem broker whose messages live under `folder`; the
+    folders are created, as the transport expects them to exist."""
+    for name in ("queue", "control"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         # How often an idle worker looks for new messages: each hop of the loop (train ->
         # score -> select) waits up to this long.
         "polling_interval": env.float("LOUPE_BROKER_POLLING_INTERVAL", default=0.2),
     }
-    # The transport expects its folders to exist; a bare machine has none yet.
-    for _folder in ("queue", "control"):
-        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
+        Path(env.str("LOUPE_BROKER_DIR", default=str(VAR_DIR / "broker")))
+    )
 # State lives in the database (runs, jobs); Celery results are not needed.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
