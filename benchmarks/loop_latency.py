@@ -308,7 +308,6 @@ def _prediction_write_seconds(version, rows, probs) -> float:
 
     from loupe.learning.models import ModelVersion, ScoringRun, TrainingRun
     from loupe.learning.scoring import _predictions_insert
-    from loupe.projects.selectors import project_classes
 
     with transaction.atomic():
         fresh = ModelVersion.objects.get(pk=version.pk)
@@ -317,16 +316,10 @@ def _prediction_write_seconds(version, rows, probs) -> float:
         fresh.save()
         run = ScoringRun.objects.create(project=version.project, model_version=fresh)
         started = time.perf_counter()
-        ordered = np.sort(probs, axis=1)
-        classes = {c.name: c.pk for c in project_classes(project=version.project)}
-        class_ids = [classes.get(name) for name in version.class_names]
         _predictions_insert(
             version=fresh,
             run=run,
             item_ids=np.array([r[0] for r in rows], dtype=np.int64),
-            class_ids=[class_ids[i] for i in probs.argmax(axis=1).tolist()],
-            confidence=ordered[:, -1],
-            uncertainty=1.0 - (ordered[:, -1] - ordered[:, -2]),
             probs=probs,
         )
         seconds = time.perf_counter() - started

@@ -241,11 +241,6 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
         mc_samples=settings.LOUPE_MC_SAMPLES if wants_mc else 0,
     )
     probs = output.probs
-    ordered = np.sort(probs, axis=1)
-    margin = ordered[:, -1] - (ordered[:, -2] if probs.shape[1] > 1 else 0.0)
-    predicted = probs.argmax(axis=1)
-    classes = {c.name: c.pk for c in project_classes(project=run.project)}
-    class_ids = [classes.get(name) for name in version.class_names]
     ids = np.array([r[0] for r in rows], dtype=np.int64)
 
     artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}.npz"
@@ -261,15 +256,7 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
     with transaction.atomic():
         # Conflicts are ignored: an item already scored by this version (a redelivered
         # chunk whose first attempt died after writing) keeps its one prediction.
-        _predictions_insert(
-            version=version,
-            run=run,
-            item_ids=ids,
-            class_ids=[class_ids[i] for i in predicted.tolist()],
-            confidence=ordered[:, -1],
-            uncertainty=1.0 - margin,
-            probs=probs,
-        )
+        _predictions_insert(version=version, run=run, item_ids=ids, probs=probs)
         updated = ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.SUCCEEDED,
             artifact=artifact,
@@ -303,19 +290,17 @@ _PREDICTION_COLUMNS = (
 
 
 def _predictions_insert(
-    *,
-    version: ModelVersion,
-    run: ScoringRun,
-    item_ids: np.ndarray,
-    class_ids: list[int | None],
-    confidence: np.ndarray,
-    uncertainty: np.ndarray,
-    probs: np.ndarray,
+    *, version: ModelVersion, run: ScoringRun, item_ids: np.ndarray, probs: np.ndarray
 ) -> None:
     """The chunk's Prediction rows, as bulk_create(ignore_conflicts=True) writes them, from
-    plain tuples: building a model instance per row and preparing each field through the
-    ORM cost four times the insert itself. Values are adapted by the database backend as
-    the ORM would (dates, JSON); probabilities are kept to 5 decimals."""
+    plain tuples (loupe.bulk): predicted class, confidence (top probability), uncertainty
+    (1 - margin between the top two) and the probabilities kept to 5 decimals."""
+    ordered = np.sort(probs, axis=1)
+    confidence = ordered[:, -1]
+    uncertainty = 1.0 - (confidence - (ordered[:, -2] if probs.shape[1] > 1 else 0.0))
+    classes = {c.name: c.pk for c in project_classes(project=run.project)}
+    by_index = [classes.get(name) for name in version.class_names]
+    class_ids = [by_index[i] for i in probs.argmax(axis=1).tolist()]
     created_at = db_value(Prediction, "created_at", timezone.now())
     rows = [
         (
