@@ -58,3 +58,11 @@ def _generic_store(name: str, content: bytes) -> bool:
 
 def file_delete(*, name: str) -> None:
     default_storage.delete(name)
+
+
+def file_replace(*, name: str, content: bytes) -> None:
+    """Writes `content` under exactly `name` in media storage, replacing what was there (a
+    rerun's artifact or a refreshed cache); Django's storage would pick another name."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(content))

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 
 import numpy as np
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.storage import file_replace
 from loupe.insights.common import latest_scoring_run
 from loupe.learning.data import item_tensors
 from loupe.learning.models import ModelVersion, ScoringRun
@@ -60,9 +60,7 @@ def drift(*, project: Project, refresh: bool = False, compute: bool = True) -> d
             "message": "Not computed yet for the latest scoring.",
         }
     result = drift_compute(project=project, run=run)
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    default_storage.save(name, ContentFile(json.dumps(result).encode()))
+    file_replace(name=name, content=json.dumps(result).encode())
     return {**result, "cached": False}
 
 

@@ -9,7 +9,6 @@ from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F
@@ -18,6 +17,7 @@ from django.utils import timezone
 from loupe import jobs
 from loupe.bulk import db_value, insert_rows
 from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.storage import file_replace
 from loupe.learning.data import item_tensors
 from loupe.learning.models import (
     ModelVersion,
@@ -249,9 +249,7 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
     if output.mc_probs is not None:
         arrays["mc_probs"] = output.mc_probs
     np.savez(buffer, **arrays)
-    if default_storage.exists(artifact):
-        default_storage.delete(artifact)
-    default_storage.save(artifact, ContentFile(buffer.getvalue()))
+    file_replace(name=artifact, content=buffer.getvalue())
 
     with transaction.atomic():
         # Conflicts are ignored: an item already scored by this version (a redelivered

@@ -7,13 +7,12 @@ import time
 
 import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from loupe import jobs
 from loupe.datasets.models import Item, Split
+from loupe.datasets.storage import file_replace
 from loupe.errors import ApplicationError
 from loupe.learning.data import item_tensors, thin_curve
 from loupe.learning.models import ModelVersion, RunStatus, TrainingRun, Trigger
@@ -229,9 +228,7 @@ def _record(run, result, artifacts, names, size, metrics, baseline, losses, **co
     name = f"models/{run.project.slug}/run-{run.pk}.pt"
     embeddings_name = f"models/{run.project.slug}/run-{run.pk}-train-embeddings.npz"
     for path, content in zip((name, embeddings_name), artifacts, strict=True):
-        if default_storage.exists(path):
-            default_storage.delete(path)
-        default_storage.save(path, ContentFile(content))
+        file_replace(name=path, content=content)
     try:
         with transaction.atomic():
             number = (
