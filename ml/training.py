@@ -39,13 +39,16 @@ class TrainConfig:
     holdout balanced accuracy (``None`` trains all epochs); the best epoch's weights are kept.
     ``min_steps`` raises the number of epochs when the labeled set is small, so that a model
     trained from scratch on 100 labels still gets enough optimisation steps; early stopping
-    waits for them too.
+    waits for them too. ``max_steps`` ends training after that many steps, in the middle of
+    an epoch if need be: fine-tuning a model that starts from trained weights
+    (``min_steps == max_steps``) takes the same number of steps however many labels there are.
     ``augment`` is applied to each training batch when inputs are tensors (datasets carry
     their own augmentation).
     """
 
     epochs: int = 30
     min_steps: int = 0
+    max_steps: int | None = None
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
@@ -148,7 +151,11 @@ def train_classifier(
     """Train ``model`` on labeled data, keeping the epoch with the best holdout score.
 
     ``progress(step, total_steps, loss)`` is called after every optimisation step;
-    ``total_steps`` is the planned maximum, so early stopping ends before reaching it.
+    ``total_steps`` is the planned number of steps (epochs, raised by ``min_steps`` and capped
+    by ``max_steps``). When early stopping ends training before the plan, one more call
+    reports the steps really run as the total (``step == total_steps``), so a progress bar
+    ends full and the last call's total is always the number of steps run.
+    The model trains from the weights it has: pass a trained model to fine-tune it.
     Two calls with the same inputs, initial weights and ``config.seed`` give the same model.
     """
     config = config or TrainConfig()
@@ -183,11 +190,17 @@ def train_classifier(
     steps_per_epoch = len(_epoch_batches(y, config, num_classes, torch.Generator()))
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     total_steps = steps_per_epoch * epochs
+    if config.max_steps is not None:
+        if config.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        total_steps = min(total_steps, config.max_steps)
+        epochs = math.ceil(total_steps / steps_per_epoch)
     result = TrainResult(model=model, class_weights=weights, device=str(device))
     best_key: tuple[float, float] | None = None
     best_state: dict | None = None
     stale = 0
     step = 0
+    last_loss = torch.tensor(float("nan"))
 
     with _seeded(config.seed, device):
         for epoch in range(1, epochs + 1):
@@ -206,6 +219,8 @@ def train_classifier(
             loss_sum = torch.zeros((), device=device)
             seen = 0
             for xb, idx in pairs:
+                if step >= total_steps:
+                    break
                 xb = xb.to(device, non_blocking=True)
                 yb = y_dev[idx.to(device)]
                 if dataset is None and config.augment is not None:
@@ -221,8 +236,9 @@ def train_classifier(
                 step += 1
                 loss_sum += loss.detach() * len(yb)
                 seen += len(yb)
+                last_loss = loss.detach()
                 if progress is not None:
-                    progress(step, total_steps, float(loss.detach()))
+                    progress(step, total_steps, float(last_loss))
 
             record = {"epoch": epoch, "loss": float(loss_sum) / seen}
             record["val_balanced_accuracy"] = None
@@ -248,6 +264,10 @@ def train_classifier(
             if has_val and patience is not None and stale >= patience and step >= config.min_steps:
                 result.stopped_early = epoch < epochs
                 break
+
+    if progress is not None and step < total_steps:
+        # Stopped before the plan: the steps run were all there was to do.
+        progress(step, step, float(last_loss))
 
     if best_state is not None:
         model.load_state_dict(best_state)

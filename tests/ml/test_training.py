@@ -56,6 +56,61 @@ def test_progress_reports_every_step_out_of_the_planned_total():
     assert all(isinstance(c[2], float) and c[2] > 0 for c in calls)
 
 
+def test_max_steps_ends_training_mid_epoch_and_is_the_progress_total():
+    calls = []
+    x, y = blobs()  # 4 steps per epoch
+    config = TrainConfig(epochs=3, min_steps=7, max_steps=7, early_stopping_patience=None)
+    result = train_classifier(MLP(8, 3), x, y, config=config, progress=lambda *a: calls.append(a))
+    assert [c[0] for c in calls] == list(range(1, 8))
+    assert {c[1] for c in calls} == {7}
+    assert len(result.history) == 2  # a full epoch and three steps of the second
+
+
+def test_progress_ends_at_the_steps_really_run_when_training_stops_early():
+    calls = []
+    x, y = blobs()
+    vx, vy = blobs(n_per_class=(20, 20, 5), seed=0)
+    config = TrainConfig(epochs=40, batch_size=32, early_stopping_patience=1, lr=0.01)
+    result = train_classifier(
+        MLP(8, 3, seed=0),
+        x,
+        y,
+        val_x=vx,
+        val_y=vy,
+        config=config,
+        progress=lambda *a: calls.append(a),
+    )
+    assert result.stopped_early
+    steps_run = 4 * len(result.history)
+    planned = {c[1] for c in calls[:-1]}
+    assert planned == {4 * 40}
+    assert calls[-1][:2] == (steps_run, steps_run)  # the bar ends full, at the real count
+    assert [c[0] for c in calls[:-1]] == list(range(1, steps_run + 1))
+
+
+def test_warm_start_continues_from_the_weights_it_is_given():
+    """Fine-tuning a trained model for a few steps keeps what it learned; the same few steps
+    from fresh weights do not get there."""
+    x, y = blobs()
+    trained = fit(epochs=15).model
+    few = TrainConfig(min_steps=4, max_steps=4, lr=0.003, early_stopping_patience=None)
+
+    def first_loss_and_rare_recall(model):
+        losses = []
+        result = train_classifier(
+            model, x, y, config=few, progress=lambda step, total, loss: losses.append(loss)
+        )
+        pred = result.model(x).argmax(1).numpy()
+        return losses[0], (pred[y == 2] == 2).mean()
+
+    warm = MLP(8, 3, hidden=16, seed=1)
+    warm.load_state_dict(trained.state_dict())
+    warm_loss, warm_recall = first_loss_and_rare_recall(warm)
+    cold_loss, cold_recall = first_loss_and_rare_recall(MLP(8, 3, hidden=16, seed=1))
+    assert warm_loss < 0.5 * cold_loss
+    assert warm_recall >= 0.9 and warm_recall > cold_recall
+
+
 def test_min_steps_adds_epochs_for_small_label_sets():
     x, y = blobs()  # 128 items: 4 steps per epoch at batch size 32
     config = TrainConfig(epochs=2, min_steps=20, batch_size=32, early_stopping_patience=None)
