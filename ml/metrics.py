@@ -123,3 +123,67 @@ def classification_metrics(
         ],
         "confusion_matrix": cm.tolist(),
     }
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    num_classes: int,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Percentile bootstrap intervals of ``accuracy``, ``balanced_accuracy`` and ``macro_f1``.
+
+    Resampling is stratified by true class: each resample keeps every class's holdout size,
+    so a rare class never drops out of a resample (which would flatter balanced accuracy);
+    the interval shows how much the figure could move on another holdout of the same sizes.
+    Returns ``{metric: [low, high]}``; empty input gives an empty dict.
+    """
+    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
+    if len(y_true) == 0 or n_resamples < 1:
+        return {}
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(y_true):
+        members = np.flatnonzero(y_true == c)
+        picks.append(members[rng.integers(0, len(members), size=(n_resamples, len(members)))])
+    rows = np.concatenate(picks, axis=1)  # (n_resamples, n): indices of one resample per row
+    flat = y_true[rows] * num_classes + y_pred[rows]
+    offsets = (np.arange(n_resamples) * num_classes * num_classes)[:, None]
+    cms = np.bincount((flat + offsets).ravel(), minlength=n_resamples * num_classes**2)
+    cms = cms.reshape(n_resamples, num_classes, num_classes).astype(np.float64)
+    tp = np.diagonal(cms, axis1=1, axis2=2)
+    support, predicted = cms.sum(axis=2), cms.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(support > 0, tp / support, 0.0)
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = support > 0
+    seen = present | (predicted > 0)
+    values = {
+        "accuracy": tp.sum(axis=1) / len(y_true),
+        "balanced_accuracy": (recall * present).sum(axis=1) / present.sum(axis=1),
+        "macro_f1": (f1 * seen).sum(axis=1) / np.maximum(seen.sum(axis=1), 1),
+    }
+    tail = (1 - level) / 2 * 100
+    return {
+        name: [float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))]
+        for name, v in values.items()
+    }
+
+
+def proportion_interval(successes: int, n: int, *, level: float = 0.95) -> list[float] | None:
+    """Wilson score interval of a proportion (e.g. accuracy on a random sample); None for
+    n = 0. Unlike the normal approximation it stays inside [0, 1] for small n."""
+    if n <= 0:
+        return None
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]

@@ -79,3 +79,44 @@ def test_mismatched_inputs_are_rejected():
         classification_metrics(np.array([0, 1]), np.ones((3, 2)) / 2)
     with pytest.raises(ValueError):
         classification_metrics(np.array([0, 1]), np.ones((2, 2)) / 2, class_names=["a"])
+
+
+def test_bootstrap_intervals_hold_the_estimate_narrow_with_more_items_and_repeat():
+    from ml.metrics import bootstrap_intervals
+
+    rng = np.random.default_rng(0)
+
+    def holdout(n):
+        y = rng.integers(0, 3, n)
+        pred = np.where(rng.random(n) < 0.7, y, (y + 1) % 3)
+        return y, pred
+
+    small, large = holdout(30), holdout(3000)
+    small_ci = bootstrap_intervals(*small, 3, seed=1)
+    large_ci = bootstrap_intervals(*large, 3, seed=1)
+    for name, point in (("balanced_accuracy", balanced_accuracy(*small, 3)),):
+        low, high = small_ci[name]
+        assert low <= point <= high
+    width = lambda ci: ci["balanced_accuracy"][1] - ci["balanced_accuracy"][0]  # noqa: E731
+    assert width(large_ci) < width(small_ci) / 4
+    assert bootstrap_intervals(*small, 3, seed=1) == small_ci  # the same figure every time
+
+
+def test_bootstrap_keeps_a_rare_class_in_every_resample():
+    from ml.metrics import bootstrap_intervals
+
+    # One rare item, always missed: every resample must still count its recall of 0.
+    y = np.array([0] * 99 + [1])
+    pred = np.zeros(100, dtype=int)
+    ci = bootstrap_intervals(y, pred, 2, seed=0)
+    assert ci["balanced_accuracy"] == [0.5, 0.5]
+
+
+def test_proportion_interval_stays_in_bounds_and_contains_the_share():
+    from ml.metrics import proportion_interval
+
+    assert proportion_interval(0, 0) is None
+    low, high = proportion_interval(10, 10)
+    assert 0.6 < low < 1.0 and high == 1.0
+    low, high = proportion_interval(3, 12)
+    assert low < 0.25 < high

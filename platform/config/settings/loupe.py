@@ -24,6 +24,14 @@ LOUPE_SCORING_BATCH_SIZE = env.int("LOUPE_SCORING_BATCH_SIZE", default=256)
 LOUPE_MC_SAMPLES = env.int("LOUPE_MC_SAMPLES", default=10)
 # Epochs without a better holdout score before training stops (0: train every epoch).
 LOUPE_EARLY_STOPPING_PATIENCE = env.int("LOUPE_EARLY_STOPPING_PATIENCE", default=5)
+# Early stopping only listens to a holdout at least this large: on a handful of items the
+# best epoch is chance, and a model stopped at step 2 is no model.
+LOUPE_EARLY_STOPPING_MIN_HOLDOUT = env.int("LOUPE_EARLY_STOPPING_MIN_HOLDOUT", default=50)
+# Each class keeps at least this many holdout items once it has more training labels than that
+# (the rest of the holdout is the project's holdout_fraction, drawn by content hash).
+LOUPE_HOLDOUT_MIN_PER_CLASS = env.int("LOUPE_HOLDOUT_MIN_PER_CLASS", default=2)
+# Bootstrap resamples behind the confidence intervals of holdout metrics.
+LOUPE_BOOTSTRAP_SAMPLES = env.int("LOUPE_BOOTSTRAP_SAMPLES", default=1000)
 # Optimisation steps a model gets at least: with a few dozen labels, the project's epochs are
 # a handful of steps, too few for a network trained from scratch to learn the rare classes.
 LOUPE_MIN_TRAIN_STEPS = env.int("LOUPE_MIN_TRAIN_STEPS", default=200)
@@ -31,3 +39,9 @@ LOUPE_MIN_TRAIN_STEPS = env.int("LOUPE_MIN_TRAIN_STEPS", default=200)
 # folder defaults to <media>/cache/pixels (local to the workers, like the media they read).
 LOUPE_PIXEL_CACHE = env.bool("LOUPE_PIXEL_CACHE", default=True)
 LOUPE_PIXEL_CACHE_DIR = env.str("LOUPE_PIXEL_CACHE_DIR", default="")
+# A new model version fine-tunes the previous one (same model, image size and classes) for
+# this many steps instead of training from scratch; 0 always trains from scratch.
+LOUPE_WARM_START_STEPS = env.int("LOUPE_WARM_START_STEPS", default=100)
+# Every this many versions one is trained from scratch again (1: every version; 0: only when
+# the classes, image size or model change).
+LOUPE_FULL_RETRAIN_EVERY = env.int("LOUPE_FULL_RETRAIN_EVERY", default=5)

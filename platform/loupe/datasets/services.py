@@ -33,6 +33,7 @@ from loupe.datasets.models import (
 )
 from loupe.datasets.storage import file_delete, file_store, item_file_name
 from loupe.errors import ApplicationError
+from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.projects.models import LabelClass, Project
 
@@ -67,7 +68,7 @@ def import_job_create(
     path: str,
     created_by: AbstractUser | None = None,
     source_tag: str = "",
-    holdout_fraction: float = 0.0,
+    holdout_fraction: float | None = None,
     kind: str | None = None,
     enqueue: bool = True,
 ) -> ImportJob:
@@ -78,6 +79,9 @@ def import_job_create(
     kind = kind or sources.detect_kind(real)
     if kind not in ImportKind.values:
         raise ApplicationError(f"Unknown import kind '{kind}'.")
+    if holdout_fraction is None:
+        # Seed labels join the project's fixed holdout by the same rule as the experts' labels.
+        holdout_fraction = project.holdout_fraction
     if not 0.0 <= holdout_fraction < 1.0:
         raise ApplicationError("holdout_fraction must be in [0, 1).")
     job = ImportJob.objects.create(
@@ -325,11 +329,6 @@ def _inspect_image(content: bytes) -> tuple[int, int, str]:
     return width, height, image_format
 
 
-def _holdout(sha256: str, fraction: float) -> bool:
-    # Content hash as the coin: the same file always lands in the same split.
-    return fraction > 0 and int(sha256[:8], 16) / 0xFFFFFFFF < fraction
-
-
 def _flush(job, batch, rejections, progress) -> None:
     """Inserts one chunk's items, imported labels and rejections in one transaction. When it
     fails, `_consume` removes the files the chunk created (`_discard`)."""
@@ -406,15 +405,16 @@ _ITEM_COLUMNS = (
 
 def _items_insert(job: ImportJob, fresh: list[_Accepted]) -> list[str]:
     """Inserts the batch's items from plain rows (loupe.bulk); returns each one's split.
-    Labeled items go to train or, by the content hash, to the holdout."""
+    Labeled items go to train or to the project's fixed holdout (`labeling.holdout`)."""
     now = db_value(Item, "created_at", timezone.now())
     source = job.source_tag[:100]
     splits, rows = [], []
+    holdout = HoldoutAssigner(project=job.project, fraction=job.holdout_fraction)
     for a in fresh:
         labeled = a.label_class_id is not None
         split = Split.POOL
         if labeled:
-            split = Split.HOLDOUT if _holdout(a.sha256, job.holdout_fraction) else Split.TRAIN
+            split = holdout.split_for(sha256=a.sha256, class_id=a.label_class_id)
         splits.append(split)
         rows.append(
             (

@@ -7,7 +7,8 @@ The rule (also in docs/label-studio.md):
 - Until `annotator_overlap` annotators answered, the item waits (`in_annotation`).
 - Then the class with most votes wins: one voter -> `single`, several -> `majority`, with
   `agreement` = winner's votes / votes. The item becomes `labeled`, and a pool item moves to
-  the `train` split (control-slice picks too: they are random, so unbiased training data).
+  the `train` split or, once and for good, to the project's fixed holdout
+  (`labeling.holdout`); control-slice picks too.
 - A tie between the top classes gives a ground truth marked `needs_review` (holding the
   tied class voted first), and the item stays `in_annotation`: no training label until a
   reviewer decides (`ground_truth_review`).
@@ -25,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loupe.datasets.models import Item, ItemState, Split
+from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 
 STICKY_DECISIONS = (Decision.IMPORTED, Decision.REVIEW)
@@ -111,17 +113,27 @@ def ground_truth_recompute(
         by_item[annotation.item_id].append(annotation)
     create, update, delete, changed_items = [], [], [], []
     new_labels = 0
-    for item_id, item in items.items():
+    holdout = HoldoutAssigner(project=project)
+    for item_id in sorted(items):
+        item = items[item_id]
         truth = truths.get(item_id)
         if truth is not None and truth.decided_by in STICKY_DECISIONS:
             continue
         outcome = decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
+        state = outcome.state
+        if outcome.label is None and item_id in returned and not by_item[item_id]:
+            state = ItemState.UNLABELED
+        split = item.split
+        if state == ItemState.LABELED and split == Split.POOL:
+            # Assigned once, when the item enters ground truth; it never moves after.
+            split = holdout.split_for(sha256=item.sha256, class_id=outcome.label)
+        elif state != ItemState.LABELED and split in (Split.TRAIN, Split.HOLDOUT):
+            # Only Loupe's own decisions move an item out of the pool (imported labels are
+            # sticky and never get here); undoing one moves it back.
+            split = Split.POOL
         if outcome.label is None:
             if truth is not None:
                 delete.append(truth.pk)
-            state = outcome.state
-            if item_id in returned and not by_item[item_id]:
-                state = ItemState.UNLABELED
         else:
             fields = {
                 "label_class_id": outcome.label,
@@ -129,16 +141,10 @@ def ground_truth_recompute(
                 "num_annotators": outcome.votes,
                 "agreement": outcome.agreement,
                 "needs_review": outcome.needs_review,
+                "in_holdout": split == Split.HOLDOUT,
             }
             if truth is None:
-                create.append(
-                    GroundTruth(
-                        item_id=item_id,
-                        project_id=project.pk,
-                        in_holdout=item.split == Split.HOLDOUT,
-                        **fields,
-                    )
-                )
+                create.append(GroundTruth(item_id=item_id, project_id=project.pk, **fields))
                 new_labels += not outcome.needs_review
             elif any(getattr(truth, k) != v for k, v in fields.items()):
                 new_labels += not outcome.needs_review and (
@@ -147,13 +153,6 @@ def ground_truth_recompute(
                 for key, value in fields.items():
                     setattr(truth, key, value)
                 update.append(truth)
-            state = outcome.state
-        split = item.split
-        if state == ItemState.LABELED and split == Split.POOL:
-            split = Split.TRAIN
-        elif state != ItemState.LABELED and split == Split.TRAIN:
-            # Only Loupe's own decisions move an item into train; undoing one moves it back.
-            split = Split.POOL
         if (state, split) != (item.state, item.split):
             item.state, item.split = state, split
             changed_items.append(item)
@@ -166,7 +165,15 @@ def ground_truth_recompute(
         truth.updated_at = now
     GroundTruth.objects.bulk_update(
         update,
-        ["label_class", "decided_by", "num_annotators", "agreement", "needs_review", "updated_at"],
+        [
+            "label_class",
+            "decided_by",
+            "num_annotators",
+            "agreement",
+            "needs_review",
+            "in_holdout",
+            "updated_at",
+        ],
         batch_size=500,
     )
     # One UPDATE per (state, split) pair: a few statements instead of a CASE per row.

@@ -18,6 +18,7 @@ from loupe.labeling.events import (
     tasks_delete,
     webhook_receive,
 )
+from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.reconcile import project_reconcile, projects_reconcile_all
 from loupe.labeling.sync import (
@@ -59,6 +60,13 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
     votes = item.annotations.filter(was_cancelled=False, label_class__isnull=False)
     chosen = votes.filter(label_class=label_class).count()
     total = votes.count()
+    if item.split == Split.POOL:
+        item.split = HoldoutAssigner(project=item.project).split_for(
+            sha256=item.sha256, class_id=label_class.pk
+        )
+    # The item first: the ground truth's holdout flag is read from the saved item's split.
+    item.state = ItemState.LABELED
+    item.save(update_fields=["state", "split", "updated_at"])
     truth, _ = GroundTruth.objects.update_or_create(
         item=item,
         defaults={
@@ -71,10 +79,6 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
             "needs_review": False,
         },
     )
-    item.state = ItemState.LABELED
-    if item.split == Split.POOL:
-        item.split = Split.TRAIN
-    item.save(update_fields=["state", "split", "updated_at"])
     # Imported here: the loop module pulls in the whole learning stack.
     from loupe.learning.loop import loop_trigger_on_labels
 

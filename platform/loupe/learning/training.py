@@ -59,8 +59,8 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 
 
 def _labeled(project: Project, *, holdout: bool):
-    """(id, file, class id, sha256) of labeled items; everything labeled outside the holdout trains,
-    including pool items the experts just labeled."""
+    """(id, file, class id, sha256) of labeled items. The holdout is the project's fixed one
+    (`labeling.holdout`); every other label trains, including the ones experts just gave."""
     # A tie waiting for review is not a label yet.
     items = Item.objects.filter(
         project=project, ground_truth__isnull=False, ground_truth__needs_review=False
@@ -68,18 +68,6 @@ def _labeled(project: Project, *, holdout: bool):
     items = items.filter(split=Split.HOLDOUT) if holdout else items.exclude(split=Split.HOLDOUT)
     rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id", "sha256")
     return list(rows)
-
-
-def _holdout_from_train(rows, labels, fraction=0.25, seed=0):
-    """Without a holdout split, keep a stratified slice of the labeled items aside."""
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(rows), dtype=bool)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        n = int(round(len(members) * fraction))
-        if len(members) >= 2 and n > 0:
-            held[rng.choice(members, size=n, replace=False)] = True
-    return held
 
 
 def training_run_execute(*, training_run_id: int) -> TrainingRun:
@@ -109,7 +97,6 @@ def _train(run: TrainingRun) -> ModelVersion:
     import torch
 
     from ml.baseline import fit_linear_probe
-    from ml.metrics import classification_metrics
     from ml.models import build_model
     from ml.scoring import score
     from ml.training import TrainConfig, train_classifier
@@ -130,11 +117,6 @@ def _train(run: TrainingRun) -> ModelVersion:
             f"{len(train_rows)}."
         )
     y_train = np.array([class_index[r[2]] for r in train_rows], dtype=np.int64)
-    if not holdout_rows:
-        held = _holdout_from_train(train_rows, y_train)
-        holdout_rows = [r for r, h in zip(train_rows, held, strict=True) if h]
-        train_rows = [r for r, h in zip(train_rows, held, strict=True) if not h]
-        y_train = y_train[~held]
     y_holdout = np.array([class_index[r[2]] for r in holdout_rows], dtype=np.int64)
 
     def loading(done, total):
@@ -159,8 +141,11 @@ def _train(run: TrainingRun) -> ModelVersion:
         class_weighting=config["class_weighting"],
         seed=int(config["seed"]),
         num_classes=len(names),
+        # On a holdout too small to decide, the best epoch is chance: train the full plan.
         early_stopping_patience=(
-            settings.LOUPE_EARLY_STOPPING_PATIENCE or None if len(holdout_rows) else None
+            settings.LOUPE_EARLY_STOPPING_PATIENCE or None
+            if len(holdout_rows) >= settings.LOUPE_EARLY_STOPPING_MIN_HOLDOUT
+            else None
         ),
     )
     losses: list[tuple[int, float]] = []
@@ -187,12 +172,10 @@ def _train(run: TrainingRun) -> ModelVersion:
     metrics, baseline = {}, {}
     if len(holdout_rows):
         holdout_scores = score(result.model, x_holdout)
-        metrics = classification_metrics(y_holdout, holdout_scores.probs, class_names=names)
+        metrics = holdout_metrics(y_holdout, holdout_scores.probs, names)
         # The simple baseline: a class-weighted linear probe on 8x8 pixel thumbnails.
         probe = fit_linear_probe(_thumbs(x_train), y_train, num_classes=len(names), seed=0)
-        baseline = classification_metrics(
-            y_holdout, probe.predict_proba(_thumbs(x_holdout)), class_names=names
-        )
+        baseline = holdout_metrics(y_holdout, probe.predict_proba(_thumbs(x_holdout)), names)
         baseline["name"] = "linear probe on 8x8 thumbnails"
     buffer = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
@@ -214,6 +197,25 @@ def _train(run: TrainingRun) -> ModelVersion:
         labels_used=len(train_rows),
         holdout_size=len(holdout_rows),
     )
+
+
+def holdout_metrics(y_holdout: np.ndarray, probs: np.ndarray, names: list[str]) -> dict:
+    """The holdout figures with what they stand on: per-class support (in `per_class`) and
+    95% stratified-bootstrap intervals, so a figure on a handful of items reads as such.
+    Deterministic: the same holdout and predictions give the same intervals."""
+    from ml.metrics import bootstrap_intervals, classification_metrics
+
+    metrics = classification_metrics(y_holdout, probs, class_names=names)
+    metrics["intervals"] = bootstrap_intervals(
+        y_holdout,
+        probs.argmax(axis=1),
+        len(names),
+        n_resamples=settings.LOUPE_BOOTSTRAP_SAMPLES,
+        seed=0,
+    )
+    metrics["interval_level"] = 0.95
+    metrics["holdout"] = "fixed project holdout"
+    return metrics
 
 
 def _thumbs(x) -> np.ndarray:

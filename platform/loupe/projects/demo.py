@@ -108,7 +108,6 @@ def demo_project_create(
             path=str(data["labeled"]),
             created_by=users["admin"],
             source_tag="seed-labels",
-            holdout_fraction=0.4,
             enqueue=enqueue,
         ),
         import_job_create(

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("project", help="project slug")
         parser.add_argument("path", help="folder, .zip, .csv or .jsonl inside the import roots")
         parser.add_argument("--source", default="", help="source tag (default: the path's name)")
-        parser.add_argument("--holdout-fraction", type=float, default=0.0)
+        parser.add_argument("--holdout-fraction", type=float, default=None)
         parser.add_argument("--background", action="store_true", help="run on a worker")
 
     def handle(self, *args, **options):
