@@ -1,15 +1,24 @@
-"""REST views for the signed-in user and API tokens."""
+"""REST views for the signed-in user, API tokens, users and project members."""
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loupe.accounts.selectors import user_account_role
-from loupe.accounts.services import user_token
-from loupe.errors import ApplicationError
+from loupe.accounts.models import Role
+from loupe.accounts.selectors import user_account_role, user_list
+from loupe.accounts.services import (
+    USER_ADMIN_ROLES,
+    membership_remove,
+    user_register,
+    user_token,
+)
+from loupe.api.pagination import paginated_response
+from loupe.api.permissions import require
+from loupe.errors import ApplicationError, NotFoundError, PermissionDeniedError
+from loupe.projects.selectors import project_get
 
 
 class TokenObtainApi(APIView):
@@ -46,3 +55,82 @@ class MeApi(APIView):
     def get(self, request):
         role = user_account_role(user=request.user)
         return Response({"username": request.user.username, "role": role})
+
+
+class UserListCreateApi(APIView):
+    """Users of this Loupe, for admins: list them, create one (account-wide role)."""
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        password = serializers.CharField(
+            required=False, allow_blank=True, default="", write_only=True, max_length=128
+        )
+        role = serializers.ChoiceField(choices=Role.choices, default=Role.EXPERT)
+
+        def validate(self, attrs):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: "Unknown field." for name in unknown})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        email = serializers.CharField()
+        role = serializers.CharField(source="account_role", allow_null=True)
+        is_active = serializers.BooleanField()
+        date_joined = serializers.DateTimeField()
+
+    class CreatedSerializer(OutputSerializer):
+        role = serializers.CharField()
+        password = serializers.CharField(
+            allow_null=True,
+            help_text="The generated password, shown this once; null when one was given.",
+        )
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        if user_account_role(user=request.user) not in USER_ADMIN_ROLES:
+            raise PermissionDeniedError("Only admins may list users.")
+        return paginated_response(
+            view=self, request=request, queryset=user_list(), serializer=self.OutputSerializer
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: CreatedSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        registration = user_register(
+            by=request.user,
+            username=data["username"],
+            email=data["email"],
+            password=data["password"] or None,
+            role=data["role"],
+        )
+        user = registration.user
+        body = {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "role": data["role"],
+            "is_active": user.is_active,
+            "date_joined": user.date_joined,
+            "password": registration.generated_password,
+        }
+        return Response(self.CreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectMemberDeleteApi(APIView):
+    """Removes a member from a project (project admins only)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, slug: str, username: str):
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="manage_members")
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise NotFoundError(f"No user '{username}'.")
+        membership_remove(project=project, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,8 @@
 """Reads for users and roles, and the one place that answers "may this user do that here?"."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.db.models import Case, F, QuerySet, Value, When
 
 from loupe.accounts.models import Membership, Profile, Role
 
@@ -50,3 +52,17 @@ def user_can(*, user: AbstractUser, project, action: str) -> bool:
 
 def user_can_create_projects(*, user: AbstractUser) -> bool:
     return user_account_role(user=user) in CREATE_PROJECT_ROLES
+
+
+def user_list() -> QuerySet:
+    """Every user with their account-wide role (`account_role`; superusers: admin)."""
+    return (
+        get_user_model()
+        .objects.annotate(
+            account_role=Case(
+                When(is_superuser=True, then=Value(Role.ADMIN.value)),
+                default=F("loupe_profile__role"),
+            )
+        )
+        .order_by("-id")
+    )

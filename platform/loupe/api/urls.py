@@ -7,6 +7,7 @@ from loupe.projects import apis as projects
 urlpatterns = [
     path("auth/token/", accounts.TokenObtainApi.as_view(), name="token-obtain"),
     path("me/", accounts.MeApi.as_view(), name="me"),
+    path("users/", accounts.UserListCreateApi.as_view(), name="user-list"),
     path("projects/", projects.ProjectListCreateApi.as_view(), name="project-list"),
     path("projects/<slug:slug>/", projects.ProjectDetailApi.as_view(), name="project-detail"),
     path(
@@ -18,6 +19,11 @@ urlpatterns = [
         "projects/<slug:slug>/members/",
         projects.ProjectMembersApi.as_view(),
         name="project-members",
+    ),
+    path(
+        "projects/<slug:slug>/members/<str:username>/",
+        accounts.ProjectMemberDeleteApi.as_view(),
+        name="project-member-detail",
     ),
     path("projects/<slug:slug>/items/", datasets.ItemListApi.as_view(), name="item-list"),
     path(
