@@ -22,6 +22,7 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 class Trigger(models.TextChoices):
     MANUAL = "manual", "Started by a person"
     LABELS = "labels", "Enough new labels"
+    BATCH_DONE = "batch_done", "The experts finished the batch"
     SCHEDULE = "schedule", "Schedule"
 
 
