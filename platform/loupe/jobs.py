@@ -29,6 +29,16 @@ def enqueue(task_name: str, *, queue: str = "default", **kwargs: Any) -> None:
             app.tasks[task_name].apply(kwargs=kwargs, throw=True)
             return
         app.send_task(task_name, kwargs=kwargs, queue=queue)
-        logger.info("enqueued %s on %s with %s", task_name, queue, kwargs)
+        # Ids at INFO; bodies (a webhook's payload) only at DEBUG: they are large and may
+        # carry what annotators wrote.
+        logger.info("enqueued %s on %s with %s", task_name, queue, _summary(kwargs))
+        logger.debug("enqueued %s with %s", task_name, kwargs)
 
     transaction.on_commit(send)
+
+
+def _summary(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: f"<{type(value).__name__}>" if isinstance(value, dict | list) else value
+        for name, value in kwargs.items()
+    }
