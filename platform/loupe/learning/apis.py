@@ -1,18 +1,29 @@
 """REST views of the learning loop: start and cancel jobs, follow their progress, read model
-versions and selection rounds."""
+versions, their predictions and selection rounds."""
 
-from drf_spectacular.utils import extend_schema
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loupe.api.keyset import KeysetPagination
 from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
+from loupe.datasets.models import ItemState, Split
+from loupe.learning import exports
 from loupe.learning.loop import loop_cancel, loop_start
 from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
 from loupe.learning.selectors import (
+    PREDICTION_ORDERINGS,
+    item_file_url,
     loop_get,
     model_version_get,
+    prediction_class_name,
+    prediction_list,
+    prediction_probabilities,
+    prediction_version,
     scoring_run_get,
     selection_round_get,
     selection_round_items,
@@ -223,3 +234,133 @@ class SelectionRoundDetailApi(APIView):
     def get(self, request, round_id: int):
         selection_round = selection_round_get(user=request.user, round_id=round_id)
         return Response(SelectionRoundDetailSerializer(selection_round).data)
+
+
+class PredictionSerializer(serializers.Serializer):
+    """One item as a model version sees it. The version comes in the context: a page holds
+    one version's predictions."""
+
+    item_id = serializers.IntegerField()
+    file_url = serializers.SerializerMethodField()
+    state = serializers.CharField(source="item.state")
+    split = serializers.CharField(source="item.split")
+    predicted_class = serializers.SerializerMethodField()
+    confidence = serializers.FloatField()
+    uncertainty = serializers.FloatField()
+    probabilities = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+    scored_at = serializers.DateTimeField(source="created_at")
+
+    def get_file_url(self, prediction) -> str:
+        return item_file_url(item_id=prediction.item_id)
+
+    def get_predicted_class(self, prediction) -> str | None:
+        names = self.context["model_version"].class_names
+        return prediction_class_name(prediction=prediction, class_names=names)
+
+    def get_probabilities(self, prediction) -> dict[str, float]:
+        names = self.context["model_version"].class_names
+        return prediction_probabilities(class_names=names, probs=prediction.probs)
+
+    def get_version(self, prediction) -> int:
+        return self.context["model_version"].version
+
+
+PREDICTION_FILTERS = [
+    OpenApiParameter(
+        "version",
+        int,
+        description="model version number (default: the latest version that has predictions)",
+    ),
+    OpenApiParameter("state", enum=ItemState.values, description="item state"),
+    OpenApiParameter("split", enum=Split.values),
+    OpenApiParameter("label", str, description="predicted class name"),
+    OpenApiParameter("ordering", enum=list(PREDICTION_ORDERINGS), default="-uncertainty"),
+    OpenApiParameter("page_size", int),
+]
+
+
+class ProjectPredictionsApi(APIView):
+    class FilterSerializer(serializers.Serializer):
+        version = serializers.IntegerField(required=False, min_value=1)
+        state = serializers.ChoiceField(choices=ItemState.choices, required=False)
+        split = serializers.ChoiceField(choices=Split.choices, required=False)
+        label = serializers.CharField(required=False)
+        ordering = serializers.ChoiceField(
+            choices=list(PREDICTION_ORDERINGS), required=False, default="-uncertainty"
+        )
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+        cursor = serializers.CharField(required=False)
+        format = serializers.CharField(required=False)
+
+        def validate(self, attrs):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: "Unknown filter." for name in unknown})
+            return attrs
+
+    @extend_schema(parameters=PREDICTION_FILTERS, responses=PredictionSerializer(many=True))
+    def get(self, request, slug: str):
+        """Per-item predictions of one model version, cursor-paginated."""
+        project = project_get(user=request.user, slug=slug)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        version = prediction_version(project=project, number=data.get("version"))
+        field, descending = PREDICTION_ORDERINGS[data["ordering"]]
+        paginator = KeysetPagination(
+            field=field, descending=descending, page_size=data["page_size"]
+        )
+        predictions = prediction_list(project=project, model_version=version, filters=data)
+        page = paginator.paginate(predictions, request)
+        rows = PredictionSerializer(page, many=True, context={"model_version": version})
+        return paginator.response(rows.data)
+
+
+class _PredictionExportApi(APIView):
+    content_type = ""
+    suffix = ""
+
+    def perform_content_negotiation(self, request, force=False):
+        # The body is a file whatever the client accepts; errors still answer in JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    def stream(self, model_version):
+        raise NotImplementedError
+
+    def get(self, request, version_id: int):
+        version = model_version_get(user=request.user, version_id=version_id)
+        response = StreamingHttpResponse(self.stream(version), content_type=self.content_type)
+        name = f"{version.project.slug}-v{version.version}-predictions.{self.suffix}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class ModelVersionPredictionsCsvApi(_PredictionExportApi):
+    content_type, suffix = "text/csv", "csv"
+
+    def stream(self, model_version):
+        return exports.predictions_csv(model_version=model_version)
+
+    @extend_schema(
+        operation_id="model_version_predictions_csv",
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request, version_id: int):
+        """Every prediction of the version as CSV, streamed; one `p_<class>` column per class."""
+        return super().get(request, version_id)
+
+
+class ModelVersionPredictionsJsonlApi(_PredictionExportApi):
+    content_type, suffix = "application/x-ndjson", "jsonl"
+
+    def stream(self, model_version):
+        return exports.predictions_jsonl(model_version=model_version)
+
+    @extend_schema(
+        operation_id="model_version_predictions_jsonl",
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request, version_id: int):
+        """Every prediction of the version as JSON lines, streamed."""
+        return super().get(request, version_id)

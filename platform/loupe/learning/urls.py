@@ -29,6 +29,21 @@ urlpatterns = [
         name="model-version",
     ),
     path(
+        "projects/<slug:slug>/predictions/",
+        apis.ProjectPredictionsApi.as_view(),
+        name="prediction-list",
+    ),
+    path(
+        "model-versions/<int:version_id>/predictions.csv",
+        apis.ModelVersionPredictionsCsvApi.as_view(),
+        name="model-version-predictions-csv",
+    ),
+    path(
+        "model-versions/<int:version_id>/predictions.jsonl",
+        apis.ModelVersionPredictionsJsonlApi.as_view(),
+        name="model-version-predictions-jsonl",
+    ),
+    path(
         "projects/<slug:slug>/selection-rounds/",
         apis.ProjectSelectionRoundsApi.as_view(),
         name="selection-round-list",

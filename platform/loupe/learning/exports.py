@@ -1,0 +1,66 @@
+"""A model version's predictions out of Loupe, streamed as CSV or JSON lines while they are
+read, so a large pool never has to fit in memory before the first byte leaves."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
+
+from loupe.learning.models import ModelVersion
+from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
+
+_FLUSH_ROWS = 500
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def predictions_csv(*, model_version: ModelVersion) -> Iterator[str]:
+    """One row per prediction; the probabilities are one column per class, `p_<class>`, in
+    the version's class order."""
+    names = list(model_version.class_names)
+    columns = [c for c in PREDICTION_ROW_FIELDS if c != "probabilities"]
+    header = columns + [f"p_{name}" for name in names]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_defused(cell) for cell in header])
+    for i, row in enumerate(prediction_rows(model_version=model_version), start=1):
+        probabilities = row["probabilities"]
+        cells = [_cell(row[c]) for c in columns] + [_cell(probabilities.get(n)) for n in names]
+        writer.writerow(cells)
+        if i % _FLUSH_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def predictions_jsonl(*, model_version: ModelVersion) -> Iterator[str]:
+    """One JSON object per prediction, probabilities as {class name: p}."""
+    lines = []
+    for row in prediction_rows(model_version=model_version):
+        row["scored_at"] = _timestamp(row["scored_at"])
+        lines.append(json.dumps(row) + "\n")
+        if len(lines) >= _FLUSH_ROWS:
+            yield "".join(lines)
+            lines.clear()
+    yield "".join(lines)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _timestamp(value)
+    return _defused(value) if isinstance(value, str) else value
+
+
+def _defused(text: str) -> str:
+    """Text a spreadsheet shows as text: class names are the project's to choose."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def _timestamp(value: datetime) -> str:
+    """ISO 8601, as the API writes it (UTC as Z)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
