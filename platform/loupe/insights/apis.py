@@ -102,22 +102,48 @@ class EtaApi(APIView):
             remaining = serializers.IntegerField(allow_null=True)
             hit_rate = serializers.FloatField(allow_null=True)
             hit_rate_basis = serializers.CharField(allow_null=True)
+            predicted_share = serializers.FloatField(
+                allow_null=True, help_text="the latest model's share of the pool for the class"
+            )
+            pool_may_hold = serializers.IntegerField(
+                allow_null=True,
+                help_text="items of the class the items left may hold, at the predicted share",
+            )
+            reachable = serializers.BooleanField(
+                allow_null=True,
+                help_text="false: the current pool cannot meet the target (no time is given)",
+            )
             labels_needed = serializers.IntegerField(allow_null=True)
             labels_per_day = serializers.FloatField(allow_null=True)
-            eta_days = serializers.FloatField(allow_null=True)
+            eta_days = serializers.FloatField(
+                allow_null=True, help_text="calendar days at the pace, once a day has passed"
+            )
+            eta_hours = serializers.FloatField(
+                allow_null=True, help_text="hours of labeling at the pace, before a day has passed"
+            )
             eta_date = serializers.CharField(allow_null=True)
             message = serializers.CharField()
 
         days = serializers.IntegerField()
-        labels_per_day = serializers.FloatField()
         recent_labels = serializers.IntegerField()
+        rate_span_hours = serializers.FloatField(
+            allow_null=True,
+            help_text="hours from the window's first new label to now (at least one)",
+        )
+        labels_per_hour = serializers.FloatField()
+        labels_per_day = serializers.FloatField(
+            allow_null=True, help_text="null until a whole day has passed since the first label"
+        )
+        rate_message = serializers.CharField()
+        items_left = serializers.IntegerField(help_text="unlabeled, queued or in annotation")
         model_version = serializers.IntegerField(allow_null=True)
         pool_predicted = serializers.IntegerField(allow_null=True)
         classes = ClassSerializer(many=True)
 
     @extend_schema(parameters=[DAYS], responses=OutputSerializer)
     def get(self, request, slug: str):
-        """Per target: labels still needed at the observed hit rate, and days at the pace."""
+        """Per target: labels still needed at the observed hit rate, capped by what the pool
+        may hold, and the time at the pace observed since the window's first new label."""
         project = project_get(user=request.user, slug=slug)
         return Response(
             self.OutputSerializer(selectors.eta(project=project, days=_days(request))).data

@@ -13,7 +13,8 @@ from loupe.insights.balance import (
 from loupe.insights.common import latest_scored_version, latest_scoring_run
 from loupe.insights.curves import control_slice_scores, learning_curve, stopping
 from loupe.insights.gallery import gallery_details, gallery_items
-from loupe.insights.pace import eta, throughput
+from loupe.insights.loops import loop_current, loop_progress, step_seconds
+from loupe.insights.pace import eta, label_pace, throughput
 from loupe.insights.shift import drift
 
 __all__ = [
@@ -26,11 +27,15 @@ __all__ = [
     "gallery_items",
     "imbalance",
     "latest_scored_version",
+    "label_pace",
     "latest_scoring_run",
     "learning_curve",
+    "loop_current",
+    "loop_progress",
     "pool_predicted_counts",
     "project_item_totals",
     "state_counts",
+    "step_seconds",
     "stopping",
     "throughput",
 ]

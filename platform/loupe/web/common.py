@@ -6,6 +6,7 @@ from django.http import Http404
 
 from loupe.accounts.selectors import role_can, user_project_role
 from loupe.errors import NotFoundError
+from loupe.insights.selectors import loop_progress
 from loupe.labeling.selectors import label_now_url
 from loupe.projects.selectors import project_get
 
@@ -38,3 +39,25 @@ def project_context(request, project, *, tab: str) -> dict:
         "label_now_url": label_now_url(project=project),
         "label_studio_url": settings.LABEL_STUDIO_URL,
     }
+
+
+def duration_words(seconds: float | None) -> str | None:
+    """A time left as a person says it: "about 3 min", "under a minute"."""
+    if seconds is None:
+        return None
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes:02d} min"
+
+
+def loop_view(loop, seconds: dict[str, float] | None) -> dict:
+    """A loop's progress (insights.loop_progress) with what the pages print: the percent and
+    the time left in words."""
+    state = loop_progress(loop=loop, seconds=seconds)
+    state["percent"] = round(state["progress"] * 100)
+    state["eta_words"] = duration_words(state["eta_seconds"])
+    return state

@@ -9,18 +9,13 @@ from django.views.decorators.http import require_POST
 from loupe.accounts.selectors import user_can
 from loupe.errors import NotFoundError
 from loupe.insights import selectors as insights
+from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
 from loupe.learning.loop import loop_active, loop_cancel, loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
 from loupe.learning.selectors import loop_get
-from loupe.web.common import project_context, project_or_404
+from loupe.web.common import loop_view, project_context, project_or_404
 
 RECENT_LOOPS = 5
-STEP_ORDER = {
-    LearningLoop.Step.TRAIN: 0,
-    LearningLoop.Step.SCORE: 1,
-    LearningLoop.Step.SELECT: 2,
-    LearningLoop.Step.DONE: 3,
-}
 
 
 @login_required
@@ -37,10 +32,13 @@ def project_overview(request, slug):
         "projects/overview.html",
         {
             **project_context(request, project, tab="overview"),
+            **_loop_card_context(project),
             "balance": balance,
             "imbalance": insights.imbalance(project=project),
             "pace": pace,
             "eta": eta,
+            "eta_min_labels": MIN_LABELS_FOR_HIT_RATE,
+            "label_rate": _label_rate(eta),
             "curve": curve,
             "stopping": insights.stopping(project=project),
             "throughput_chart": {
@@ -53,6 +51,20 @@ def project_overview(request, slug):
     )
 
 
+def _label_rate(eta: dict) -> dict:
+    """The pace stat: per day once a day has passed since the window's first new label,
+    per hour before, with the span it was measured over."""
+    if not eta["recent_labels"]:
+        return {"value": 0, "unit": "new labels", "span": f"last {eta['days']} days"}
+    hours = eta["rate_span_hours"]
+    span = f"{eta['recent_labels']} in the last " + (
+        "hour" if hours < 1.05 else f"{hours:.1f} hours" if hours < 24 else f"{hours / 24:.1f} days"
+    )
+    if eta["labels_per_day"] is None:
+        return {"value": f"{eta['labels_per_hour']:.1f}", "unit": "labels an hour", "span": span}
+    return {"value": f"{eta['labels_per_day']:.1f}", "unit": "labels a day", "span": span}
+
+
 def _curve_chart(curve: list[dict]) -> dict:
     return {
         "labels": [p["labels_used"] for p in curve],
@@ -61,6 +73,42 @@ def _curve_chart(curve: list[dict]) -> dict:
         "baseline": [p["baseline_balanced_accuracy"] for p in curve],
         "control": [p["control"]["balanced_accuracy"] for p in curve],
     }
+
+
+def _loop_card_context(project) -> dict:
+    """The project's active loop (or its latest) for the overview's loop card, with the
+    model version and batch it produced once it ended."""
+    loop = insights.loop_current(project=project)
+    state = loop_view(loop, insights.step_seconds(project=project)) if loop else None
+    version = None
+    if loop is not None and loop.training_run_id:
+        version = (
+            ModelVersion.objects.filter(training_run_id=loop.training_run_id)
+            .values_list("version", flat=True)
+            .first()
+        )
+    return {
+        "loop": loop,
+        "loop_state": state,
+        "loop_version": version,
+        # What the loop waits for between runs, in words; None when there is nothing to say.
+        "loop_status": None,
+    }
+
+
+@login_required
+def project_loop(request, slug):
+    """The overview's loop card; it polls itself while the loop is active. When the loop
+    ends under the page's eyes, the card says so: the rest of the page shows the numbers of
+    before it."""
+    project = project_or_404(request, slug)
+    context = {**project_context(request, project, tab="overview"), **_loop_card_context(project)}
+    context["ended_while_watching"] = bool(
+        request.headers.get("HX-Request")
+        and context["loop_state"]
+        and not context["loop_state"]["active"]
+    )
+    return render(request, "projects/_loop.html", context)
 
 
 @login_required
@@ -126,19 +174,6 @@ def _confusion(version: ModelVersion) -> dict | None:
     return {"names": names, "rows": rows}
 
 
-def _loop_progress(loop: LearningLoop) -> float:
-    """Progress over the whole loop: each step is a third, filled by its run's own progress
-    (the loop row itself only moves between steps)."""
-    if loop.step == LearningLoop.Step.DONE or loop.status not in ACTIVE_STATUSES:
-        return 1.0 if loop.step == LearningLoop.Step.DONE else loop.progress
-    within = 0.0
-    if loop.step == LearningLoop.Step.TRAIN and loop.training_run:
-        within = loop.training_run.progress
-    elif loop.step == LearningLoop.Step.SCORE and loop.scoring_run:
-        within = loop.scoring_run.progress
-    return min(1.0, (STEP_ORDER[loop.step] + within) / 3)
-
-
 def _jobs_context(request, project) -> dict:
     loops = list(
         LearningLoop.objects.filter(project=project)
@@ -151,10 +186,11 @@ def _jobs_context(request, project) -> dict:
             training_run_id__in=[loop.training_run_id for loop in loops if loop.training_run_id]
         ).values_list("training_run_id", "version")
     )
+    seconds = insights.step_seconds(project=project)
     for loop in loops:
-        loop.overall = _loop_progress(loop)
-        loop.percent = round(loop.overall * 100)
-        loop.is_active = loop.status in ACTIVE_STATUSES
+        loop.state = loop_view(loop, seconds)
+        loop.percent = loop.state["percent"]
+        loop.is_active = loop.state["active"]
         loop.version = versions.get(loop.training_run_id)
     return {
         "project": project,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<slug:slug>/models/", dashboards.project_models, name="project-models"),
     path("projects/<slug:slug>/drift/", dashboards.project_drift, name="project-drift"),
     path("projects/<slug:slug>/jobs/", dashboards.project_jobs, name="project-jobs"),
+    path("projects/<slug:slug>/loop/", dashboards.project_loop, name="project-loop"),
     path("projects/<slug:slug>/jobs/start/", dashboards.project_job_start, name="job-start"),
     path("loops/<int:loop_id>/cancel/", dashboards.loop_cancel_view, name="loop-cancel-page"),
 ]

@@ -124,3 +124,20 @@ def test_a_missing_image_is_listed_not_fatal(manager, world):
 
     assert len(archive.namelist()) == truths.count()  # the others plus MISSING.txt
     assert str(lost.pk) in archive.read("MISSING.txt").decode()
+
+
+def test_the_eta_says_when_the_pool_cannot_meet_a_target(manager, world):
+    world.scratch.target_count = 200
+    world.scratch.save()
+
+    body = manager.get(f"/api/v1/projects/{world.project.slug}/insights/eta/").json()
+
+    # Three labels two days ago: a pace over two days, per day.
+    assert body["labels_per_day"] == pytest.approx(1.5, rel=1e-3)
+    assert body["rate_message"] == "3 labels over the last 2.0 days: 1.5 a day."
+    assert body["items_left"] == 13
+    scratch = next(c for c in body["classes"] if c["name"] == "scratch")
+    assert (scratch["reachable"], scratch["pool_may_hold"], scratch["eta_days"]) == (False, 3, None)
+    assert "cannot meet the scratch target" in scratch["message"]
+    good = next(c for c in body["classes"] if c["name"] == "good")
+    assert good["reachable"] is True and good["eta_date"] is not None

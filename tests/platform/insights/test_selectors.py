@@ -1,13 +1,15 @@
 """Every statistic against numbers counted in the database (see builders.build_world)."""
 
 import math
+from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from loupe.datasets.models import Item, ItemState
 from loupe.insights import selectors
-from loupe.labeling.models import GroundTruth
+from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.selectors import agreement_stats
 from ml.losses import class_weights
 from ml.stopping import cohen_kappa
@@ -126,6 +128,81 @@ def test_eta_uses_the_observed_hit_rate_once_enough_labels_arrived(world, settin
     assert rows["scratch"]["hit_rate_basis"] == "recent labels"
     assert rows["scratch"]["hit_rate"] == pytest.approx(2 / 3)
     assert rows["scratch"]["labels_needed"] == 3
+
+
+def test_a_target_the_pool_cannot_hold_gets_no_date(world):
+    world.scratch.target_count = 200
+    world.scratch.save()
+
+    data = selectors.eta(project=world.project, days=14)
+    scratch = by_name(data["classes"])["scratch"]
+
+    # Left to label: 8 unlabeled, 3 queued, 2 in annotation; v2 predicts 2 of its 8 as scratch.
+    assert data["items_left"] == 13
+    assert (scratch["remaining"], scratch["predicted_share"]) == (197, 0.25)
+    assert scratch["reachable"] is False and scratch["pool_may_hold"] == 3
+    assert scratch["labels_needed"] is None
+    assert (scratch["eta_days"], scratch["eta_hours"], scratch["eta_date"]) == (None, None, None)
+    assert scratch["message"].startswith(
+        "The current pool cannot meet the scratch target: 197 more needed, and the 13 items "
+        "left may hold about 3 scratch at the 25.0% the model predicts"
+    )
+    assert by_name(data["classes"])["good"]["reachable"] is True
+
+
+def test_a_target_out_of_reach_at_the_observed_hit_rate_says_how_many_labels(world):
+    from loupe.insights import pace
+
+    world.scratch.target_count = 200
+    world.scratch.save()
+    pace.MIN_LABELS_FOR_HIT_RATE, old = 3, pace.MIN_LABELS_FOR_HIT_RATE
+    try:
+        scratch = by_name(selectors.eta(project=world.project, days=14)["classes"])["scratch"]
+    finally:
+        pace.MIN_LABELS_FOR_HIT_RATE = old
+
+    # 2 of 3 recent labels are scratch: 197 more would take 296 labels, 13 items are left.
+    assert scratch["reachable"] is False
+    assert "at 66.7% of recent labels it would take about 296 labels" in scratch["message"]
+
+
+def test_a_pace_of_a_few_hours_is_per_hour_and_the_estimate_in_hours(world):
+    now = timezone.now()
+    recent = GroundTruth.objects.filter(
+        project=world.project, needs_review=False, created_at__gt=now - timedelta(days=5)
+    ).exclude(decided_by=Decision.IMPORTED)
+    assert recent.count() == 3
+    recent.update(created_at=now - timedelta(hours=3))
+
+    data = selectors.eta(project=world.project, days=14)
+    scratch = by_name(data["classes"])["scratch"]
+
+    assert data["labels_per_day"] is None and scratch["labels_per_day"] is None
+    assert data["labels_per_hour"] == pytest.approx(1.0, rel=1e-3)
+    assert data["rate_span_hours"] == pytest.approx(3.0, rel=1e-3)
+    assert data["rate_message"] == "3 labels in the last 3.0 hours: 1.0 an hour."
+    assert scratch["eta_days"] is None and scratch["eta_date"] is None
+    assert scratch["eta_hours"] == pytest.approx(8.0, rel=1e-3)
+    assert "(about 8.0 hours of labeling at 1.0 labels an hour)" in scratch["message"]
+
+    # Three labels in ten minutes are taken over an hour at least: three an hour.
+    recent.update(created_at=now - timedelta(minutes=10))
+    data = selectors.eta(project=world.project, days=14)
+    assert data["labels_per_hour"] == pytest.approx(3.0)
+    assert data["rate_message"] == "3 labels in the last hour: 3.0 an hour."
+
+
+def test_no_recent_labels_is_no_pace(world):
+    GroundTruth.objects.filter(project=world.project).exclude(decided_by=Decision.IMPORTED).update(
+        created_at=timezone.now() - timedelta(days=30)
+    )
+
+    data = selectors.eta(project=world.project, days=14)
+
+    assert (data["recent_labels"], data["labels_per_hour"], data["labels_per_day"]) == (0, 0, None)
+    assert data["rate_message"] == "No new labels in the last 14 days."
+    scratch = by_name(data["classes"])["scratch"]
+    assert scratch["labels_needed"] == 8 and scratch["eta_days"] is scratch["eta_hours"] is None
 
 
 def test_agreement_matches_labelings_own_statistics(world):

@@ -159,3 +159,73 @@ def test_only_engineers_start_and_cancel_jobs():
     loop.refresh_from_db()
     assert loop.status == RunStatus.CANCELLED
     assert "every 1s" not in cancelled and 'id="start-loop"' in cancelled
+
+
+def test_the_overview_follows_a_running_loop_instead_of_saying_no_model():
+    from tests.platform.insights.test_loops import running_loop
+
+    project = ProjectFactory(slug="castings-live")
+    client = client_as(project, Role.MANAGER)
+    running_loop(project, progress=0.5, elapsed=120)
+
+    html = client.get("/projects/castings-live/").content.decode()
+
+    assert "No model trained yet" not in html
+    assert "The first model is training now (40%, about 3 min left)" in html
+    assert 'id="loop-percent">40%' in html and "about 3 min left" in html
+    assert 'hx-get="/projects/castings-live/loop/" hx-trigger="every 2s"' in html
+    models = client_as(project, Role.ENGINEER).get("/projects/castings-live/models/")
+    assert "about 3 min left" in models.content.decode()
+    assert ">40%</span>" in models.content.decode()
+
+
+def test_the_loop_card_says_when_the_loop_ended_under_the_pages_eyes():
+    from tests.platform.insights.test_loops import running_loop
+
+    project = ProjectFactory(slug="castings-end")
+    client = client_as(project, Role.MANAGER)
+    loop = running_loop(project)
+    LearningLoop.objects.filter(pk=loop.pk).update(
+        status=RunStatus.SUCCEEDED, step=LearningLoop.Step.DONE, finished_at=loop.heartbeat_at
+    )
+
+    card = client.get("/projects/castings-end/loop/", HTTP_HX_REQUEST="true").content.decode()
+
+    assert "every 2s" not in card and "The loop has just ended" in card
+    assert f"Loop #{loop.pk} ended" in card
+    overview = client.get("/projects/castings-end/").content.decode()
+    assert "The loop has just ended" not in overview and f"Loop #{loop.pk} ended" in overview
+
+
+def test_the_pace_is_per_day_over_the_days_that_passed_and_per_hour_before():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loupe.labeling.models import Decision
+
+    world = build_world()
+    client = client_as(world.project, Role.MANAGER)
+    html = client.get(f"/projects/{world.project.slug}/").content.decode()
+    assert '<b id="label-rate">1.5</b><span>labels a day (3 in the last 2.0 days)' in html
+    assert "It runs from the first new label of the last 14 days to now, at least an hour" in html
+
+    GroundTruth.objects.filter(project=world.project, decided_by=Decision.SINGLE).exclude(
+        created_at__lt=timezone.now() - timedelta(days=5)
+    ).update(created_at=timezone.now() - timedelta(hours=3))
+    html = client.get(f"/projects/{world.project.slug}/").content.decode()
+    assert '<b id="label-rate">1.0</b><span>labels an hour (3 in the last 3.0 hours)' in html
+    assert "labels a day" not in html
+    assert "about 8.0 hours of labeling at 1.0 labels an hour" in html
+
+
+def test_a_target_beyond_the_pool_is_said_on_the_overview():
+    world = build_world()
+    world.scratch.target_count = 200
+    world.scratch.save()
+
+    html = client_as(world.project, Role.MANAGER).get(f"/projects/{world.project.slug}/")
+
+    assert (
+        "The current pool cannot meet the scratch target: 197 more needed" in html.content.decode()
+    )

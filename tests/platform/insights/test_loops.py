@@ -1,0 +1,108 @@
+"""Where a running loop stands: progress over the whole loop and the time it has left."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from loupe.insights import selectors
+from loupe.learning.models import LearningLoop, RunStatus, ScoringRun, TrainingRun
+from tests.factories import ProjectFactory
+from tests.platform.insights.builders import version
+
+pytestmark = pytest.mark.django_db
+
+
+def running_loop(project, *, step=LearningLoop.Step.TRAIN, progress=0.5, elapsed=60):
+    """A loop whose current step's run has done `progress` of its work in `elapsed` s."""
+    now = timezone.now()
+    run_times = {"started_at": now - timedelta(seconds=elapsed), "heartbeat_at": now}
+    training = TrainingRun.objects.create(
+        project=project,
+        status=RunStatus.RUNNING if step == LearningLoop.Step.TRAIN else RunStatus.SUCCEEDED,
+        progress=progress if step == LearningLoop.Step.TRAIN else 1.0,
+        phase="training",
+        **run_times,
+    )
+    loop = LearningLoop.objects.create(
+        project=project,
+        status=RunStatus.RUNNING,
+        step=step,
+        training_run=training,
+        started_at=now - timedelta(seconds=elapsed),
+        heartbeat_at=now,
+    )
+    if step == LearningLoop.Step.SCORE:
+        v = version(project, 1, labels_used=10, bal_acc=0.5, base=0.4)
+        loop.scoring_run = ScoringRun.objects.create(
+            project=project,
+            model_version=v,
+            status=RunStatus.RUNNING,
+            progress=progress,
+            phase="scoring",
+            **run_times,
+        )
+        loop.save()
+    return loop
+
+
+def finished_loop(project, timings):
+    return LearningLoop.objects.create(
+        project=project, status=RunStatus.SUCCEEDED, step=LearningLoop.Step.DONE, timings=timings
+    )
+
+
+def test_before_any_finished_loop_training_counts_for_most_of_the_bar():
+    project = ProjectFactory()
+    loop = running_loop(project, progress=0.5, elapsed=60)
+
+    state = selectors.loop_progress(loop=loop, seconds=selectors.step_seconds(project=project))
+
+    assert (state["step"], state["step_number"], state["phase"]) == ("train", 1, "training")
+    assert state["progress"] == pytest.approx(0.4)  # half of training's 80%
+    # 60 s more of training at its pace, and the other steps in proportion: 120 s * 20/80.
+    assert state["eta_seconds"] == pytest.approx(90, abs=2)
+    assert not state["timed_by_last_loop"]
+
+
+def test_the_last_loop_times_the_steps():
+    project = ProjectFactory()
+    finished_loop(project, {"train": 100.0, "score": 80.0, "select": 20.0})
+    loop = running_loop(project, progress=0.5, elapsed=60)
+    seconds = selectors.step_seconds(project=project)
+
+    state = selectors.loop_progress(loop=loop, seconds=seconds)
+
+    assert state["progress"] == pytest.approx(0.25)  # half of training's 50%
+    assert state["eta_seconds"] == pytest.approx(60 + 80 + 20, abs=2)
+    assert state["timed_by_last_loop"]
+
+    scoring = running_loop(ProjectFactory(), step=LearningLoop.Step.SCORE, progress=0.5)
+    state = selectors.loop_progress(loop=scoring, seconds=seconds)
+    assert state["progress"] == pytest.approx(0.5 + 0.4 * 0.5)
+    assert state["eta_seconds"] == pytest.approx(60 + 20, abs=2)
+
+
+def test_a_run_without_a_pace_has_no_time_left_and_a_queued_one_waits_for_a_worker():
+    project = ProjectFactory()
+    loop = running_loop(project, progress=0.0)
+    TrainingRun.objects.filter(pk=loop.training_run_id).update(
+        status=RunStatus.QUEUED, started_at=None
+    )
+    loop.refresh_from_db()
+
+    state = selectors.loop_progress(loop=loop)
+
+    assert state["eta_seconds"] is None and state["waiting_for_worker"]
+    assert state["progress"] == 0.0
+
+
+def test_a_finished_loop_is_full_and_the_current_loop_is_the_active_one():
+    project = ProjectFactory()
+    done = finished_loop(project, {"train": 1.0, "score": 1.0, "select": 1.0})
+    assert selectors.loop_progress(loop=done)["progress"] == 1.0
+    assert selectors.loop_current(project=project) == done
+
+    active = running_loop(project)
+    assert selectors.loop_current(project=project) == active
+    assert selectors.loop_current(project=ProjectFactory()) is None
