@@ -90,6 +90,11 @@ class ModelVersionSerializer(serializers.Serializer):
     labels_used = serializers.IntegerField()
     device = serializers.CharField()
     train_seconds = serializers.FloatField()
+    # Where training started: the version it fine-tuned, or why it trained from scratch.
+    warm_start_from = serializers.IntegerField(
+        source="training_run.config.warm_start_from", allow_null=True
+    )
+    from_scratch = serializers.CharField(source="training_run.config.from_scratch", allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -206,7 +211,7 @@ class ProjectModelVersionsApi(APIView):
     @extend_schema(responses=ModelVersionSerializer(many=True))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
-        versions = ModelVersion.objects.filter(project=project)
+        versions = ModelVersion.objects.filter(project=project).select_related("training_run")
         return paginated_response(
             view=self, request=request, queryset=versions, serializer=ModelVersionSerializer
         )

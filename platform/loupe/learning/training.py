@@ -17,6 +17,7 @@ from loupe.errors import ApplicationError
 from loupe.learning.data import item_tensors, thin_curve
 from loupe.learning.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from loupe.learning.runs import RunCancelled, run_beat, run_claim, run_finish
+from loupe.learning.scoring import version_model
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
 
@@ -30,7 +31,8 @@ BEAT_SECONDS = 1.0
 def training_run_create(
     *, project: Project, trigger: str = Trigger.MANUAL, created_by=None, enqueue: bool = True
 ) -> TrainingRun:
-    """Queues a training run with the project's current settings."""
+    """Queues a training run with the project's current settings, starting from the latest
+    version's weights where it can (see `_start_point`)."""
     config = {
         "model": "small_cnn",
         "image_size": project.image_size,
@@ -40,12 +42,47 @@ def training_run_create(
         "class_weighting": project.class_weighting,
         "seed": 0,
     }
+    config.update(_start_point(project=project, config=config))
     run = TrainingRun.objects.create(
         project=project, trigger=trigger, created_by=created_by, config=config, phase="queued"
     )
     if enqueue:
         jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
     return run
+
+
+def _start_point(*, project: Project, config: dict) -> dict:
+    """Warm start: the latest version's weights, fine-tuned for LOUPE_WARM_START_STEPS steps,
+    when it has the same model, image size and classes; from scratch otherwise, and for one
+    version in LOUPE_FULL_RETRAIN_EVERY, so fine-tuning never drifts for long from what a
+    fresh model learns. Returns the config keys that say which, and why."""
+    steps = settings.LOUPE_WARM_START_STEPS
+    if steps <= 0:
+        return {"from_scratch": "warm start is off"}
+    previous = (
+        ModelVersion.objects.filter(project=project)
+        .select_related("training_run")
+        .order_by("-version")
+        .first()
+    )
+    if previous is None:
+        return {"from_scratch": "first version"}
+    since = f"since version {previous.version}"
+    if previous.model_kind != config["model"]:
+        return {"from_scratch": f"model changed {since}"}
+    if previous.image_size != config["image_size"]:
+        return {"from_scratch": f"image size changed {since}"}
+    if previous.class_names != [c.name for c in project_classes(project=project)]:
+        return {"from_scratch": f"classes changed {since}"}
+    in_a_row = previous.training_run.config.get("warm_starts_in_a_row", 0) + 1
+    every = settings.LOUPE_FULL_RETRAIN_EVERY
+    if every and in_a_row >= every:
+        return {"from_scratch": f"full retrain every {every} versions"}
+    return {
+        "warm_start_from": previous.version,
+        "warm_start_steps": steps,
+        "warm_starts_in_a_row": in_a_row,
+    }
 
 
 def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
@@ -133,10 +170,16 @@ def _train(run: TrainingRun) -> ModelVersion:
         [r[1] for r in holdout_rows], image_size=size, cache_keys=[r[3] for r in holdout_rows]
     )
 
-    model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
+    model = _warm_start(run, names, size)
+    if model is None:
+        model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
+    config = run.config  # the start point may have fallen back to scratch
+    # A warm start fine-tunes for exactly its steps; from scratch, epochs and min_steps plan.
+    fine_tune = config.get("warm_start_steps") if "warm_start_from" in config else None
     train_config = TrainConfig(
         epochs=int(config["epochs"]),
-        min_steps=int(config.get("min_steps", 0)),
+        min_steps=int(fine_tune or config.get("min_steps", 0)),
+        max_steps=fine_tune,
         loss=config["loss"],
         class_weighting=config["class_weighting"],
         seed=int(config["seed"]),
@@ -152,9 +195,11 @@ def _train(run: TrainingRun) -> ModelVersion:
     last_beat = [0.0]
 
     def on_step(step, total, loss):
-        losses.append((step, float(loss)))
+        if not losses or losses[-1][0] != step:  # a run stopped early repeats its last step
+            losses.append((step, float(loss)))
         now = time.monotonic()
-        if now - last_beat[0] >= BEAT_SECONDS:
+        # `total` is the steps planned, and the steps run once training has ended.
+        if now - last_beat[0] >= BEAT_SECONDS or step == total:
             last_beat[0] = now
             run_beat(run, progress=0.1 + 0.8 * step / max(1, total), phase="training")
 
@@ -216,6 +261,38 @@ def holdout_metrics(y_holdout: np.ndarray, probs: np.ndarray, names: list[str]) 
     metrics["interval_level"] = 0.95
     metrics["holdout"] = "fixed project holdout"
     return metrics
+
+
+def _warm_start(run: TrainingRun, names: list[str], size: int):
+    """The model of the version the run starts from, with its weights; None to train from
+    scratch. When that version is gone, no longer fits the project, or its weights cannot be
+    read, the run trains from scratch and its config says why."""
+    config = run.config
+    number = config.get("warm_start_from")
+    if number is None:
+        return None
+    previous = ModelVersion.objects.filter(project=run.project, version=number).first()
+    reason, model = None, None
+    if previous is None:
+        reason = f"version {number} no longer exists"
+    elif (previous.model_kind, previous.image_size, previous.class_names) != (
+        config["model"],
+        size,
+        names,
+    ):
+        reason = f"version {number} no longer matches the project's classes or image size"
+    else:
+        try:
+            model = version_model(model_version=previous)
+        except Exception as exc:  # a missing or damaged file: the run still trains
+            logger.warning("training run %s cannot start from version %s: %s", run.pk, number, exc)
+            reason = f"the weights of version {number} could not be read"
+    if reason is not None:
+        fallback = {k: v for k, v in config.items() if not k.startswith("warm_start")}
+        fallback.pop("warm_starts_in_a_row", None)
+        run.config = {**fallback, "from_scratch": reason}
+        TrainingRun.objects.filter(pk=run.pk).update(config=run.config)
+    return model
 
 
 def _thumbs(x) -> np.ndarray:
