@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from loupe.api.keyset import KeysetPagination
 from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
+from loupe.api.serializers import StrictSerializer
 from loupe.datasets.models import ItemState, Split
 from loupe.learning import exports
 from loupe.learning.loop import loop_cancel, loop_start
@@ -143,12 +144,22 @@ class ProjectLoopsApi(APIView):
             view=self, request=request, queryset=loops, serializer=LoopSerializer
         )
 
-    @extend_schema(request=None, responses={202: LoopSerializer, 200: LoopSerializer})
+    class InputSerializer(StrictSerializer):
+        force = serializers.BooleanField(
+            default=False, help_text="retrain even when the latest model has seen every label"
+        )
+
+    @extend_schema(request=InputSerializer, responses={202: LoopSerializer, 200: LoopSerializer})
     def post(self, request, slug: str):
-        """Starts train -> score -> select; answers 200 with the active loop if one runs."""
+        """Starts train -> score -> select; answers 200 with the active loop if one runs, 409
+        when no label arrived since the latest model (unless `force`)."""
         project = project_get(user=request.user, slug=slug)
         require(user=request.user, project=project, action="run_jobs")
-        loop, created = loop_start(project=project, created_by=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        loop, created = loop_start(
+            project=project, created_by=request.user, force=serializer.validated_data["force"]
+        )
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
         return Response(LoopSerializer(loop).data, status=code)
 

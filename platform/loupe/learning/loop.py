@@ -10,11 +10,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loupe import jobs
+from loupe.datasets.models import Item, ItemState
+from loupe.errors import ApplicationError
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.services import round_selected
 from loupe.learning.models import (
     ACTIVE_STATUSES,
     LearningLoop,
+    ModelVersion,
     RunStatus,
     ScoringRun,
     TrainingRun,
@@ -23,7 +26,7 @@ from loupe.learning.models import (
 from loupe.learning.runs import run_finish, stale_after
 from loupe.learning.scoring import CHUNK_TASK, scoring_chunks_pending, scoring_run_create
 from loupe.learning.selection import selection_round_create
-from loupe.learning.training import TRAIN_TASK, training_run_create
+from loupe.learning.training import MIN_LABELS, TRAIN_TASK, training_run_create
 from loupe.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -36,31 +39,72 @@ def loop_active(*, project: Project) -> LearningLoop | None:
 
 
 def loop_start(
-    *, project: Project, trigger: str = Trigger.MANUAL, created_by=None
+    *,
+    project: Project,
+    trigger: str = Trigger.MANUAL,
+    created_by=None,
+    force: bool = True,
 ) -> tuple[LearningLoop, bool]:
     """Starts train -> score -> select, unless a loop is already active for the project: then
-    the trigger folds into it. Returns (loop, created)."""
+    the trigger folds into it. Returns (loop, created).
+
+    Without `force`, a project whose latest model has seen every label is refused: retraining
+    would give the same model and a new batch for no reason. With too few labels to train, the
+    loop skips training and selects a cold-start batch."""
+    active = loop_active(project=project)
+    if active is not None:
+        return active, False
+    new = new_labels_since_last_training(project=project, include_imported=True)
+    latest = ModelVersion.objects.filter(project=project).order_by("-version").first()
+    if not force and latest is not None and new == 0:
+        raise ApplicationError(
+            f"No new labels since model v{latest.version}: retraining would give the same model."
+            " Start it with force=true to retrain anyway.",
+            code="conflict",
+            status=409,
+            extra={"latest_version": latest.version},
+        )
+    cold = _trainable_labels(project) < MIN_LABELS
+    phase = "training"
+    if cold:
+        phase = "cold start: selecting a first batch"
+    elif latest is not None and new == 0:
+        phase = f"training without new labels since v{latest.version} (asked for)"
     try:
         with transaction.atomic():
+            now = timezone.now()
             loop = LearningLoop.objects.create(
                 project=project,
                 trigger=trigger,
                 created_by=created_by,
                 status=RunStatus.RUNNING,
-                step=LearningLoop.Step.TRAIN,
-                phase="training",
-                started_at=timezone.now(),
-                heartbeat_at=timezone.now(),
+                step=LearningLoop.Step.SELECT if cold else LearningLoop.Step.TRAIN,
+                phase=phase,
+                progress=2 / 3 if cold else 0.0,
+                started_at=now,
+                heartbeat_at=now,
             )
-            run = training_run_create(
-                project=project, trigger=trigger, created_by=created_by, enqueue=False
-            )
-            loop.training_run = run
-            loop.save(update_fields=["training_run"])
-            jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+            if cold:
+                jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+            else:
+                run = training_run_create(
+                    project=project, trigger=trigger, created_by=created_by, enqueue=False
+                )
+                loop.training_run = run
+                loop.save(update_fields=["training_run"])
+                jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
     except IntegrityError:
         return loop_active(project=project), False
     return loop, True
+
+
+def _trainable_labels(project: Project) -> int:
+    """Usable labels outside the holdout: what training would learn from."""
+    return (
+        GroundTruth.objects.filter(project=project, needs_review=False, in_holdout=False)
+        .values("pk")
+        .count()
+    )
 
 
 def _loop_of(**run) -> LearningLoop | None:
@@ -179,38 +223,154 @@ def runs_resume() -> dict[str, int]:
     return resent
 
 
-def new_labels_since_last_training(*, project: Project) -> int:
-    last = TrainingRun.objects.filter(project=project).order_by("-created_at").first()
-    labels = GroundTruth.objects.filter(project=project, needs_review=False).exclude(
-        decided_by=Decision.IMPORTED
+def _last_model_trained_at(project: Project):
+    """When the latest model version's training began (labels from then on are new to it)."""
+    last = (
+        ModelVersion.objects.filter(project=project)
+        .order_by("-version")
+        .values_list("training_run__created_at", flat=True)
+        .first()
     )
-    if last is not None:
-        labels = labels.filter(updated_at__gt=last.created_at)
+    return last
+
+
+def new_labels_since_last_training(*, project: Project, include_imported: bool = False) -> int:
+    """Usable labels given or changed since the latest model version began training (all of
+    them before the first version). Experts' labels only, unless `include_imported`."""
+    labels = GroundTruth.objects.filter(project=project, needs_review=False)
+    if not include_imported:
+        labels = labels.exclude(decided_by=Decision.IMPORTED)
+    since = _last_model_trained_at(project)
+    if since is not None:
+        labels = labels.filter(updated_at__gt=since)
     return labels.count()
 
 
+def open_work(*, project: Project) -> int:
+    """Items the experts still have to answer: queued or in annotation, except ties waiting
+    for a reviewer (those wait on a person, not on the batch)."""
+    return (
+        Item.objects.filter(project=project, state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION])
+        .exclude(ground_truth__needs_review=True)
+        .count()
+    )
+
+
+def _due_trigger(project: Project) -> str | None:
+    """Why a loop should start now, or None. The batch being done is a trigger of its own,
+    whatever the settings, so the loop never stalls with experts out of work;
+    `retrain_every_n_labels` can only make it start earlier."""
+    new = new_labels_since_last_training(project=project)
+    if new == 0:
+        return None
+    if project.retrain_every_n_labels and new >= project.retrain_every_n_labels:
+        return Trigger.LABELS
+    if open_work(project=project) == 0:
+        return Trigger.BATCH_DONE
+    return None
+
+
 def loop_trigger_on_labels(*, project: Project) -> LearningLoop | None:
-    """Starts a loop once `retrain_every_n_labels` new labels arrived since the last training.
-    Debounced: while a loop is active, further triggers fold into it."""
-    if project.retrain_every_n_labels <= 0 or loop_active(project=project):
+    """The doorway labeling uses when labels changed: starts a loop once
+    `retrain_every_n_labels` new labels arrived, or when the experts finished their batch and
+    new labels exist. Debounced: while a loop is active, further triggers fold into it."""
+    if loop_active(project=project):
         return None
-    if new_labels_since_last_training(project=project) < project.retrain_every_n_labels:
+    trigger = _due_trigger(project)
+    if trigger is None:
         return None
-    loop, created = loop_start(project=project, trigger=Trigger.LABELS)
+    loop, created = loop_start(project=project, trigger=trigger)
     return loop if created else None
 
 
 def loops_scheduled() -> list[int]:
-    """Projects with a retraining schedule get a loop when their period has passed and new
-    labels arrived (beat runs this every minute)."""
+    """Beat runs this every minute. Projects with a retraining schedule get a loop when their
+    period has passed and new labels arrived; any project whose batch is done with new labels
+    and no loop gets one too (a trigger lost with a worker, or a batch ended by a skip)."""
     started = []
-    for project in Project.objects.filter(retrain_every_minutes__gt=0):
-        last = LearningLoop.objects.filter(project=project).order_by("-created_at").first()
-        due = last is None or last.created_at < timezone.now() - timedelta(
-            minutes=project.retrain_every_minutes
-        )
-        if due and new_labels_since_last_training(project=project) > 0:
-            loop, created = loop_start(project=project, trigger=Trigger.SCHEDULE)
+    for project in Project.objects.all():
+        if loop_active(project=project):
+            continue
+        trigger = _due_trigger(project)
+        if trigger is None and project.retrain_every_minutes > 0:
+            last = LearningLoop.objects.filter(project=project).order_by("-created_at").first()
+            due = last is None or last.created_at < timezone.now() - timedelta(
+                minutes=project.retrain_every_minutes
+            )
+            if due and new_labels_since_last_training(project=project) > 0:
+                trigger = Trigger.SCHEDULE
+        if trigger is not None:
+            loop, created = loop_start(project=project, trigger=trigger)
             if created:
                 started.append(loop.pk)
     return started
+
+
+def loop_status(*, project: Project) -> dict:
+    """What the loop is doing or waiting for, in words a manager reads, with the numbers
+    behind them: `state` (training | scoring | selecting | labeling | waiting | failed | idle),
+    `message`, and `progress` / `eta_seconds` while a loop runs."""
+    from loupe.learning.models import SelectionRound
+
+    active = loop_active(project=project)
+    if active is not None:
+        run = {
+            LearningLoop.Step.TRAIN: active.training_run,
+            LearningLoop.Step.SCORE: active.scoring_run,
+        }.get(active.step)
+        state = {
+            LearningLoop.Step.TRAIN: "training",
+            LearningLoop.Step.SCORE: "scoring",
+        }.get(active.step, "selecting")
+        progress = run.progress if run is not None else active.progress
+        eta = run.eta_seconds if run is not None else None
+        message = {
+            "training": "training a new model",
+            "scoring": "scoring the pool with the new model",
+            "selecting": "selecting the next batch",
+        }[state]
+        message += f" ({progress:.0%}"
+        message += f", about {eta:.0f} s left)" if eta is not None else ")"
+        return {
+            "state": state,
+            "message": message,
+            "loop_id": active.pk,
+            "progress": progress,
+            "eta_seconds": eta,
+        }
+    base = {"loop_id": None, "progress": None, "eta_seconds": None}
+    last = LearningLoop.objects.filter(project=project).order_by("-created_at").first()
+    if last is not None and last.status == RunStatus.FAILED:
+        return {**base, "state": "failed", "message": f"the last loop failed: {last.error}"}
+    open_items = open_work(project=project)
+    new = new_labels_since_last_training(project=project)
+    if open_items:
+        draft = (
+            SelectionRound.objects.filter(project=project, status=SelectionRound.Status.DRAFT)
+            .exclude(push_error="")
+            .order_by("-number")
+            .first()
+        )
+        if draft is not None:
+            message = f"batch {draft.number} waits for Label Studio: {draft.push_error}"
+            return {**base, "state": "waiting", "message": message, "open_items": open_items}
+        where = "in Label Studio" if project.ls_project_id else "(not linked to Label Studio)"
+        message = f"batch ready {where}: {open_items} items to label"
+        every = project.retrain_every_n_labels
+        if every and new < every:
+            message += (
+                f"; the next loop starts after {every - new} more labels or when the batch is done"
+            )
+        else:
+            message += "; the next loop starts when the batch is done"
+        return {**base, "state": "labeling", "message": message, "open_items": open_items}
+    if new:
+        return {**base, "state": "waiting", "message": "the batch is done: starting the next loop"}
+    labels = GroundTruth.objects.filter(project=project, needs_review=False).count()
+    if labels == 0:
+        message = "waiting for labels: import labeled examples or start a cold-start batch"
+    elif not Item.objects.filter(project=project, state=ItemState.UNLABELED).exists():
+        message = "the pool is exhausted: every item is labeled or skipped"
+    else:
+        message = "idle: no batch open and no new labels (start a loop to select one)"
+    return {**base, "state": "idle", "message": message, "open_items": 0}

@@ -12,15 +12,19 @@ from loupe.accounts.selectors import user_can_create_projects, user_project_role
 from loupe.accounts.services import membership_set
 from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
+from loupe.api.serializers import StrictSerializer
 from loupe.errors import NotFoundError, PermissionDeniedError
+from loupe.learning.loop import loop_status
 from loupe.projects.models import ClassWeighting, LossName, TaskType
 from loupe.projects.selectors import project_classes, project_get, project_list
 from loupe.projects.services import label_classes_set, project_create, project_update
 
 
-class LabelClassSerializer(serializers.Serializer):
+class LabelClassSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
-    target_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    target_count = serializers.IntegerField(
+        min_value=0, max_value=10**9, required=False, allow_null=True
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -34,40 +38,46 @@ class ProjectOutputSerializer(serializers.Serializer):
     classes = serializers.SerializerMethodField()
     settings = serializers.SerializerMethodField()
     your_role = serializers.SerializerMethodField()
+    loop_status = serializers.SerializerMethodField(
+        help_text="what the learning loop is doing or waiting for, in words and numbers"
+    )
     created_at = serializers.DateTimeField()
 
     def get_classes(self, project) -> list[dict]:
         return LabelClassSerializer(project_classes(project=project), many=True).data
 
     def get_settings(self, project) -> dict:
-        return {
-            "strategy": project.strategy,
-            "batch_size": project.batch_size,
-            "control_fraction": project.control_fraction,
-            "retrain_every_n_labels": project.retrain_every_n_labels,
-            "class_weighting": project.class_weighting,
-            "loss": project.loss,
-            "image_size": project.image_size,
-            "annotator_overlap": project.annotator_overlap,
-            "holdout_fraction": project.holdout_fraction,
-        }
+        return {name: getattr(project, name) for name in SETTINGS}
+
+    def get_loop_status(self, project) -> dict:
+        return loop_status(project=project)
 
     def get_your_role(self, project) -> str | None:
         return user_project_role(user=self.context["request"].user, project=project)
 
 
-class ProjectSettingsSerializer(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True)
-    guidelines = serializers.CharField(required=False, allow_blank=True)
+class ProjectSettingsSerializer(StrictSerializer):
+    description = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+    guidelines = serializers.CharField(required=False, allow_blank=True, max_length=20000)
     strategy = serializers.CharField(required=False, max_length=40)
     batch_size = serializers.IntegerField(required=False, min_value=1, max_value=10000)
     control_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=0.99)
-    retrain_every_n_labels = serializers.IntegerField(required=False, min_value=0)
+    retrain_every_n_labels = serializers.IntegerField(required=False, min_value=0, max_value=10**6)
+    retrain_every_minutes = serializers.IntegerField(
+        required=False, min_value=0, max_value=60 * 24 * 365
+    )
+    train_epochs = serializers.IntegerField(required=False, min_value=1, max_value=1000)
     class_weighting = serializers.ChoiceField(choices=ClassWeighting.choices, required=False)
     loss = serializers.ChoiceField(choices=LossName.choices, required=False)
     image_size = serializers.IntegerField(required=False, min_value=16, max_value=1024)
     annotator_overlap = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    holdout_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=0.99)
+    holdout_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=0.5)
+
+
+# Every active-learning setting, read back as it is set.
+SETTINGS = [
+    name for name in ProjectSettingsSerializer().fields if name not in ("description", "guidelines")
+]
 
 
 class ProjectListCreateApi(APIView):
@@ -120,7 +130,7 @@ class ProjectDetailApi(APIView):
 
 
 class ProjectClassesSetApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         classes = LabelClassSerializer(many=True)
 
     @extend_schema(request=InputSerializer, responses=LabelClassSerializer(many=True))

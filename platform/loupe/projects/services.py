@@ -79,10 +79,23 @@ def project_update(*, project: Project, **changes: Any) -> Project:
 
 
 def _validate_settings(project: Project) -> None:
+    """Refuses settings that cannot work, saying which and why."""
+    from ml.strategies import available
+
+    if project.strategy not in ("", "default", *available()):
+        raise ApplicationError(
+            f"Unknown strategy '{project.strategy}'.",
+            extra={"field": "strategy", "available": ["default", *available()]},
+        )
     if not 0.0 <= project.control_fraction < 1.0:
         raise ApplicationError("control_fraction must be in [0, 1).")
-    if not 0.0 <= project.holdout_fraction < 1.0:
-        raise ApplicationError("holdout_fraction must be in [0, 1).")
+    if not 0.0 <= project.holdout_fraction <= 0.5:
+        raise ApplicationError(
+            "holdout_fraction must be in [0, 0.5]: beyond half, the holdout takes more labels"
+            " than training gets."
+        )
+    if project.train_epochs < 1:
+        raise ApplicationError("train_epochs must be at least 1.")
     if project.batch_size < 1:
         raise ApplicationError("batch_size must be at least 1.")
     if not 16 <= project.image_size <= 1024:

@@ -46,6 +46,25 @@ def test_an_engineer_starts_a_loop_and_follows_it_to_the_selected_batch(
     assert SelectionRound.objects.get().items.filter(is_control=True).count() == 3
 
 
+def test_no_retrain_without_new_labels_unless_asked_and_then_it_says_so(
+    api_client, inspection_project, django_capture_on_commit_callbacks
+):
+    client = as_member(api_client, inspection_project, Role.ENGINEER)
+    url = f"/api/v1/projects/{inspection_project.slug}/loops/"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url).status_code == 202
+
+    again = client.post(url)
+    assert again.status_code == 409
+    assert "No new labels since model v1" in again.json()["error"]["message"]
+    assert LearningLoop.objects.count() == 1
+
+    assert client.post(url, {"forse": True}, format="json").status_code == 400  # misspelt
+    forced = client.post(url, {"force": True}, format="json")
+    assert forced.status_code == 202
+    assert "without new labels since v1 (asked for)" in forced.json()["phase"]
+
+
 def test_a_second_start_returns_the_active_loop(api_client, inspection_project):
     client = as_member(api_client, inspection_project, Role.ENGINEER)
 

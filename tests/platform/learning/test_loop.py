@@ -81,18 +81,33 @@ def test_duplicate_delivery_of_training_and_scoring_changes_nothing(
     assert SelectionItem.objects.count() == 12
 
 
-def test_training_without_enough_labels_fails_with_a_clear_message(
-    db, django_capture_on_commit_callbacks
-):
+def test_a_project_without_labels_gets_a_cold_start_batch(db, django_capture_on_commit_callbacks):
+    from loupe.datasets.models import Item, ItemState
     from loupe.projects.services import project_create
+    from tests.factories import ItemFactory
 
-    project = project_create(name="Empty", created_by=None, classes=["a", "b"])
+    project = project_create(name="Empty", created_by=None, classes=["a", "b"], batch_size=5)
+    for _ in range(12):
+        ItemFactory(project=project)
     with django_capture_on_commit_callbacks(execute=True):
         loop, _ = loop_start(project=project)
 
     loop.refresh_from_db()
-    assert loop.status == RunStatus.FAILED
-    assert "at least 4 labeled items" in loop.training_run.error
+    assert loop.status == RunStatus.SUCCEEDED and loop.training_run is None
+    assert loop.selection_round.strategy == "cold_start"
+    assert Item.objects.filter(project=project, state=ItemState.QUEUED).count() == 5
+
+
+def test_training_without_enough_labels_fails_with_a_clear_message(db):
+    from loupe.learning.training import training_run_create, training_run_execute
+    from loupe.projects.services import project_create
+
+    project = project_create(name="Empty", created_by=None, classes=["a", "b"])
+    run = training_run_create(project=project, enqueue=False)
+    run = training_run_execute(training_run_id=run.pk)
+
+    assert run.status == RunStatus.FAILED
+    assert "at least 4 labeled items" in run.error
 
 
 def test_a_bald_project_scores_with_mc_dropout_and_selects(

@@ -29,9 +29,21 @@ def label_pool_items(project, n):
         item.save()
 
 
+def queue_pool_items(project, n):
+    """A batch still open in Label Studio: n items the experts have not answered."""
+    ids = list(
+        Item.objects.filter(project=project, state=ItemState.UNLABELED).values_list(
+            "pk", flat=True
+        )[:n]
+    )
+    Item.objects.filter(pk__in=ids).update(state=ItemState.QUEUED)
+    return ids
+
+
 def test_enough_new_labels_start_one_loop_and_more_labels_fold_into_it(inspection_project):
     inspection_project.retrain_every_n_labels = 5
     inspection_project.save()
+    queue_pool_items(inspection_project, 20)
 
     label_pool_items(inspection_project, 4)
     assert loop_trigger_on_labels(project=inspection_project) is None
@@ -45,6 +57,42 @@ def test_enough_new_labels_start_one_loop_and_more_labels_fold_into_it(inspectio
     assert LearningLoop.objects.filter(project=inspection_project).count() == 1
 
 
+def test_a_finished_batch_starts_the_next_loop_whatever_the_label_count(inspection_project):
+    # The project defaults: retrain after 100 labels, batches of 50.
+    assert inspection_project.retrain_every_n_labels > inspection_project.batch_size
+    queued = queue_pool_items(inspection_project, 3)
+    label_pool_items(inspection_project, 2)
+    assert loop_trigger_on_labels(project=inspection_project) is None  # the batch is open
+
+    Item.objects.filter(pk__in=queued).update(state=ItemState.SKIPPED)
+    loop = loop_trigger_on_labels(project=inspection_project)
+    assert loop is not None and loop.trigger == "batch_done"
+
+
+def test_a_tie_waiting_for_review_does_not_hold_the_batch_open(inspection_project):
+    (tie,) = queue_pool_items(inspection_project, 1)
+    item = Item.objects.get(pk=tie)
+    GroundTruth.objects.create(
+        item=item,
+        project=inspection_project,
+        label_class=inspection_project.classes.get(name="good"),
+        decided_by=Decision.MAJORITY,
+        needs_review=True,
+    )
+    Item.objects.filter(pk=tie).update(state=ItemState.IN_ANNOTATION)
+    label_pool_items(inspection_project, 1)
+    loop = loop_trigger_on_labels(project=inspection_project)
+    assert loop is not None and loop.trigger == "batch_done"
+
+
+def test_beat_starts_a_loop_a_lost_trigger_missed(inspection_project):
+    label_pool_items(inspection_project, 1)
+    started = loops_scheduled()
+    assert len(started) == 1
+    assert LearningLoop.objects.get(pk=started[0]).trigger == "batch_done"
+    assert loops_scheduled() == []  # the loop is active: nothing more
+
+
 def test_imported_labels_do_not_trigger_retraining(inspection_project):
     inspection_project.retrain_every_n_labels = 1
     inspection_project.save()
@@ -55,6 +103,7 @@ def test_imported_labels_do_not_trigger_retraining(inspection_project):
 def test_the_schedule_retrains_when_due_and_labels_changed(inspection_project):
     inspection_project.retrain_every_minutes = 30
     inspection_project.save()
+    queue_pool_items(inspection_project, 20)  # a batch open: only the schedule can start a loop
     assert loops_scheduled() == []  # nothing new to learn from
 
     label_pool_items(inspection_project, 1)
