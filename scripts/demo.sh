@@ -28,6 +28,12 @@ trap cleanup INT TERM EXIT
   > var/log/worker.log 2>&1 &
 pids+=($!)
 echo "Worker started (log: var/log/worker.log)"
+# Beat: reconciliation with Label Studio (its webhooks are sent once), pending pushes, resumed
+# work and the loop's schedules.
+"$BIN/celery" -A config.celery beat --loglevel INFO \
+  > var/log/beat.log 2>&1 &
+pids+=($!)
+echo "Beat started (log: var/log/beat.log)"
 
 if [ "${LOUPE_DEMO_LABEL_STUDIO:-1}" = 1 ]; then
   if bash scripts/labelstudio.sh install >var/log/labelstudio-install.log 2>&1 \

@@ -18,6 +18,7 @@ CELERY_BEAT_SCHEDULE = {
     "labeling-push-pending": {"task": "labeling.push_pending", "schedule": 300.0},
     # Re-sends the training, scoring and selection work a crashed worker left behind.
     "learning-resume": {"task": "learning.resume", "schedule": 60.0},
-    # Projects with a retraining schedule get their loop when it is due.
+    # Projects with a retraining schedule get their loop when it is due, and any project whose
+    # batch is done with new labels gets one (a trigger lost with a worker).
     "learning-scheduled-retraining": {"task": "learning.scheduled", "schedule": 60.0},
 }
