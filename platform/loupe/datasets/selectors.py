@@ -54,4 +54,7 @@ def import_rejections(*, job: ImportJob, limit: int = 1000) -> list[ImportReject
 
 
 def item_sources(*, project: Project) -> list[str]:
-    return list(Item.objects.filter(project=project).values_list("source", flat=True).distinct())
+    # order_by() on the source alone: the model's default ordering by id would make every
+    # item's source distinct.
+    items = Item.objects.filter(project=project)
+    return list(items.order_by("source").values_list("source", flat=True).distinct())

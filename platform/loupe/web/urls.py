@@ -10,6 +10,14 @@ urlpatterns = [
     path("projects/<slug:slug>/", dashboards.project_overview, name="project-overview"),
     path("projects/<slug:slug>/items/", views.project_items, name="project-items"),
     path("projects/<slug:slug>/imports/", views.project_imports, name="project-imports"),
+    path(
+        "projects/<slug:slug>/imports/jobs/", views.project_import_jobs, name="project-import-jobs"
+    ),
+    path(
+        "projects/<slug:slug>/imports/upload/",
+        views.project_import_upload,
+        name="project-import-upload",
+    ),
     path("projects/<slug:slug>/models/", dashboards.project_models, name="project-models"),
     path("projects/<slug:slug>/drift/", dashboards.project_drift, name="project-drift"),
     path("projects/<slug:slug>/jobs/", dashboards.project_jobs, name="project-jobs"),

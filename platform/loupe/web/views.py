@@ -1,13 +1,17 @@
-"""Server-rendered pages. Like the API views, they only call selectors and render."""
+"""Server-rendered pages. Like the API views, they call selectors and services and render."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import JsonResponse
-from django.shortcuts import render
+from django.http import HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from loupe.accounts.selectors import user_can
 from loupe.api.errors import error_body
-from loupe.datasets.models import ItemState, Split
-from loupe.datasets.selectors import import_job_list, item_sources
+from loupe.datasets.models import ItemState, JobStatus, Split
+from loupe.datasets.selectors import import_job_list, import_rejections, item_sources
+from loupe.datasets.services import import_upload_save
+from loupe.errors import ApplicationError
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
 from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
 from loupe.projects.selectors import project_classes, project_list
@@ -52,17 +56,65 @@ def project_items(request, slug):
     )
 
 
+IMPORTS_SHOWN = 50
+REJECTIONS_SHOWN = 10
+
+
+def _imports_context(request, project) -> dict:
+    jobs = list(import_job_list(project=project)[:IMPORTS_SHOWN])
+    for job in jobs:
+        job.shown_rejections = (
+            import_rejections(job=job, limit=REJECTIONS_SHOWN) if job.rejected else []
+        )
+        job.is_active = job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+        job.percent = round(job.progress * 100)
+    return {
+        **project_context(request, project, tab="imports"),
+        "jobs": jobs,
+        "active": any(job.is_active for job in jobs),
+    }
+
+
 @login_required
 def project_imports(request, slug):
     project = project_or_404(request, slug)
-    return render(
-        request,
-        "projects/imports.html",
-        {
-            **project_context(request, project, tab="imports"),
-            "jobs": import_job_list(project=project)[:50],
-        },
-    )
+    return render(request, "projects/imports.html", _imports_context(request, project))
+
+
+@login_required
+def project_import_jobs(request, slug):
+    """The imports table as a fragment; it polls itself while an import runs."""
+    project = project_or_404(request, slug)
+    return render(request, "projects/_imports.html", _imports_context(request, project))
+
+
+@login_required
+@require_POST
+def project_import_upload(request, slug):
+    """Stores an uploaded zip and queues its import, then shows the imports page, where the
+    new import's progress follows."""
+    project = project_or_404(request, slug)
+    if not user_can(user=request.user, project=project, action="import"):
+        return HttpResponseForbidden("Only admins and ML engineers of this project import.")
+    upload = request.FILES.get("file")
+    # Without a tag, the service names the source after the archive.
+    options = {}
+    if tag := request.POST.get("source_tag", "").strip():
+        options["source_tag"] = tag[:100]
+    error = None
+    if upload is None:
+        error = "Choose a .zip archive to upload."
+    else:
+        try:
+            import_upload_save(
+                project=project, uploaded_file=upload, created_by=request.user, **options
+            )
+        except ApplicationError as exc:
+            error = exc.message
+    if error is None:
+        return redirect("project-imports", slug=project.slug)
+    context = {**_imports_context(request, project), "upload_error": error}
+    return render(request, "projects/imports.html", context, status=400)
 
 
 def _query_without_page(request) -> str:

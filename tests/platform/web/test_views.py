@@ -229,3 +229,76 @@ def test_a_target_beyond_the_pool_is_said_on_the_overview():
     assert (
         "The current pool cannot meet the scratch target: 197 more needed" in html.content.decode()
     )
+
+
+def test_the_source_filter_lists_each_source_once(member_client):
+    client, project = member_client
+    ItemFactory.create_batch(3, project=project, source="line-a")
+    ItemFactory.create_batch(2, project=project, source="line-b")
+
+    html = client.get("/projects/castings/items/").content.decode()
+
+    assert html.count('<option value="line-a"') == 1 and html.count('<option value="line-b"') == 1
+
+
+def _zip(files: dict[str, bytes], name="batch.zip"):
+    import io
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, content in files.items():
+            archive.writestr(path, content)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="application/zip")
+
+
+def test_an_engineer_uploads_a_zip_and_the_page_shows_its_counts_and_rejections(
+    import_root, django_capture_on_commit_callbacks
+):
+    from loupe.projects.services import project_create
+    from tests.images import png_bytes
+
+    project = project_create(name="Welds", created_by=None, classes=["ok", "crack"])
+    engineer = client_as(project, Role.ENGINEER)
+    page = engineer.get(f"/projects/{project.slug}/imports/").content.decode()
+    assert 'id="upload-form"' in page and 'type="file"' in page
+
+    upload = _zip({"ok/1.png": png_bytes(1), "crack/2.png": png_bytes(2), "crack/bad.png": b"x"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = engineer.post(
+            f"/projects/{project.slug}/imports/upload/", {"file": upload, "source_tag": "line-c"}
+        )
+    assert response.status_code == 302
+
+    html = engineer.get(response.url).content.decode()
+    assert "line-c" in html and 'href="/api/v1/imports/' not in html
+    assert 'data-field="imported">2<' in html and 'data-field="labeled">2<' in html
+    assert 'data-field="rejected">1<' in html and "1 file not imported" in html
+    assert "<code>crack/bad.png</code>:" in html
+    assert "every 2s" not in html  # nothing runs any more
+
+
+def test_a_running_import_is_followed_and_a_bad_upload_is_explained(import_root):
+    from loupe.datasets.models import ImportJob, JobStatus
+
+    project = ProjectFactory(slug="welds-live")
+    engineer = client_as(project, Role.ENGINEER)
+    ImportJob.objects.create(
+        project=project, kind="zip", source_path="/x.zip", source_tag="x",
+        status=JobStatus.RUNNING, total=200, processed=50, imported=48, rejected=2,
+    )  # fmt: skip
+
+    fragment = engineer.get("/projects/welds-live/imports/jobs/").content.decode()
+    assert 'hx-trigger="every 2s"' in fragment and "50 of 200 files" in fragment
+    assert ">25%</span>" in fragment
+
+    refused = engineer.post(
+        "/projects/welds-live/imports/upload/", {"file": _zip({}, name="images.tar")}
+    )
+    assert refused.status_code == 400 and "Upload a .zip archive" in refused.content.decode()
+    manager = client_as(project, Role.MANAGER)
+    assert 'id="upload-form"' not in manager.get("/projects/welds-live/imports/").content.decode()
+    denied = manager.post("/projects/welds-live/imports/upload/", {"file": _zip({})})
+    assert denied.status_code == 403 and ImportJob.objects.count() == 1
