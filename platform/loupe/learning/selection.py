@@ -55,6 +55,45 @@ def _labeled_embeddings(version, taken: np.ndarray) -> np.ndarray | None:
     return np.concatenate(parts).astype(np.float32, copy=False) if parts else None
 
 
+# Below this many training labels a model's guesses are rough, and the experts are told so.
+EARLY_MODEL_LABELS = 100
+
+
+# A class with fewer labels than this is named as rare in a pick's reason.
+RARE_CLASS_LABELS = 20
+
+
+def pick_reason(
+    p: np.ndarray,
+    names: list[str],
+    *,
+    control: bool,
+    labels_used: int,
+    class_counts: dict[str, int] | None = None,
+) -> str:
+    """Why an item was picked, in words an annotator reads: what the model hesitates between,
+    that the model sees a class with few labels, or that the pick is a random control; and
+    whether the model is still an early one."""
+    order = np.argsort(p)[::-1]
+    first = f"{names[order[0]]} ({p[order[0]]:.0%})"
+    second = f"{names[order[1]]} ({p[order[1]]:.0%})" if len(order) > 1 else ""
+    margin = p[order[0]] - p[order[1]] if len(order) > 1 else 1.0
+    if control:
+        reason = f"picked at random, to check the model on ordinary items; it says {first}"
+    elif margin < 0.3 and second:
+        reason = f"the model hesitates between {first} and {second}"
+    elif p[order[0]] < 0.6:
+        reason = f"the model is unsure; its best guess is {first}"
+    elif class_counts is not None and class_counts.get(names[order[0]], 0) < RARE_CLASS_LABELS:
+        count = class_counts.get(names[order[0]], 0)
+        reason = f"the model says {first}, a class with only {count} labels so far"
+    else:
+        reason = f"unlike the items labeled so far; the model says {first}"
+    if labels_used < EARLY_MODEL_LABELS:
+        reason += f" (an early model, trained on {labels_used} labels: its guesses are rough)"
+    return reason
+
+
 def selection_round_create(
     *, project: Project, scoring_run: ScoringRun | None = None, batch_size: int | None = None
 ) -> SelectionRound:
@@ -85,7 +124,8 @@ def selection_round_create(
                     "item_id": rows[pos][0],
                     "score": 0.0,
                     "is_control": False,
-                    "reason": "cold start: random within each source and camera",
+                    "reason": "first batch, before any model: picked at random within each"
+                    " source and camera, so every kind of item is seen early",
                 }
             )
         pool_size = len(rows)
@@ -123,6 +163,10 @@ def selection_round_create(
             else None
         )
         names = scoring_run.model_version.class_names
+        version_labels = scoring_run.model_version.labels_used
+        labeled_by_name = {
+            c.name: int(n) for c, n in zip(classes, inputs.labeled_class_counts, strict=True)
+        }
         for pos, score, control in (
             zip(selection.indices, selection.scores, selection.is_control, strict=True)
             if selection is not None
@@ -130,16 +174,18 @@ def selection_round_create(
         ):
             p = probs[pos]
             top = np.argsort(p)[::-1][:2]
-            guess = f"model says {names[top[0]]} ({p[top[0]]:.0%})"
-            if len(top) > 1:
-                guess += f", next {names[top[1]]} ({p[top[1]]:.0%})"
-            reason = "random control slice" if control else f"{name} score {score:.3f}"
             picks.append(
                 {
                     "item_id": int(ids[pos]),
                     "score": float(score),
                     "is_control": bool(control),
-                    "reason": f"{reason}; {guess}",
+                    "reason": pick_reason(
+                        p,
+                        names,
+                        control=bool(control),
+                        labels_used=version_labels,
+                        class_counts=labeled_by_name,
+                    ),
                     "predicted": names[top[0]],
                     "confidence": float(p[top[0]]),
                 }

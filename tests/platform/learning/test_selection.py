@@ -107,3 +107,26 @@ def test_unreadable_training_embeddings_do_not_stop_selection(scored_pool, caplo
 
     assert picks.items.count() == 4
     assert "training embeddings of v1 unreadable" in caplog.text
+
+
+def test_reasons_read_in_plain_words():
+    import numpy as np
+
+    from loupe.learning.selection import pick_reason
+
+    names = ["good", "scratch", "dent"]
+    hesitant = pick_reason(np.array([0.48, 0.41, 0.11]), names, control=False, labels_used=500)
+    assert hesitant == "the model hesitates between good (48%) and scratch (41%)"
+    rare = pick_reason(
+        np.array([0.05, 0.05, 0.9]),
+        names,
+        control=False,
+        labels_used=500,
+        class_counts={"good": 400, "scratch": 60, "dent": 7},
+    )
+    assert rare == "the model says dent (90%), a class with only 7 labels so far"
+    control = pick_reason(np.array([0.9, 0.05, 0.05]), names, control=True, labels_used=500)
+    assert control.startswith("picked at random")
+    early = pick_reason(np.array([0.5, 0.3, 0.2]), names, control=False, labels_used=40)
+    assert "an early model, trained on 40 labels" in early
+    assert "score" not in hesitant + rare + control + early  # no jargon
