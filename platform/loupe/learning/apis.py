@@ -18,6 +18,7 @@ from loupe.learning.loop import loop_cancel, loop_start
 from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
 from loupe.learning.selectors import (
     PREDICTION_ORDERINGS,
+    control_slice_estimate,
     item_file_url,
     loop_get,
     model_version_get,
@@ -96,7 +97,13 @@ class ModelVersionSerializer(serializers.Serializer):
         source="training_run.config.warm_start_from", allow_null=True
     )
     from_scratch = serializers.CharField(source="training_run.config.from_scratch", allow_null=True)
+    pool_estimate = serializers.SerializerMethodField(
+        help_text="accuracy on the pool, estimated from the labeled random control picks"
+    )
     created_at = serializers.DateTimeField()
+
+    def get_pool_estimate(self, version) -> dict:
+        return control_slice_estimate(model_version=version)
 
 
 class SelectionItemSerializer(serializers.Serializer):
