@@ -57,12 +57,14 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 password="$(cat var/demo-password.txt)"
+ls_logins="$("$BIN/python" manage.py loupe_label_studio_logins 2>/dev/null | sed 's/^/    /' || true)"
 cat <<MSG
 
   Loupe is running:   http://$HOST:$PORT/
   Log in as admin / $password   (also: engineer, expert, manager with the same password)
   API docs:           http://$HOST:$PORT/api/docs/
-  Label Studio:       ${LABEL_STUDIO_URL:-http://127.0.0.1:8080}
+  Label Studio:       ${LABEL_STUDIO_URL:-http://127.0.0.1:8080}   each person labels as themselves:
+${ls_logins:-    (no Label Studio users yet: they are made when the project syncs)}
   Press Ctrl-C to stop everything.
 
 MSG

@@ -18,6 +18,7 @@ from loupe.accounts.services import (
 from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.errors import ApplicationError, NotFoundError, PermissionDeniedError
+from loupe.labeling.people import label_studio_login
 from loupe.projects.selectors import project_get
 
 
@@ -46,15 +47,30 @@ class TokenObtainApi(APIView):
         return Response({"token": user_token(user=user)})
 
 
+class LabelStudioLoginSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    email = serializers.CharField()
+    password = serializers.CharField(allow_null=True)
+    ls_user_id = serializers.IntegerField()
+
+
 class MeApi(APIView):
+    """The signed-in user, with how they sign in to Label Studio once Loupe made their
+    Label Studio user (`password` is null when they had one already)."""
+
     class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
         role = serializers.CharField(allow_null=True)
+        label_studio = LabelStudioLoginSerializer(allow_null=True)
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        role = user_account_role(user=request.user)
-        return Response({"username": request.user.username, "role": role})
+        me = {
+            "username": request.user.username,
+            "role": user_account_role(user=request.user),
+            "label_studio": label_studio_login(user=request.user),
+        }
+        return Response(self.OutputSerializer(me).data)
 
 
 class UserListCreateApi(APIView):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -51,6 +53,7 @@ __all__ = [
     "choices_result",
     "client_for",
     "label_stream_url",
+    "LabelStudioAccount",
     "labeling_config",
     "local_file_url",
     "local_storage_ensure",
@@ -58,6 +61,8 @@ __all__ = [
     "project_ensure",
     "task_url",
     "tasks_push",
+    "user_ensure",
+    "users_list",
     "webhook_ensure",
 ]
 
@@ -247,6 +252,84 @@ def _model_version_ensure(client: LabelStudio, project_id: int, model_version: s
 def user_emails(client: LabelStudio) -> dict[int, str]:
     with _translate_errors("list users"):
         return {int(u.id): u.email for u in client.users.list() if u.email}
+
+
+def users_list(client: LabelStudio) -> dict[int, str]:
+    """Every user of the organization: Label Studio user id -> email (lower case)."""
+    return {user_id: email.lower() for user_id, email in user_emails(client).items()}
+
+
+@dataclass(frozen=True)
+class LabelStudioAccount:
+    """A person's Label Studio user. `password` is set only when this call created the user
+    (Loupe chose it); an existing user keeps the password they have."""
+
+    id: int
+    email: str
+    password: str | None = None
+
+
+def user_ensure(
+    client: LabelStudio,
+    *,
+    base_url: str,
+    email: str,
+    known: dict[int, str] | None = None,
+    timeout: float = 10.0,
+) -> LabelStudioAccount:
+    """The Label Studio user with `email`, created with a generated password when missing.
+
+    The community edition's users API ignores passwords, so a user made through it can never
+    sign in. This one is created the way a person would: through the organization's invite
+    link (the sign-up form at `/user/signup/?token=...`), which joins them to the
+    organization Loupe's token belongs to. `known` (id -> lower-case email, from
+    `users_list`) saves a listing. A user created meanwhile by someone else is found.
+    """
+    email = email.strip().lower()
+    users = known if known is not None else users_list(client)
+    found = _user_id_by_email(users, email)
+    if found is not None:
+        return LabelStudioAccount(id=found, email=email)
+    with _translate_errors("read the invite link"):
+        invite = client.organizations.invites.get_invite_link()
+    password = secrets.token_urlsafe(12)
+    refusal = _sign_up(
+        base_url, token=invite.token or "", email=email, password=password, timeout=timeout
+    )
+    users = users_list(client)
+    found = _user_id_by_email(users, email)
+    if found is None:
+        raise LabelStudioError(f"sign-up of {email} refused: {refusal}", body=refusal)
+    return LabelStudioAccount(id=found, email=email, password=None if refusal else password)
+
+
+def _user_id_by_email(users: dict[int, str], email: str) -> int | None:
+    return next((user_id for user_id, known in users.items() if known == email), None)
+
+
+def _sign_up(base_url: str, *, token: str, email: str, password: str, timeout: float) -> str:
+    """Posts the sign-up form; returns "" on success, else what the server objected."""
+    url = base_url.rstrip("/") + "/user/signup/"
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as browser:
+            form = browser.get(url, params={"token": token})
+            csrf = browser.cookies.get("csrftoken")
+            if form.status_code != 200 or not csrf:
+                return f"sign-up page answered {form.status_code}"
+            answer = browser.post(
+                url,
+                params={"token": token},
+                data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
+                headers={"Referer": url},
+            )
+    except httpx.TransportError as exc:
+        raise LabelStudioUnavailable(f"sign up {email}: Label Studio unreachable ({exc})") from exc
+    if answer.status_code in _UNAVAILABLE_STATUS:
+        raise LabelStudioUnavailable(f"sign up {email}: Label Studio answered {answer.status_code}")
+    # Success redirects into the app; a refusal renders the form again with its errors.
+    if answer.status_code == 302:
+        return ""
+    return f"sign-up form answered {answer.status_code}"
 
 
 def annotations_since(

@@ -10,6 +10,7 @@ from loupe.labeling.models import (
     LabelDayCount,
     LabelStudioDeletion,
     LabelStudioSync,
+    LabelStudioUser,
 )
 
 
@@ -31,13 +32,20 @@ class GroundTruthAdmin(admin.ModelAdmin):
 class AnnotationAdmin(admin.ModelAdmin):
     list_display = ["ls_annotation_id", "item", "label_class", "annotator", "was_cancelled"]
     list_filter = ["was_cancelled", "label_class__project"]
-    raw_id_fields = ["item"]
+    raw_id_fields = ["item", "user"]
 
 
 @admin.register(LabelStudioSync)
 class LabelStudioSyncAdmin(admin.ModelAdmin):
     list_display = ["project", "last_synced_at", "last_full_sync_at", "last_run_at", "last_error"]
     readonly_fields = ["push_claimed_until", "reconcile_claimed_until"]
+
+
+@admin.register(LabelStudioUser)
+class LabelStudioUserAdmin(admin.ModelAdmin):
+    list_display = ["user", "ls_user_id", "email", "created_at"]
+    search_fields = ["user__username", "email"]
+    readonly_fields = ["password"]
 
 
 @admin.register(LabelStudioDeletion)

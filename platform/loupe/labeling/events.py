@@ -24,6 +24,7 @@ from loupe.labeling import adapter
 from loupe.labeling.consensus import ground_truth_recompute
 from loupe.labeling.ls_payloads import WEBHOOK_ACTIONS, AnnotationRecord, MalformedWebhook
 from loupe.labeling.models import Annotation, LabelStudioDeletion
+from loupe.labeling.people import people_by_ls_id
 from loupe.labeling.sync import ls_client
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import LabelClass, Project
@@ -148,6 +149,22 @@ def _annotator(record: AnnotationRecord, current: str, emails: dict[int, str]) -
     return emails.get(record.completed_by) or f"ls-user-{record.completed_by}"
 
 
+def _attribution(
+    record: AnnotationRecord,
+    current: Annotation | None,
+    people: dict[int, tuple[int, str]],
+    emails: dict[int, str],
+) -> tuple[int | None, str]:
+    """(Loupe user id or None, annotator name) of an answer: the Loupe user whose Label
+    Studio user gave it; else the Label Studio email (or id) it came with."""
+    person = people.get(record.completed_by) if record.completed_by is not None else None
+    if person is not None:
+        return person
+    if current is not None and current.user_id is not None:
+        return current.user_id, current.annotator
+    return None, _annotator(record, current.annotator if current else "", emails)
+
+
 def _stamp(record: AnnotationRecord) -> datetime | None:
     return record.updated_at or record.created_at
 
@@ -195,7 +212,9 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
         ).values_list("kind", "ls_id", "deleted_at")
     }
     existing = Annotation.objects.in_bulk([r.id for r in records], field_name="ls_annotation_id")
-    emails = _user_emails() if any(not r.completed_by_email for r in records) else {}
+    people = people_by_ls_id(r.completed_by for r in records if r.completed_by is not None)
+    unnamed = any(not r.completed_by_email and r.completed_by not in people for r in records)
+    emails = _user_emails() if unnamed else {}
     create, update, touched = [], [], set()
     for record in records:
         item_id = record.item_id or by_task.get(record.task_id)
@@ -224,12 +243,13 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
             result.ignored += 1
             continue
         current = existing.get(record.id)
-        annotator = _annotator(record, current.annotator if current else "", emails)
+        user_id, annotator = _attribution(record, current, people, emails)
         fields = {
             "item_id": item_id,
             "project_id": project.pk,
             "label_class_id": classes.get(record.classes[0]) if record.classes else None,
             "annotator": annotator,
+            "user_id": user_id,
             "result": record.result,
             "lead_time_seconds": record.lead_time,
             "was_cancelled": record.was_cancelled,
@@ -239,8 +259,9 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
         if current is None:
             create.append(Annotation(ls_annotation_id=record.id, **fields))
         elif current.ls_updated_at and stamp and stamp <= current.ls_updated_at:
-            if current.annotator != annotator:  # only a name Loupe learnt later
-                current.annotator = annotator
+            if (current.annotator, current.user_id) != (annotator, user_id):
+                # only who answered, learnt later
+                current.annotator, current.user_id = annotator, user_id
                 update.append(current)
             result.ignored += 1
             continue
@@ -263,6 +284,7 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
                 "project",
                 "label_class",
                 "annotator",
+                "user",
                 "result",
                 "lead_time_seconds",
                 "was_cancelled",

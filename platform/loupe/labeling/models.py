@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -78,7 +79,16 @@ class Annotation(models.Model):
         on_delete=models.SET_NULL,
         related_name="annotations",
     )
+    # Who answered, as statistics name them: the Loupe username when Label Studio's user is
+    # one Loupe made or linked (`user`), else the Label Studio email.
     annotator = models.CharField(max_length=254, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="annotations",
+    )
     result = models.JSONField(default=list, blank=True)
     lead_time_seconds = models.FloatField(null=True, blank=True)
     was_cancelled = models.BooleanField(default=False)
@@ -263,3 +273,23 @@ class LabelStudioDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"deleted {self.kind} {self.ls_id}"
+
+
+class LabelStudioUser(models.Model):
+    """A Loupe user's own user in Label Studio, so that each person's answers carry their
+    name (agreement, throughput, overlap). Loupe creates it (with a password it generates)
+    or links the existing one with the same email."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="label_studio_user"
+    )
+    ls_user_id = models.BigIntegerField(unique=True)
+    email = models.CharField(max_length=254)
+    # The password Loupe gave the Label Studio user it created, shown to that person only;
+    # blank when Loupe linked a user that already existed.
+    password = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} is Label Studio user {self.ls_user_id} ({self.email})"

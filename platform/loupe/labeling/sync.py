@@ -24,6 +24,7 @@ from loupe.errors import ApplicationError
 from loupe.labeling import adapter
 from loupe.labeling.ls_payloads import chosen_classes
 from loupe.labeling.models import Annotation, LabelStudioSync
+from loupe.labeling.people import project_label_studio_users_ensure
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
@@ -115,7 +116,8 @@ def project_sync(*, project: Project, client=None) -> int:
     The labeling config comes from the task type, the ordered classes and the guidelines
     (also shown as the expert instruction); the overlap is `annotator_overlap`. A new link
     also gets the local-files storage for Loupe's media and the webhook to Loupe with the
-    shared secret. Removing a class whose annotations reached Loupe is refused.
+    shared secret. Removing a class whose annotations reached Loupe is refused. Every member
+    who may label gets their own Label Studio user (`people`).
     """
     client = client or ls_client()
     names = [c.name for c in project_classes(project=project)]
@@ -149,6 +151,7 @@ def project_sync(*, project: Project, client=None) -> int:
         Project.objects.filter(pk=project.pk).update(ls_project_id=ls_project_id)
         project.ls_project_id = ls_project_id
     LabelStudioSync.objects.filter(pk=state.pk).update(synced_classes=names)
+    project_label_studio_users_ensure(project=project, client=client)
     return ls_project_id
 
 

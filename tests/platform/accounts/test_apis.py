@@ -157,3 +157,27 @@ def test_the_last_admin_of_a_project_stays(api_client, admin):
     assert response.status_code == 400
     assert "last admin" in response.json()["error"]["message"]
     assert Membership.objects.filter(project=project, user=admin).exists()
+
+
+def test_me_shows_the_label_studio_login_once_loupe_made_it(api_client, settings):
+    from loupe.labeling.models import LabelStudioUser
+
+    settings.LABEL_STUDIO_PUBLIC_URL = "http://ls.example"
+    vera = UserFactory(username="vera")
+    client = as_user(api_client, vera)
+    assert client.get("/api/v1/me/").json()["label_studio"] is None
+
+    LabelStudioUser.objects.create(
+        user=vera, ls_user_id=5, email="vera@users.loupe.local", password="s3cret-pw"
+    )
+
+    assert client.get("/api/v1/me/").json() == {
+        "username": "vera",
+        "role": "expert",
+        "label_studio": {
+            "url": "http://ls.example",
+            "email": "vera@users.loupe.local",
+            "password": "s3cret-pw",
+            "ls_user_id": 5,
+        },
+    }
