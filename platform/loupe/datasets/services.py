@@ -155,6 +155,10 @@ def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = No
         _finish(job, JobStatus.SUCCEEDED)
         if job.kind == ImportKind.ZIP and Path(job.source_path).parent == _upload_dir():
             Path(job.source_path).unlink(missing_ok=True)
+        # Imported here: the loop module pulls in the whole learning stack.
+        from loupe.learning.loop import loop_kickoff
+
+        loop_kickoff(project=job.project)
     job.refresh_from_db()
     if progress:
         progress(job)

@@ -152,6 +152,10 @@ def project_sync(*, project: Project, client=None) -> int:
         project.ls_project_id = ls_project_id
     LabelStudioSync.objects.filter(pk=state.pk).update(synced_classes=names)
     project_label_studio_users_ensure(project=project, client=client)
+    # A newly linked project with a pool gets its first batch without a manual trigger.
+    from loupe.learning.loop import loop_kickoff
+
+    transaction.on_commit(lambda: loop_kickoff(project=project))
     return ls_project_id
 
 

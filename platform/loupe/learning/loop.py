@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loupe import jobs
-from loupe.datasets.models import Item, ItemState
+from loupe.datasets.models import Item, ItemState, Split
 from loupe.errors import ApplicationError
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.services import round_selected
@@ -283,6 +283,20 @@ def loop_trigger_on_labels(*, project: Project) -> LearningLoop | None:
     return loop if created else None
 
 
+def loop_kickoff(*, project: Project) -> LearningLoop | None:
+    """The first loop of a project starts by itself once the project is linked to Label
+    Studio and has an unlabeled pool, so the experts get a batch without anyone pressing
+    retrain (a cold start when there are too few labels to train). Harmless to call often:
+    a project that ever had a loop is left to the other triggers."""
+    if not project.ls_project_id or LearningLoop.objects.filter(project=project).exists():
+        return None
+    pool = Item.objects.filter(project=project, split=Split.POOL, state=ItemState.UNLABELED)
+    if open_work(project=project) or not pool.exists():
+        return None
+    loop, created = loop_start(project=project, trigger=Trigger.SETUP)
+    return loop if created else None
+
+
 def loops_scheduled() -> list[int]:
     """Beat runs this every minute. Projects with a retraining schedule get a loop when their
     period has passed and new labels arrived; any project whose batch is done with new labels
@@ -290,6 +304,10 @@ def loops_scheduled() -> list[int]:
     started = []
     for project in Project.objects.all():
         if loop_active(project=project):
+            continue
+        first = loop_kickoff(project=project)
+        if first is not None:
+            started.append(first.pk)
             continue
         trigger = _due_trigger(project)
         if trigger is None and project.retrain_every_minutes > 0:

@@ -23,6 +23,7 @@ class Trigger(models.TextChoices):
     MANUAL = "manual", "Started by a person"
     LABELS = "labels", "Enough new labels"
     BATCH_DONE = "batch_done", "The experts finished the batch"
+    SETUP = "setup", "The project has a pool and a Label Studio link"
     SCHEDULE = "schedule", "Schedule"
 
 

@@ -132,3 +132,15 @@ def test_a_queued_run_is_cancelled_at_once(inspection_project):
 
     assert training_run_cancel(run=run).status == RunStatus.CANCELLED
     assert training_run_execute(training_run_id=run.pk).status == RunStatus.CANCELLED
+
+
+def test_a_linked_project_with_a_pool_starts_its_first_loop_by_itself(inspection_project):
+    from loupe.learning.loop import loop_kickoff
+
+    assert loop_kickoff(project=inspection_project) is None  # not linked to Label Studio yet
+    inspection_project.ls_project_id = 12
+    inspection_project.save()
+    loop = loop_kickoff(project=inspection_project)
+    assert loop is not None and loop.trigger == "setup"
+    LearningLoop.objects.filter(pk=loop.pk).update(status=RunStatus.SUCCEEDED)
+    assert loop_kickoff(project=inspection_project) is None  # only ever the first one

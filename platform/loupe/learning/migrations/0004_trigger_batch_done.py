@@ -13,11 +13,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='learningloop',
             name='trigger',
-            field=models.CharField(choices=[('manual', 'Started by a person'), ('labels', 'Enough new labels'), ('batch_done', 'The experts finished the batch'), ('schedule', 'Schedule')], default='manual', max_length=16),
+            field=models.CharField(choices=[('manual', 'Started by a person'), ('labels', 'Enough new labels'), ('batch_done', 'The experts finished the batch'), ('setup', 'The project has a pool and a Label Studio link'), ('schedule', 'Schedule')], default='manual', max_length=16),
         ),
         migrations.AlterField(
             model_name='trainingrun',
             name='trigger',
-            field=models.CharField(choices=[('manual', 'Started by a person'), ('labels', 'Enough new labels'), ('batch_done', 'The experts finished the batch'), ('schedule', 'Schedule')], default='manual', max_length=16),
+            field=models.CharField(choices=[('manual', 'Started by a person'), ('labels', 'Enough new labels'), ('batch_done', 'The experts finished the batch'), ('setup', 'The project has a pool and a Label Studio link'), ('schedule', 'Schedule')], default='manual', max_length=16),
         ),
     ]
