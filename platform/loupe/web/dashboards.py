@@ -1,9 +1,13 @@
 """The project overview (managers), the models page (engineers) and their htmx partials:
 live job progress and the drift tests. Views call selectors and services, then render."""
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseForbidden
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from loupe.accounts.selectors import user_can
@@ -91,9 +95,18 @@ def _loop_card_context(project) -> dict:
         "loop": loop,
         "loop_state": state,
         "loop_version": version,
+        "loop_ended": _ago(loop.finished_at) if loop is not None else None,
         # What the loop waits for between runs, in words; None when there is nothing to say.
         "loop_status": None,
     }
+
+
+def _ago(moment) -> str:
+    if moment is None:
+        return ""
+    if timezone.now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment)} ago"
 
 
 @login_required

@@ -1,5 +1,6 @@
 """A small project whose every number is known: labels, work in flight, annotators,
-model versions with predictions, and selection rounds with a random control slice."""
+model versions with predictions, selection rounds with a random control slice, and learning
+loops at a known point of their work."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 from loupe.learning.models import (
+    LearningLoop,
     ModelVersion,
     Prediction,
     RunStatus,
@@ -196,3 +198,42 @@ def build_world() -> World:
         annotate(both, who, scratch, days_ago=0.5)
     annotate(w.queued[0], "carol", None, cancelled=True, days_ago=0.5)
     return w
+
+
+def running_loop(project, *, step=LearningLoop.Step.TRAIN, progress=0.5, elapsed=60):
+    """A loop whose current step's run has done `progress` of its work in `elapsed` s."""
+    now = timezone.now()
+    run_times = {"started_at": now - timedelta(seconds=elapsed), "heartbeat_at": now}
+    training = TrainingRun.objects.create(
+        project=project,
+        status=RunStatus.RUNNING if step == LearningLoop.Step.TRAIN else RunStatus.SUCCEEDED,
+        progress=progress if step == LearningLoop.Step.TRAIN else 1.0,
+        phase="training",
+        **run_times,
+    )
+    loop = LearningLoop.objects.create(
+        project=project,
+        status=RunStatus.RUNNING,
+        step=step,
+        training_run=training,
+        started_at=now - timedelta(seconds=elapsed),
+        heartbeat_at=now,
+    )
+    if step == LearningLoop.Step.SCORE:
+        v = version(project, 1, labels_used=10, bal_acc=0.5, base=0.4)
+        loop.scoring_run = ScoringRun.objects.create(
+            project=project,
+            model_version=v,
+            status=RunStatus.RUNNING,
+            progress=progress,
+            phase="scoring",
+            **run_times,
+        )
+        loop.save()
+    return loop
+
+
+def finished_loop(project, timings):
+    return LearningLoop.objects.create(
+        project=project, status=RunStatus.SUCCEEDED, step=LearningLoop.Step.DONE, timings=timings
+    )

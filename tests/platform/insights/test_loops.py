@@ -1,55 +1,13 @@
 """Where a running loop stands: progress over the whole loop and the time it has left."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from loupe.insights import selectors
-from loupe.learning.models import LearningLoop, RunStatus, ScoringRun, TrainingRun
+from loupe.learning.models import LearningLoop, RunStatus, TrainingRun
 from tests.factories import ProjectFactory
-from tests.platform.insights.builders import version
+from tests.platform.insights.builders import finished_loop, running_loop
 
 pytestmark = pytest.mark.django_db
-
-
-def running_loop(project, *, step=LearningLoop.Step.TRAIN, progress=0.5, elapsed=60):
-    """A loop whose current step's run has done `progress` of its work in `elapsed` s."""
-    now = timezone.now()
-    run_times = {"started_at": now - timedelta(seconds=elapsed), "heartbeat_at": now}
-    training = TrainingRun.objects.create(
-        project=project,
-        status=RunStatus.RUNNING if step == LearningLoop.Step.TRAIN else RunStatus.SUCCEEDED,
-        progress=progress if step == LearningLoop.Step.TRAIN else 1.0,
-        phase="training",
-        **run_times,
-    )
-    loop = LearningLoop.objects.create(
-        project=project,
-        status=RunStatus.RUNNING,
-        step=step,
-        training_run=training,
-        started_at=now - timedelta(seconds=elapsed),
-        heartbeat_at=now,
-    )
-    if step == LearningLoop.Step.SCORE:
-        v = version(project, 1, labels_used=10, bal_acc=0.5, base=0.4)
-        loop.scoring_run = ScoringRun.objects.create(
-            project=project,
-            model_version=v,
-            status=RunStatus.RUNNING,
-            progress=progress,
-            phase="scoring",
-            **run_times,
-        )
-        loop.save()
-    return loop
-
-
-def finished_loop(project, timings):
-    return LearningLoop.objects.create(
-        project=project, status=RunStatus.SUCCEEDED, step=LearningLoop.Step.DONE, timings=timings
-    )
 
 
 def test_before_any_finished_loop_training_counts_for_most_of_the_bar():

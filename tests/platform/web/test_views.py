@@ -162,7 +162,7 @@ def test_only_engineers_start_and_cancel_jobs():
 
 
 def test_the_overview_follows_a_running_loop_instead_of_saying_no_model():
-    from tests.platform.insights.test_loops import running_loop
+    from tests.platform.insights.builders import running_loop
 
     project = ProjectFactory(slug="castings-live")
     client = client_as(project, Role.MANAGER)
@@ -171,7 +171,7 @@ def test_the_overview_follows_a_running_loop_instead_of_saying_no_model():
     html = client.get("/projects/castings-live/").content.decode()
 
     assert "No model trained yet" not in html
-    assert "The first model is training now (40%, about 3 min left)" in html
+    assert "The first model is on its way (see the learning loop above)" in html
     assert 'id="loop-percent">40%' in html and "about 3 min left" in html
     assert 'hx-get="/projects/castings-live/loop/" hx-trigger="every 2s"' in html
     models = client_as(project, Role.ENGINEER).get("/projects/castings-live/models/")
@@ -180,7 +180,7 @@ def test_the_overview_follows_a_running_loop_instead_of_saying_no_model():
 
 
 def test_the_loop_card_says_when_the_loop_ended_under_the_pages_eyes():
-    from tests.platform.insights.test_loops import running_loop
+    from tests.platform.insights.builders import running_loop
 
     project = ProjectFactory(slug="castings-end")
     client = client_as(project, Role.MANAGER)
