@@ -74,7 +74,7 @@ def test_labels_flow_back_and_reconciliation_brings_what_webhooks_missed(
     ls_project = client.projects.get(project.ls_project_id)
     assert "Pointed ears mean cat." in ls_project.expert_instruction
     assert ls_project.maximum_annotations == 1
-    assert ls_project.model_version == "loupe-v1"
+    assert ls_project.model_version == "loupe"
     tasks = sorted(client.tasks.list(project=project.ls_project_id), key=lambda t: t.id)
     assert [t.data["loupe_item_id"] for t in tasks] == [i.pk for i in items]
     assert tasks[0].data["loupe_reason"] == "margin score 1.000"

@@ -57,6 +57,7 @@ __all__ = [
     "labeling_config",
     "local_file_url",
     "local_storage_ensure",
+    "open_predictions_move",
     "parse_webhook",
     "project_ensure",
     "task_url",
@@ -212,7 +213,8 @@ def tasks_push(
     by an outage can simply be repeated. Tasks are created in the given order, which is
     the order experts get them. When the predictions come from a model version other than
     the project's current one, the project switches to it, because Label Studio only shows
-    the current version's predictions as pre-annotations.
+    the current version's predictions as pre-annotations; the predictions of tasks nobody
+    answered yet move to that version with it, so they stay visible.
     """
     mapping: dict[int, int] = {}
     with _translate_errors(f"list tasks of project {project_id}"):
@@ -245,8 +247,43 @@ def tasks_push(
 
 def _model_version_ensure(client: LabelStudio, project_id: int, model_version: str) -> None:
     with _translate_errors(f"set model version of project {project_id}"):
-        if client.projects.get(project_id).model_version != model_version:
-            client.projects.update(project_id, model_version=model_version)
+        if client.projects.get(project_id).model_version == model_version:
+            return
+        client.projects.update(project_id, model_version=model_version)
+    open_predictions_move(client, project_id, model_version)
+
+
+def open_predictions_move(client: LabelStudio, project_id: int, model_version: str) -> int:
+    """Gives the predictions of unanswered tasks `model_version`; returns how many moved.
+
+    Label Studio's labeling stream ("Label" / next task) pre-annotates a task only with
+    predictions whose model version is the project's selected one; without this, the open
+    tasks of earlier versions would show no pre-annotation after a switch.
+    """
+    unanswered = {
+        "filter": "filter:tasks:total_annotations",
+        "operator": "equal",
+        "type": "Number",
+        "value": 0,
+    }
+    with _translate_errors(f"list open tasks of project {project_id}"):
+        pager = client.tasks.list(
+            project=project_id,
+            query=_query(unanswered),
+            fields="task_only",
+            include="id",
+            page_size=LIST_PAGE_SIZE,
+        )
+        open_tasks = {int(task.id) for task in pager}
+    if not open_tasks:
+        return 0
+    moved = 0
+    with _translate_errors(f"move predictions of project {project_id} to {model_version}"):
+        for prediction in client.predictions.list(project=project_id):
+            if prediction.task in open_tasks and prediction.model_version != model_version:
+                client.predictions.update(prediction.id, model_version=model_version)
+                moved += 1
+    return moved
 
 
 def user_emails(client: LabelStudio) -> dict[int, str]:

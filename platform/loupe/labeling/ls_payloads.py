@@ -20,6 +20,12 @@ CONTROL_NAME = "label"
 REASON_FIELD = "loupe_reason"
 ITEM_ID_FIELD = "loupe_item_id"
 ROUND_ID_FIELD = "loupe_round_id"
+MODEL_VERSION_FIELD = "loupe_model_version"
+# The model version every Loupe pre-annotation carries in Label Studio. Label Studio
+# pre-annotates a task only with predictions of the project's one selected model version, so
+# a name per Loupe version would hide the older predictions of open tasks after a retrain.
+# The Loupe version that picked a task is in its data (MODEL_VERSION_FIELD).
+PREDICTION_MODEL_VERSION = "loupe"
 
 # Task types as Loupe's projects app names them.
 IMAGE_CLASSIFICATION = "image_classification"
@@ -76,6 +82,8 @@ class PushTask:
     image: str
     reason: str = ""
     prediction: PushPrediction | None = None
+    # The Loupe model version that picked the item ("" for a cold start).
+    model_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,8 @@ def task_payload(task: PushTask) -> dict:
             ROUND_ID_FIELD: task.round_id,
         }
     }
+    if task.model_version:
+        payload["data"][MODEL_VERSION_FIELD] = task.model_version
     if task.prediction is not None:
         payload["predictions"] = [
             {

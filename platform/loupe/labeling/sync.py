@@ -22,7 +22,7 @@ from loupe import jobs
 from loupe.datasets.models import Item, ItemState
 from loupe.errors import ApplicationError
 from loupe.labeling import adapter
-from loupe.labeling.ls_payloads import chosen_classes
+from loupe.labeling.ls_payloads import PREDICTION_MODEL_VERSION, chosen_classes
 from loupe.labeling.models import Annotation, LabelStudioSync
 from loupe.labeling.people import project_label_studio_users_ensure
 from loupe.learning.models import SelectionItem, SelectionRound
@@ -176,7 +176,11 @@ def _model_version_name(selection_round: SelectionRound) -> str | None:
 
 
 def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, adapter.PushTask]]:
-    """The round's picks as Label Studio tasks, most informative (lowest rank) first."""
+    """The round's picks as Label Studio tasks, most informative (lowest rank) first.
+
+    Every pre-annotation carries the one model version name PREDICTION_MODEL_VERSION, so
+    the tasks of earlier rounds keep theirs after a retrain; the task data names the Loupe
+    version that picked it."""
     version = _model_version_name(selection_round)
     picks = (
         SelectionItem.objects.filter(selection_round=selection_round)
@@ -190,7 +194,7 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
             prediction = adapter.PushPrediction(
                 result=adapter.choices_result([pick.predicted_class.name]),
                 score=float(pick.confidence or 0.0),
-                model_version=version,
+                model_version=PREDICTION_MODEL_VERSION,
             )
         task = adapter.PushTask(
             item_id=pick.item_id,
@@ -198,6 +202,7 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
             image=adapter.local_file_url(pick.item.file.name),
             reason=pick.reason,
             prediction=prediction,
+            model_version=version or "",
         )
         out.append((pick, task))
     return out

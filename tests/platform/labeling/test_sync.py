@@ -73,7 +73,9 @@ def test_push_sends_picks_in_rank_order_with_predictions_and_reasons(fake, setti
     assert first.round_id == selection.pk
     assert first.image == f"/data/local-files/?d={items[2].file.name}"
     assert first.reason == "margin score 1.000"
-    assert first.prediction.model_version == "loupe-v1"
+    # One model version name in Label Studio for every round; the task names Loupe's version.
+    assert first.prediction.model_version == "loupe"
+    assert first.model_version == "loupe-v1"
     assert first.prediction.result == choices_result(["dog"])
     assert first.prediction.score == pytest.approx(0.51)
     selection.refresh_from_db()
