@@ -11,16 +11,15 @@ import numpy as np
 
 from ml.strategies.clustering import kmeans, nearest_center
 
-COLD_START_METHODS = ("stratified", "typicality", "kmeans")
+COLD_START_METHODS = ("stratified", "typicality", "kmeans", "stratified_typicality")
 
 # Typicality is a k-nearest-neighbour density; beyond this many items per cluster a random
 # subsample estimates it just as well and keeps the cost quadratic in a small number.
 _TYPICALITY_SAMPLE = 2000
 
 
-def _stratified(n: int, batch_size: int, strata: np.ndarray | None, rng) -> np.ndarray:
-    if strata is None:
-        return rng.permutation(n)[:batch_size].astype(np.int64)
+def _allocation(strata: np.ndarray, n: int, batch_size: int, rng):
+    """(group of each item, items per group): proportional, every stratum one item first."""
     strata = np.asarray(strata)
     if strata.shape[0] != n:
         raise ValueError(f"strata must have one entry per item ({n}), got {strata.shape[0]}")
@@ -38,17 +37,51 @@ def _stratified(n: int, batch_size: int, strata: np.ndarray | None, rng) -> np.n
         leftover = batch_size - int(alloc.sum())
         order = np.argsort(-(share - np.floor(share)), kind="stable")
         alloc[order[:leftover]] += 1
-    alloc = np.minimum(alloc, sizes.astype(np.int64))
-    picks = []
-    for g in range(len(groups)):
-        members = np.flatnonzero(group_of == g)
-        picks.append(rng.choice(members, size=alloc[g], replace=False))
-    chosen = np.concatenate(picks).astype(np.int64)
+    return group_of, np.minimum(alloc, sizes.astype(np.int64))
+
+
+def _top_up(chosen: np.ndarray, n: int, batch_size: int, rng) -> np.ndarray:
     short = batch_size - chosen.shape[0]
     if short > 0:  # some strata were smaller than their share
         rest = np.setdiff1d(np.arange(n), chosen)
         chosen = np.concatenate([chosen, rng.choice(rest, size=short, replace=False)])
-    return rng.permutation(chosen)
+    return chosen
+
+
+def _stratified(n: int, batch_size: int, strata: np.ndarray | None, rng) -> np.ndarray:
+    if strata is None:
+        return rng.permutation(n)[:batch_size].astype(np.int64)
+    group_of, alloc = _allocation(strata, n, batch_size, rng)
+    picks = []
+    for g in range(len(alloc)):
+        members = np.flatnonzero(group_of == g)
+        picks.append(rng.choice(members, size=alloc[g], replace=False))
+    chosen = np.concatenate(picks).astype(np.int64)
+    return rng.permutation(_top_up(chosen, n, batch_size, rng))
+
+
+def _stratified_typicality(
+    embeddings: np.ndarray, batch_size: int, strata: np.ndarray | None, rng
+) -> np.ndarray:
+    """Each stratum's share (as `stratified`), taken as the densest item of each k-means
+    cluster inside the stratum: covers every source and, within it, every kind of item,
+    typical ones before outliers."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    n = x.shape[0]
+    if strata is None:
+        strata = np.zeros(n, dtype=np.int64)
+    group_of, alloc = _allocation(strata, n, batch_size, rng)
+    picks = []
+    for g in range(len(alloc)):
+        members = np.flatnonzero(group_of == g)
+        if alloc[g] == 0:
+            continue
+        if alloc[g] >= members.shape[0]:
+            picks.append(members)
+            continue
+        picks.append(members[_cluster_pick(x[members], int(alloc[g]), "typicality", rng)])
+    chosen = np.concatenate(picks).astype(np.int64) if picks else np.empty(0, np.int64)
+    return rng.permutation(_top_up(chosen, n, batch_size, rng))
 
 
 def typicality(embeddings: np.ndarray, k: int = 20) -> np.ndarray:
@@ -103,7 +136,8 @@ def cold_start(
     proportional but with every stratum represented; plain random without strata.
     ``kmeans``: the item nearest each of ``batch_size`` k-means centroids of ``embeddings``.
     ``typicality``: the densest item of each k-means cluster, which avoids the outliers
-    that pure coverage would pick first. Deterministic by ``seed``.
+    that pure coverage would pick first. ``stratified_typicality``: each stratum's share of
+    ``stratified``, taken by ``typicality`` inside the stratum. Deterministic by ``seed``.
     """
     if method not in COLD_START_METHODS:
         raise ValueError(f"unknown cold-start method {method!r}; use one of {COLD_START_METHODS}")
@@ -117,4 +151,6 @@ def cold_start(
         raise ValueError(f"cold start {method!r} needs embeddings")
     if np.asarray(embeddings).shape[0] != n:
         raise ValueError(f"embeddings must have {n} rows")
+    if method == "stratified_typicality":
+        return _stratified_typicality(embeddings, batch_size, strata, rng)
     return _cluster_pick(embeddings, batch_size, method, rng)

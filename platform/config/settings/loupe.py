@@ -30,6 +30,9 @@ LOUPE_EARLY_STOPPING_MIN_HOLDOUT = env.int("LOUPE_EARLY_STOPPING_MIN_HOLDOUT", d
 # Each class keeps at least this many holdout items once it has more training labels than that
 # (the rest of the holdout is the project's holdout_fraction, drawn by content hash).
 LOUPE_HOLDOUT_MIN_PER_CLASS = env.int("LOUPE_HOLDOUT_MIN_PER_CLASS", default=2)
+# A cold start (no model yet) reads the appearance of at most this many pool items, drawn at
+# random, and picks typical items of each kind among them.
+LOUPE_COLD_START_SAMPLE = env.int("LOUPE_COLD_START_SAMPLE", default=4000)
 # Bootstrap resamples behind the confidence intervals of holdout metrics.
 LOUPE_BOOTSTRAP_SAMPLES = env.int("LOUPE_BOOTSTRAP_SAMPLES", default=1000)
 # Optimisation steps a model gets at least: with a few dozen labels, the project's epochs are

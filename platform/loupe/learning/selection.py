@@ -5,6 +5,7 @@ import io
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
@@ -94,6 +95,38 @@ def pick_reason(
     return reason
 
 
+def _cold_start_sample(project: Project, rows: list, seed: int):
+    """(positions, appearance) for a cold start: at most LOUPE_COLD_START_SAMPLE pool items
+    drawn at random, and their appearance (colour and texture on an 8x8 grid, from pixels
+    that scoring will reuse through the pixel cache). Appearance is None when it cannot be
+    read; the cold start then picks at random within each stratum."""
+    import torch.nn.functional as F
+
+    from loupe.learning.data import item_tensors
+
+    limit = settings.LOUPE_COLD_START_SAMPLE
+    positions = np.arange(len(rows))
+    if len(rows) > limit:
+        positions = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    if len(positions) == 0:
+        return positions, None
+    ids = [rows[i][0] for i in positions]
+    stored = {
+        pk: (name, sha)
+        for pk, name, sha in Item.objects.filter(pk__in=ids).values_list("id", "file", "sha256")
+    }
+    try:
+        pixels = item_tensors(
+            [stored[i][0] for i in ids],
+            image_size=project.image_size,
+            cache_keys=[stored[i][1] for i in ids],
+        )
+    except (OSError, ValueError) as exc:
+        logger.warning("cold start without appearance: %s", exc)
+        return positions, None
+    return positions, F.adaptive_avg_pool2d(pixels, 8).flatten(1).numpy()
+
+
 def selection_round_create(
     *, project: Project, scoring_run: ScoringRun | None = None, batch_size: int | None = None
 ) -> SelectionRound:
@@ -115,8 +148,18 @@ def selection_round_create(
     picks: list[dict] = []
     if scoring_run is None:
         rows = list(candidates.order_by("id").values_list("id", "source", "metadata"))
+        pool_size = len(rows)
+        positions, appearance = _cold_start_sample(project, rows, seed)
+        rows = [rows[i] for i in positions]
         strata = np.array([f"{r[1]}|{(r[2] or {}).get('camera', '')}" for r in rows])
-        chosen = cold_start(len(rows), batch_size, strata=strata if len(rows) else None, seed=seed)
+        chosen = cold_start(
+            len(rows),
+            batch_size,
+            embeddings=appearance,
+            strata=strata if len(rows) else None,
+            method="stratified_typicality" if appearance is not None else "stratified",
+            seed=seed,
+        )
         name = COLD_START
         for pos in chosen:
             picks.append(
@@ -124,11 +167,10 @@ def selection_round_create(
                     "item_id": rows[pos][0],
                     "score": 0.0,
                     "is_control": False,
-                    "reason": "first batch, before any model: picked at random within each"
-                    " source and camera, so every kind of item is seen early",
+                    "reason": "first batch, before any model: a typical item of one kind of"
+                    " image in its source and camera, so every kind is seen early",
                 }
             )
-        pool_size = len(rows)
     else:
         name = strategy_name(project)
         arrays = scoring_arrays(run=scoring_run)

@@ -130,3 +130,41 @@ def test_reasons_read_in_plain_words():
     early = pick_reason(np.array([0.5, 0.3, 0.2]), names, control=False, labels_used=40)
     assert "an early model, trained on 40 labels" in early
     assert "score" not in hesitant + rare + control + early  # no jargon
+
+
+def test_a_cold_start_covers_a_rare_kind_of_image(db, settings):
+    """Without a model, the first batch takes a typical item of each kind of image: a tenth
+    of the pool that looks different is in it (a random batch of 4 misses it two times in
+    three)."""
+    import io
+    from pathlib import Path
+
+    from PIL import Image
+
+    from loupe.datasets.models import ItemState
+    from loupe.learning.selection import selection_round_create
+    from loupe.projects.services import project_create
+    from tests.factories import ItemFactory
+
+    project = project_create(
+        name="Cold", created_by=None, classes=["a", "b"], batch_size=4, image_size=16
+    )
+    rare = []
+    for i in range(60):
+        item = ItemFactory(project=project)
+        bright = i % 10 == 3
+        shade = (230, 230, 40) if bright else (20 + i % 7, 30, 40 + i % 5)
+        buffer = io.BytesIO()
+        Image.new("RGB", (16, 16), shade).save(buffer, format="PNG")
+        path = Path(settings.MEDIA_ROOT) / item.file.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buffer.getvalue())
+        if bright:
+            rare.append(item.pk)
+
+    chosen = selection_round_create(project=project)
+    picked = set(chosen.items.values_list("item_id", flat=True))
+    assert chosen.strategy == "cold_start" and len(picked) == 4
+    assert picked & set(rare)
+    assert chosen.items.first().reason.startswith("first batch, before any model")
+    assert project.items.filter(state=ItemState.QUEUED).count() == 4
