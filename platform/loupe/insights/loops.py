@@ -18,19 +18,22 @@ DEFAULT_STEP_SHARES = {
 }
 # A step never weighs less than this, so a step that took no time once still shows.
 MIN_STEP_SECONDS = 0.5
+# Loops looked at for step times: the latest full loops of the project.
+RECENT_LOOPS = 10
 
 
 def step_seconds(*, project: Project) -> dict[str, float] | None:
-    """Seconds each step took in the project's latest successful loop, or None before one."""
-    timings = (
+    """Seconds each step took in the project's latest successful loop that ran all three
+    (a cold start only selects), or None before one."""
+    recent = (
         LearningLoop.objects.filter(project=project, status=RunStatus.SUCCEEDED)
         .order_by("-id")
-        .values_list("timings", flat=True)
-        .first()
+        .values_list("timings", flat=True)[:RECENT_LOOPS]
     )
-    if not timings or any(step not in timings for step in STEPS):
-        return None
-    return {step: max(MIN_STEP_SECONDS, float(timings[step])) for step in STEPS}
+    for timings in recent:
+        if timings and all(step in timings for step in STEPS):
+            return {step: max(MIN_STEP_SECONDS, float(timings[step])) for step in STEPS}
+    return None
 
 
 def _shares(seconds: dict[str, float] | None) -> dict[str, float]:
@@ -58,32 +61,43 @@ def _run_left(run, now) -> float | None:
     return max(0.0, left - since_beat)
 
 
+def _cold_start(loop: LearningLoop) -> bool:
+    """A loop that had too few labels to train: it only selects a first batch."""
+    return loop.training_run_id is None and loop.step in (
+        LearningLoop.Step.SELECT,
+        LearningLoop.Step.DONE,
+    )
+
+
 def loop_progress(*, loop: LearningLoop, seconds: dict[str, float] | None = None) -> dict:
     """The loop's step, progress over the whole loop (each step weighted by the time it took
-    in the project's last successful loop, or by DEFAULT_STEP_SHARES), and the seconds left:
-    the current run's remaining time at its pace, plus the later steps at their last
-    durations (or in proportion to the current step when none is known). `eta_seconds` is
-    None while there is no pace yet (a run waiting for a worker, or just started).
+    in the project's last full loop, or by DEFAULT_STEP_SHARES), and the seconds left: the
+    current run's remaining time at its pace, plus the later steps at their last durations
+    (or in proportion to the current step when none is known). `eta_seconds` is None while
+    there is no pace yet (a run waiting for a worker, or just started). A cold start (too few
+    labels to train) is one step, selection.
 
     `seconds` is step_seconds(project=...), passed by callers that show several loops."""
-    shares = _shares(seconds)
     active = loop.status in ACTIVE_STATUSES
+    now = timezone.now()
+    cold = _cold_start(loop)
+    steps = (LearningLoop.Step.SELECT,) if cold else STEPS
+    shares = {LearningLoop.Step.SELECT: 1.0} if cold else _shares(seconds)
     run = _step_run(loop)
     if loop.step == LearningLoop.Step.DONE:
         done_share, within = 1.0, 0.0
     else:
-        index = STEPS.index(loop.step)
-        done_share = sum(shares[s] for s in STEPS[:index])
+        index = steps.index(loop.step)
+        done_share = sum(shares[s] for s in steps[:index])
         within = run.progress if run is not None else 0.0
     progress = min(1.0, done_share + shares.get(loop.step, 0.0) * within)
     if loop.status == RunStatus.SUCCEEDED:
         progress = 1.0
 
-    now = timezone.now()
     eta = None
     waiting = False
     if active and loop.step != LearningLoop.Step.DONE:
-        later = STEPS[STEPS.index(loop.step) + 1 :]
+        later = steps[steps.index(loop.step) + 1 :]
         waiting = run is not None and run.status == RunStatus.QUEUED
         if loop.step == LearningLoop.Step.SELECT:
             started = loop.heartbeat_at or loop.started_at or now
@@ -103,11 +117,15 @@ def loop_progress(*, loop: LearningLoop, seconds: dict[str, float] | None = None
         "id": loop.pk,
         "status": loop.status,
         "active": active,
+        "cold_start": cold,
         "step": loop.step,
         "step_label": loop.get_step_display(),
-        "step_number": STEPS.index(loop.step) + 1 if loop.step in STEPS else len(STEPS),
-        "steps": len(STEPS),
+        "step_number": steps.index(loop.step) + 1 if loop.step in steps else len(steps),
+        "steps": len(steps),
         "phase": (run.phase if run is not None and run.phase else loop.phase),
+        # The loop's own account of why it runs the way it does (a cold start, a retrain
+        # without new labels that was asked for).
+        "loop_phase": loop.phase,
         "step_progress": within,
         "progress": progress,
         "waiting_for_worker": waiting,

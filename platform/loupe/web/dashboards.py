@@ -11,10 +11,10 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from loupe.accounts.selectors import user_can
-from loupe.errors import NotFoundError
+from loupe.errors import ApplicationError, NotFoundError
 from loupe.insights import selectors as insights
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
-from loupe.learning.loop import loop_active, loop_cancel, loop_start
+from loupe.learning.loop import loop_active, loop_cancel, loop_start, loop_status
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
 from loupe.learning.selectors import loop_get
 from loupe.web.common import loop_view, project_context, project_or_404
@@ -96,8 +96,10 @@ def _loop_card_context(project) -> dict:
         "loop_state": state,
         "loop_version": version,
         "loop_ended": _ago(loop.finished_at) if loop is not None else None,
-        # What the loop waits for between runs, in words; None when there is nothing to say.
-        "loop_status": None,
+        # Between loops, what the next one waits for; while one runs, the card shows it.
+        "loop_status": None
+        if state is not None and state["active"]
+        else loop_status(project=project)["message"],
     }
 
 
@@ -234,11 +236,27 @@ def project_job_start(request, slug):
     if not user_can(user=request.user, project=project, action="run_jobs"):
         return HttpResponseForbidden("Only admins and ML engineers of this project start jobs.")
     already = loop_active(project=project) is not None
+    refused = None
     if not already:
-        loop_start(project=project, created_by=request.user)
+        # Retraining on the labels the latest model has seen gives the same model and a new
+        # batch for nothing: the page asks first, and starts it only when told to.
+        try:
+            loop_start(
+                project=project, created_by=request.user, force=request.POST.get("force") == "1"
+            )
+        except ApplicationError as exc:
+            refused = exc
     context = _jobs_context(request, project)
     if already:
         context["notice"] = "A loop is already running; it picks up the new labels."
+    elif refused is not None and "latest_version" in refused.extra:
+        context["notice"] = (
+            f"No new labels since model v{refused.extra['latest_version']}: retraining would "
+            "give the same model and a new batch."
+        )
+        context["offer_force"] = True
+    elif refused is not None:
+        context["notice"] = refused.message
     return render(request, "projects/_jobs.html", context)
 
 

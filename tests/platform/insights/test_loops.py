@@ -64,3 +64,25 @@ def test_a_finished_loop_is_full_and_the_current_loop_is_the_active_one():
     active = running_loop(project)
     assert selectors.loop_current(project=project) == active
     assert selectors.loop_current(project=ProjectFactory()) is None
+
+
+def test_a_cold_start_is_one_step_and_does_not_time_the_next_loop():
+    project = ProjectFactory()
+    finished_loop(project, {"train": 100.0, "score": 80.0, "select": 20.0})
+    finished_loop(project, {"select": 3.0})  # a cold start only selects
+    cold = LearningLoop.objects.create(
+        project=project,
+        status=RunStatus.RUNNING,
+        step=LearningLoop.Step.SELECT,
+        phase="cold start: selecting a first batch",
+    )
+
+    state = selectors.loop_progress(loop=cold, seconds=selectors.step_seconds(project=project))
+
+    assert state["cold_start"] and (state["step_number"], state["steps"]) == (1, 1)
+    assert state["progress"] == 0.0 and state["phase"] == "cold start: selecting a first batch"
+    assert selectors.step_seconds(project=project) == {
+        "train": 100.0,
+        "score": 80.0,
+        "select": 20.0,
+    }

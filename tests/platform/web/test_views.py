@@ -150,7 +150,11 @@ def test_only_engineers_start_and_cancel_jobs():
     assert denied.status_code == 403 and not LearningLoop.objects.exists()
 
     engineer = client_as(world.project, Role.ENGINEER)
-    started = engineer.post(f"/projects/{slug}/jobs/start/").content.decode()
+    # v2 has seen every label: the page asks before retraining for nothing.
+    asked = engineer.post(f"/projects/{slug}/jobs/start/").content.decode()
+    assert "No new labels since model v2" in asked and 'id="force-loop"' in asked
+    assert not LearningLoop.objects.exists()
+    started = engineer.post(f"/projects/{slug}/jobs/start/", {"force": "1"}).content.decode()
     loop = LearningLoop.objects.get()
     assert loop.status == RunStatus.RUNNING
     assert 'hx-trigger="every 1s"' in started and f'data-loop="{loop.pk}"' in started
@@ -302,3 +306,19 @@ def test_a_running_import_is_followed_and_a_bad_upload_is_explained(import_root)
     assert 'id="upload-form"' not in manager.get("/projects/welds-live/imports/").content.decode()
     denied = manager.post("/projects/welds-live/imports/upload/", {"file": _zip({})})
     assert denied.status_code == 403 and ImportJob.objects.count() == 1
+
+
+def test_between_loops_the_overview_says_what_the_next_one_waits_for():
+    from loupe.learning.loop import loop_status
+    from tests.platform.insights.builders import running_loop
+
+    world = build_world()
+    client = client_as(world.project, Role.MANAGER)
+    waiting = loop_status(project=world.project)["message"]
+
+    html = client.get(f"/projects/{world.project.slug}/").content.decode()
+    assert f'id="loop-status">{waiting[0].upper()}{waiting[1:]}.</p>' in html
+
+    running_loop(world.project)
+    html = client.get(f"/projects/{world.project.slug}/").content.decode()
+    assert 'id="loop-status"' not in html and 'id="loop-step"' in html
