@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, RunStatus
+from loupe.datasets.models import Item, ItemState
+from loupe.labeling.models import GroundTruth
+from loupe.learning.loop import loop_active, new_labels_since_last_training, open_work
+from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, RunStatus, SelectionRound
 from loupe.projects.models import Project
 
 STEPS = (LearningLoop.Step.TRAIN, LearningLoop.Step.SCORE, LearningLoop.Step.SELECT)
@@ -143,3 +146,68 @@ def loop_current(*, project: Project) -> LearningLoop | None:
         "training_run", "scoring_run", "selection_round"
     )
     return loops.filter(status__in=ACTIVE_STATUSES).first() or loops.order_by("-id").first()
+
+
+def loop_status(*, project: Project) -> dict:
+    """What the loop is doing or waiting for, in words a manager reads, with the numbers
+    behind them: `state` (training | scoring | selecting | labeling | waiting | failed | idle),
+    `message`, and `progress` / `eta_seconds` over the whole loop while one runs."""
+    active = loop_active(project=project)
+    if active is not None:
+        state = {
+            LearningLoop.Step.TRAIN: "training",
+            LearningLoop.Step.SCORE: "scoring",
+        }.get(active.step, "selecting")
+        # Over the whole loop, as the pages show it.
+        shown = loop_progress(loop=active, seconds=step_seconds(project=project))
+        progress, eta = shown["progress"], shown["eta_seconds"]
+        message = {
+            "training": "training a new model",
+            "scoring": "scoring the pool with the new model",
+            "selecting": "selecting the next batch",
+        }[state]
+        message += f" ({progress:.0%}"
+        message += f", about {eta:.0f} s left)" if eta is not None else ")"
+        return {
+            "state": state,
+            "message": message,
+            "loop_id": active.pk,
+            "progress": progress,
+            "eta_seconds": eta,
+        }
+    base = {"loop_id": None, "progress": None, "eta_seconds": None}
+    last = LearningLoop.objects.filter(project=project).order_by("-created_at").first()
+    if last is not None and last.status == RunStatus.FAILED:
+        return {**base, "state": "failed", "message": f"the last loop failed: {last.error}"}
+    open_items = open_work(project=project)
+    new = new_labels_since_last_training(project=project)
+    if open_items:
+        draft = (
+            SelectionRound.objects.filter(project=project, status=SelectionRound.Status.DRAFT)
+            .exclude(push_error="")
+            .order_by("-number")
+            .first()
+        )
+        if draft is not None:
+            message = f"batch {draft.number} waits for Label Studio: {draft.push_error}"
+            return {**base, "state": "waiting", "message": message, "open_items": open_items}
+        where = "in Label Studio" if project.ls_project_id else "(not linked to Label Studio)"
+        message = f"batch ready {where}: {open_items} items to label"
+        every = project.retrain_every_n_labels
+        if every and new < every:
+            message += (
+                f"; the next loop starts after {every - new} more labels or when the batch is done"
+            )
+        else:
+            message += "; the next loop starts when the batch is done"
+        return {**base, "state": "labeling", "message": message, "open_items": open_items}
+    if new:
+        return {**base, "state": "waiting", "message": "the batch is done: starting the next loop"}
+    labels = GroundTruth.objects.filter(project=project, needs_review=False).count()
+    if labels == 0:
+        message = "waiting for labels: import labeled examples or start a cold-start batch"
+    elif not Item.objects.filter(project=project, state=ItemState.UNLABELED).exists():
+        message = "the pool is exhausted: every item is labeled or skipped"
+    else:
+        message = "idle: no batch open and no new labels (start a loop to select one)"
+    return {**base, "state": "idle", "message": message, "open_items": 0}

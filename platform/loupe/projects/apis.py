@@ -14,7 +14,7 @@ from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.api.serializers import StrictSerializer
 from loupe.errors import NotFoundError, PermissionDeniedError
-from loupe.learning.loop import loop_status
+from loupe.insights.loops import loop_status
 from loupe.projects.models import ClassWeighting, LossName, TaskType
 from loupe.projects.selectors import project_classes, project_get, project_list
 from loupe.projects.services import label_classes_set, project_create, project_update

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 from loupe.accounts.selectors import user_can
 from loupe.errors import ApplicationError, NotFoundError
 from loupe.insights import selectors as insights
+from loupe.insights.loops import loop_status
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
-from loupe.learning.loop import loop_active, loop_cancel, loop_start, loop_status
+from loupe.learning.loop import loop_active, loop_cancel, loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
 from loupe.learning.selectors import loop_get
 from loupe.web.common import loop_view, project_context, project_or_404

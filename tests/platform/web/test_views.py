@@ -309,7 +309,7 @@ def test_a_running_import_is_followed_and_a_bad_upload_is_explained(import_root)
 
 
 def test_between_loops_the_overview_says_what_the_next_one_waits_for():
-    from loupe.learning.loop import loop_status
+    from loupe.insights.loops import loop_status
     from tests.platform.insights.builders import running_loop
 
     world = build_world()
