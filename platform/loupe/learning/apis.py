@@ -13,6 +13,7 @@ from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.api.serializers import StrictSerializer
 from loupe.datasets.models import ItemState, Split
+from loupe.insights.loops import loop_progress, step_seconds
 from loupe.learning import exports
 from loupe.learning.loop import loop_cancel, loop_start
 from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
@@ -72,12 +73,26 @@ class ScoringRunSerializer(ProgressSerializer):
 
 
 class LoopSerializer(ProgressSerializer):
+    # Over the whole loop, from the runs of its steps (the loop's row moves only between steps).
+    progress = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
     step = serializers.CharField()
     trigger = serializers.CharField()
     timings = serializers.JSONField()
     training_run = TrainingRunSerializer(allow_null=True)
     scoring_run = ScoringRunSerializer(allow_null=True)
     selection_round = serializers.IntegerField(source="selection_round_id", allow_null=True)
+
+    def _shown(self, loop) -> dict:
+        if getattr(loop, "_shown", None) is None:
+            loop._shown = loop_progress(loop=loop, seconds=step_seconds(project=loop.project))
+        return loop._shown
+
+    def get_progress(self, loop) -> float:
+        return self._shown(loop)["progress"]
+
+    def get_eta_seconds(self, loop) -> float | None:
+        return self._shown(loop)["eta_seconds"]
 
 
 class ModelVersionSerializer(serializers.Serializer):
