@@ -133,7 +133,11 @@ def stopping_signal(
             "keep labeling (or check the holdout's size)."
         )
     else:
-        message = "Labels are still paying: keep labeling."
+        message = (
+            "The model still changes its mind on the stop set between versions"
+            + (" and its holdout score is still rising" if has_metric and gain is not None else "")
+            + ": keep labeling."
+        )
     return StoppingSignal(
         should_stop=should_stop,
         predictions_stable=stable,
