@@ -17,7 +17,15 @@ from loupe.projects.models import Project
 # stop set (items every one of them scored) it compares them on.
 STOP_VERSIONS = 8
 STOP_SET_SIZE = 2000
-NO_CONTROL = {"n": 0, "accuracy": None, "balanced_accuracy": None}
+CONTROL_ON = "random control picks from the pool, labeled after this version scored them"
+NO_CONTROL = {
+    "on": CONTROL_ON,
+    "n": 0,
+    "accuracy": None,
+    "balanced_accuracy": None,
+    "interval": None,
+    "interval_level": 0.95,
+}
 
 CONTROL_SQL = """
 SELECT p.model_version_id, g.label_class_id, COUNT(*),
@@ -50,7 +58,10 @@ def control_slice_scores(project: Project) -> dict[int, dict]:
     """Per model version: its accuracy and balanced accuracy on the random control picks
     that were labeled after it scored them. Those items were drawn at random from the pool
     and never trained this version, so this is an unbiased view of how it does on the
-    data it will meet, beside the holdout's."""
+    data it will meet, beside the holdout's. `interval` is the 95% Wilson interval of the
+    accuracy, so a figure on a dozen picks reads as such."""
+    from ml.metrics import proportion_interval
+
     per_class: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
     for version_id, class_id, n, correct in fetch_all(*control_sql(project)):
         per_class[version_id][class_id] = (n, correct)
@@ -60,9 +71,11 @@ def control_slice_scores(project: Project) -> dict[int, dict]:
         correct = sum(v[1] for v in classes.values())
         recalls = [c / k for k, c in classes.values() if k]
         scores[version_id] = {
+            **NO_CONTROL,
             "n": n,
             "accuracy": ratio(correct, n),
             "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
+            "interval": proportion_interval(correct, n),
         }
     return scores
 

@@ -13,13 +13,13 @@ from loupe.api.pagination import paginated_response
 from loupe.api.permissions import require
 from loupe.api.serializers import StrictSerializer
 from loupe.datasets.models import ItemState, Split
+from loupe.insights.curves import NO_CONTROL, control_slice_scores
 from loupe.insights.loops import loop_progress, step_seconds
 from loupe.learning import exports
 from loupe.learning.loop import loop_cancel, loop_start
 from loupe.learning.models import LearningLoop, ModelVersion, SelectionRound, TrainingRun
 from loupe.learning.selectors import (
     PREDICTION_ORDERINGS,
-    control_slice_estimate,
     item_file_url,
     loop_get,
     model_version_get,
@@ -118,7 +118,7 @@ class ModelVersionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_pool_estimate(self, version) -> dict:
-        return control_slice_estimate(model_version=version)
+        return control_slice_scores(version.project).get(version.pk, NO_CONTROL)
 
 
 class SelectionItemSerializer(serializers.Serializer):

@@ -189,26 +189,3 @@ def _top_class(class_names: list[str], probs: list[float]) -> str | None:
         return None
     return class_names[max(range(len(probs)), key=probs.__getitem__)]
 
-
-def control_slice_estimate(*, model_version: ModelVersion) -> dict:
-    """The unbiased estimate of the version's accuracy on the pool: its control-slice picks
-    are a random sample of the unlabeled pool, so the share of them it predicted right, among
-    those the experts labeled, estimates its accuracy there (unlike the holdout, which holds
-    the strategy's hard picks too). With a 95% Wilson interval and the sample size."""
-    from ml.metrics import proportion_interval
-
-    rows = SelectionItem.objects.filter(
-        selection_round__model_version=model_version,
-        is_control=True,
-        item__ground_truth__isnull=False,
-        item__ground_truth__needs_review=False,
-    ).values_list("predicted_class_id", "item__ground_truth__label_class_id")
-    rows = list(rows)
-    correct = sum(predicted == truth for predicted, truth in rows)
-    return {
-        "on": "random control picks from the pool, selected with this version and labeled since",
-        "n": len(rows),
-        "accuracy": correct / len(rows) if rows else None,
-        "interval": proportion_interval(correct, len(rows)),
-        "interval_level": 0.95,
-    }

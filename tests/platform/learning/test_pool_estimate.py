@@ -4,7 +4,7 @@ import pytest
 
 from loupe.accounts.models import Role
 from loupe.labeling.models import Decision, GroundTruth
-from loupe.learning.models import SelectionItem
+from loupe.learning.models import Prediction, SelectionItem
 from tests.factories import MembershipFactory, UserFactory
 from tests.platform.labeling.builders import (
     items_with_files,
@@ -25,10 +25,17 @@ def test_the_pool_estimate_counts_only_labeled_control_picks(api_client):
     picks = list(chosen.items.order_by("rank"))
     # Five controls: the model said cat on all; the experts say cat, cat, cat, dog, and the
     # fifth is not labeled yet. One pick outside the control slice is labeled too.
-    SelectionItem.objects.filter(pk__in=[p.pk for p in picks]).update(
-        is_control=False, predicted_class=cat
-    )
+    SelectionItem.objects.filter(pk__in=[p.pk for p in picks]).update(is_control=False)
     SelectionItem.objects.filter(pk__in=[p.pk for p in picks[:5]]).update(is_control=True)
+    for pick in picks:
+        Prediction.objects.create(
+            item=pick.item,
+            model_version=version,
+            predicted_class=cat,
+            confidence=0.9,
+            uncertainty=0.2,
+            probs=[0.9, 0.1],
+        )
     for pick, truth in zip(picks[:4] + picks[6:7], [cat, cat, cat, dog, dog], strict=True):
         GroundTruth.objects.create(
             item=pick.item, label_class=truth, decided_by=Decision.SINGLE, num_annotators=1
