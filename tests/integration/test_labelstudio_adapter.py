@@ -267,3 +267,29 @@ def test_server_down_raises_unavailable():
         list(adapter.annotations_since(down, 1, None))
     with pytest.raises(LabelStudioUnavailable):
         adapter.webhook_ensure(down, project_id=1, url="http://x/", secret_header=SECRET)
+
+
+def test_guidelines_stay_available_but_never_pop_up(client):
+    config = labeling_config("image_classification", CLASSES, "Look at the ears.")
+    # A project linked before: its instructions were shown before labeling.
+    old = client.projects.create(
+        title="pop-up",
+        label_config=config,
+        expert_instruction="<p>Ears.</p>",
+        show_instruction=True,
+    )
+
+    same = adapter.project_ensure(
+        client,
+        title="pop-up",
+        label_config=config,
+        expert_instruction="<p>Ears.</p>",
+        ls_project_id=old.id,
+    )
+    new = adapter.project_ensure(
+        client, title="new", label_config=config, expert_instruction="<p>Ears.</p>"
+    )
+
+    for project_id in (same, new):
+        project = client.projects.get(project_id)
+        assert (project.show_instruction, project.expert_instruction) == (False, "<p>Ears.</p>")

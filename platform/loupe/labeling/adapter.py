@@ -116,14 +116,19 @@ def project_ensure(
     """Create the Label Studio project, or bring a linked one up to date; returns its id.
 
     With `ls_project_id`, the project's title, config (e.g. after class changes),
-    guidelines and overlap are updated where they differ. A linked id that no longer exists
-    in Label Studio gets a new project, whose id the caller must store. Tasks are served in
-    import order (sequential sampling), so the most informative pushed first come first.
+    guidelines and overlap are updated where they differ. The guidelines never pop up
+    (`show_instruction` off): experts open them from the labeling view. A linked id that no
+    longer exists in Label Studio gets a new project, whose id the caller must store. Tasks
+    are served in import order (sequential sampling), so the most informative pushed first
+    come first.
     """
     wanted = {
         "title": title,
         "label_config": label_config,
         "expert_instruction": expert_instruction,
+        # The guidelines are behind the labeling view's "Instructions" button and in the
+        # config's panel; "show before labeling" would pop them up whenever labeling starts.
+        "show_instruction": False,
         "description": description,
         "maximum_annotations": overlap,
     }
@@ -143,10 +148,7 @@ def project_ensure(
             return ls_project_id
     with _translate_errors("create project"):
         project = client.projects.create(
-            **wanted,
-            show_instruction=bool(expert_instruction),
-            show_skip_button=True,
-            sampling="Sequential sampling",
+            **wanted, show_skip_button=True, sampling="Sequential sampling"
         )
     return int(project.id)
 

@@ -116,41 +116,71 @@ class WebhookEvent:
     deleted_task_ids: list[int] = field(default_factory=list)
 
 
-def labeling_config(task_type: str, classes: list[str], guidelines: str = "") -> str:
+# The image is shown at most this large (CSS pixels), beside the choices, so that both fit
+# a laptop screen; zoom (wheel or toolbar) shows details.
+IMAGE_DISPLAY_PX = 512
+# Images no larger than this are drawn with crisp pixels when enlarged, not blurred.
+SMALL_IMAGE_PX = 256
+
+
+def labeling_config(
+    task_type: str, classes: list[str], guidelines: str = "", *, image_px: int | None = None
+) -> str:
     """The labeling config XML for a task type and its classes.
 
-    The image comes from task data `$image`; the reason Loupe picked the item is shown
-    from `$loupe_reason`, so experts know why they see it. Guidelines, when given, are
-    shown above the image, one header per paragraph.
+    The image (task data `$image`) sits on the left at a sensible size, at most
+    IMAGE_DISPLAY_PX, and the choices on the right, in view without scrolling; below them,
+    why Loupe picked the item (`$loupe_reason`) and the guidelines in a collapsed panel, one
+    click away on every task instead of a pop-up. `image_px`, the largest side of the
+    project's images, turns smoothing off for small images, which would blur when enlarged.
     """
     if not classes:
         raise ValueError("a labeling config needs at least one class")
     if len(set(classes)) != len(classes):
         raise ValueError("class names must be unique")
-    view = ET.Element("View")
-    for paragraph in _paragraphs(guidelines):
-        ET.SubElement(view, "Header", value=paragraph, size="6")
-    ET.SubElement(view, "Image", name=IMAGE_FIELD, value=f"${IMAGE_FIELD}", zoom="true")
-    ET.SubElement(view, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
+    view = ET.Element(
+        "View", style="display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start"
+    )
+    left = ET.SubElement(view, "View", style=f"flex: 0 1 {IMAGE_DISPLAY_PX}px; min-width: 240px")
+    image = {
+        "name": IMAGE_FIELD,
+        "value": f"${IMAGE_FIELD}",
+        "width": "100%",
+        "maxWidth": f"{IMAGE_DISPLAY_PX}px",
+        "maxHeight": f"{IMAGE_DISPLAY_PX}px",
+        "zoom": "true",
+        "zoomControl": "true",
+    }
+    if image_px is not None and image_px <= SMALL_IMAGE_PX:
+        image["smoothing"] = "false"
+    ET.SubElement(left, "Image", image)
+    right = ET.SubElement(view, "View", style="flex: 1 1 240px; min-width: 220px")
     if task_type in (IMAGE_CLASSIFICATION, IMAGE_MULTI_LABEL):
         choice = "single" if task_type == IMAGE_CLASSIFICATION else "multiple"
         control = ET.SubElement(
-            view,
+            right,
             "Choices",
             name=CONTROL_NAME,
             toName=IMAGE_FIELD,
             choice=choice,
-            showInline="true",
+            showInline="false",
             required="true",
         )
         for name in classes:
             ET.SubElement(control, "Choice", value=name)
     elif task_type == OBJECT_DETECTION:
-        control = ET.SubElement(view, "RectangleLabels", name=CONTROL_NAME, toName=IMAGE_FIELD)
+        control = ET.SubElement(right, "RectangleLabels", name=CONTROL_NAME, toName=IMAGE_FIELD)
         for name in classes:
             ET.SubElement(control, "Label", value=name)
     else:
         raise ValueError(f"unknown task type {task_type!r}")
+    ET.SubElement(right, "Header", value="Why Loupe picked this image", size="6")
+    ET.SubElement(right, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
+    paragraphs = _paragraphs(guidelines)
+    if paragraphs:
+        panel = ET.SubElement(ET.SubElement(right, "Collapse"), "Panel", value="Guidelines")
+        for paragraph in paragraphs:
+            ET.SubElement(panel, "Header", value=paragraph, size="6")
     ET.indent(view)
     return ET.tostring(view, encoding="unicode")
 

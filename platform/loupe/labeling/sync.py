@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from loupe import jobs
@@ -110,6 +110,12 @@ def _guard_class_removal(project: Project, state: LabelStudioSync, classes: list
             )
 
 
+def _largest_image_side(project: Project) -> int | None:
+    sides = Item.objects.filter(project=project).aggregate(w=Max("width"), h=Max("height"))
+    known = [side for side in sides.values() if side]
+    return max(known) if known else None
+
+
 def project_sync(*, project: Project, client=None) -> int:
     """Creates or updates the Label Studio project of `project`; returns its id.
 
@@ -126,7 +132,9 @@ def project_sync(*, project: Project, client=None) -> int:
     state = sync_state(project=project)
     _guard_class_removal(project, state, names)
     try:
-        config = adapter.labeling_config(project.task_type, names, project.guidelines)
+        config = adapter.labeling_config(
+            project.task_type, names, project.guidelines, image_px=_largest_image_side(project)
+        )
     except ValueError as exc:
         raise ApplicationError(str(exc)) from exc
     ls_project_id = adapter.project_ensure(

@@ -43,8 +43,11 @@ def annotation(**overrides):
 
 
 def controls(config):
-    root = ET.fromstring(config)
-    return {child.tag: child for child in root}
+    """The config's tags by name (the first of each), wherever the layout puts them."""
+    found = {}
+    for element in ET.fromstring(config).iter():
+        found.setdefault(element.tag, element)
+    return found
 
 
 def test_single_label_config_offers_each_class_once_as_a_single_choice():
@@ -56,12 +59,36 @@ def test_single_label_config_offers_each_class_once_as_a_single_choice():
     assert root["Image"].get("value") == "$image"
 
 
-def test_config_shows_why_the_item_was_picked_and_the_guidelines():
+def test_config_shows_why_the_item_was_picked_and_the_guidelines_in_a_closed_panel():
     config = labeling_config("image_classification", ["cat"], "Look at the ears.\n\nNot the tail.")
     root = ET.fromstring(config)
-    headers = [h.get("value") for h in root.findall("Header")]
-    assert headers == ["Look at the ears.", "Not the tail."]
-    assert root.find("Text").get("value") == "$loupe_reason"
+    panel = root.find(".//Collapse/Panel")
+    assert panel.get("value") == "Guidelines"
+    assert [h.get("value") for h in panel.findall("Header")] == [
+        "Look at the ears.",
+        "Not the tail.",
+    ]
+    assert root.find(".//Text").get("value") == "$loupe_reason"
+    assert (
+        ET.fromstring(labeling_config("image_classification", ["cat"])).find(".//Collapse") is None
+    )
+
+
+def test_the_image_sits_beside_the_choices_at_a_bounded_size():
+    image_side, answer_side = ET.fromstring(labeling_config("image_classification", ["a", "b"]))
+    image = image_side.find("Image")
+    assert (image.get("maxWidth"), image.get("maxHeight")) == ("512px", "512px")
+    assert image.get("smoothing") is None  # the annotator's own setting
+    assert answer_side.find("Choices").get("showInline") == "false"
+    assert "display: flex" in ET.fromstring(labeling_config("image_classification", ["a"])).get(
+        "style"
+    )
+
+
+@pytest.mark.parametrize(("side", "smoothing"), [(64, "false"), (256, "false"), (1024, None)])
+def test_small_images_are_enlarged_with_crisp_pixels(side, smoothing):
+    config = labeling_config("image_classification", ["a"], image_px=side)
+    assert controls(config)["Image"].get("smoothing") == smoothing
 
 
 def test_class_names_with_markup_characters_survive_the_xml():

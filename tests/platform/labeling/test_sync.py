@@ -212,3 +212,13 @@ def test_a_refused_push_keeps_the_error_without_breaking_the_caller(
     selection.refresh_from_db()
     assert selection.status == SelectionRound.Status.DRAFT
     assert "at least one class" in selection.push_error
+
+
+def test_small_images_of_the_project_are_shown_with_crisp_pixels(fake):
+    project = labeling_project()
+    items_with_files(project, 2)  # 8 x 8 pixels
+
+    project_sync(project=project)
+
+    (sent,) = fake.projects
+    assert 'smoothing="false"' in sent["label_config"]
