@@ -7,6 +7,7 @@ from django.http import Http404
 from loupe.accounts.selectors import role_can, user_project_role
 from loupe.errors import NotFoundError
 from loupe.insights.selectors import loop_progress
+from loupe.labeling.people import label_studio_login
 from loupe.labeling.selectors import label_now_url
 from loupe.projects.selectors import project_get
 
@@ -38,6 +39,10 @@ def project_context(request, project, *, tab: str) -> dict:
         "can_export": role_can(role, "export"),
         "label_now_url": label_now_url(project=project),
         "label_studio_url": settings.LABEL_STUDIO_URL,
+        # The signed-in person's own Label Studio account, for the "Label now" button.
+        "label_studio_login": label_studio_login(user=request.user)
+        if role_can(role, "label")
+        else None,
     }
 
 

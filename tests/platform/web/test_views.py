@@ -98,6 +98,27 @@ def test_label_now_for_experts_and_an_explanation_when_unlinked(settings):
     world.project.save()
     linked = expert.get(f"/projects/{slug}/").content.decode()
     assert 'href="http://ls.example:8080/projects/17/data?labeling=1"' in linked
+    assert 'id="ls-login"' not in linked  # no Label Studio account made for them yet
+
+
+def test_a_labeler_sees_their_own_label_studio_login_and_nobody_else_does(settings):
+    from django.contrib.auth import get_user_model
+
+    from loupe.labeling.models import LabelStudioUser
+
+    world = build_world()
+    world.project.ls_project_id = 17
+    world.project.save()
+    expert = client_as(world.project, Role.EXPERT)
+    manager = client_as(world.project, Role.MANAGER)
+    user = get_user_model().objects.get(pk=expert.session["_auth_user_id"])
+    LabelStudioUser.objects.create(
+        user=user, ls_user_id=41, email="ann@users.loupe.local", password="tulip-41-river"
+    )
+    page = expert.get(f"/projects/{world.project.slug}/").content.decode()
+    assert "ann@users.loupe.local" in page and "tulip-41-river" in page
+    other = manager.get(f"/projects/{world.project.slug}/").content.decode()
+    assert "tulip-41-river" not in other and 'id="ls-login"' not in other
 
 
 def test_the_gallery_filters_by_uncertainty_and_shows_prediction_and_reason():
