@@ -13,11 +13,15 @@ logger = logging.getLogger(__name__)
 
 
 def torch_threads(concurrency: int) -> int:
-    """LOUPE_TORCH_THREADS, else the cores divided among the worker's processes."""
+    """LOUPE_TORCH_THREADS, else half the cores divided among the worker's processes, and at
+    least one: the other half stays for what shares the machine (the web server, the
+    database, a second worker, image decoding). On a small machine that means one thread:
+    on 2 cores with a neighbour busy, two threads per process made training several times
+    slower than one (benchmarks/torch_threads.py)."""
     configured = os.environ.get("LOUPE_TORCH_THREADS")
     if configured:
         return max(1, int(configured))
-    return max(1, (os.cpu_count() or 1) // max(1, concurrency))
+    return max(1, (os.cpu_count() or 1) // (2 * max(1, concurrency)))
 
 
 @worker_init.connect
