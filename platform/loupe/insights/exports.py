@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
 
+from loupe.csv_safe import csv_cell
 from loupe.labeling.models import GroundTruth
 from loupe.projects.models import Project
 
@@ -60,11 +61,13 @@ def ground_truth_rows(*, project: Project, split: str | None = None) -> Iterator
 
 
 def export_csv(*, project: Project, split: str | None = None) -> Iterator[str]:
+    """Ground truth as CSV. File names, sources and class names are the users' to choose:
+    a cell that would run as a spreadsheet formula is defused (loupe.csv_safe)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS)
     writer.writeheader()
     for i, row in enumerate(ground_truth_rows(project=project, split=split), start=1):
-        writer.writerow(row)
+        writer.writerow({name: csv_cell(value) for name, value in row.items()})
         if i % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

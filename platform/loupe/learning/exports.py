@@ -7,12 +7,11 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+from loupe.csv_safe import csv_cell
 from loupe.learning.models import ModelVersion
 from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
 
 _FLUSH_ROWS = 500
-# A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def predictions_csv(*, model_version: ModelVersion) -> Iterator[str]:
@@ -23,7 +22,7 @@ def predictions_csv(*, model_version: ModelVersion) -> Iterator[str]:
     header = columns + [f"p_{name}" for name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([_defused(cell) for cell in header])
+    writer.writerow([csv_cell(cell) for cell in header])
     for i, row in enumerate(prediction_rows(model_version=model_version), start=1):
         probabilities = row["probabilities"]
         cells = [_cell(row[c]) for c in columns] + [_cell(probabilities.get(n)) for n in names]
@@ -48,16 +47,8 @@ def predictions_jsonl(*, model_version: ModelVersion) -> Iterator[str]:
 
 
 def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return _timestamp(value)
-    return _defused(value) if isinstance(value, str) else value
-
-
-def _defused(text: str) -> str:
-    """Text a spreadsheet shows as text: class names are the project's to choose."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+    # Class names are the project's to choose: text is defused (loupe.csv_safe).
+    return _timestamp(value) if isinstance(value, datetime) else csv_cell(value)
 
 
 def _timestamp(value: datetime) -> str:
