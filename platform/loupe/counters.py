@@ -14,14 +14,21 @@ sum the counter rows instead of scanning the source.
 
 Migrations install the triggers (`install`) and fill the table from the source
 (`recount_sql`); `recount` rebuilds a counter at run time, should one ever be doubted.
+Triggers can also vanish: SQLite rebuilds a table (new table, copy, drop, rename) for many
+schema changes, and the drop takes the table's triggers with it. So after every `migrate`
+(`keep_installed`, connected by the apps) each counter whose triggers are missing or differ
+from the code's is reinstalled and recounted (`counters_ensure`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models.signals import post_migrate
 
 
 @dataclass(frozen=True)
@@ -190,16 +197,105 @@ def uninstall(counter: Counter, schema_editor) -> None:
         schema_editor.execute(sql)
 
 
-def recount(*counters) -> None:
+def recount(*counters, using: str = DEFAULT_DB_ALIAS) -> None:
     """Rebuilds counter tables from their sources, in one transaction. The sources are
     locked meanwhile on PostgreSQL, so no write lands between the count and the switch."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    db = connections[using]
+    with transaction.atomic(using=using), db.cursor() as cursor:
+        if db.vendor == "postgresql":
             sources = ", ".join(sorted({counter.source for counter in counters}))
             cursor.execute(f"LOCK TABLE {sources} IN SHARE MODE")
         for counter in counters:
-            for sql in counter.recount_sql(connection.vendor):
+            for sql in counter.recount_sql(db.vendor):
                 cursor.execute(sql)
+
+
+class Kept(Protocol):
+    """What `counters_ensure` needs of a kept count (a Counter or another trigger-kept table)."""
+
+    name: str
+    source: str
+    table: str
+
+    def install_sql(self, vendor: str) -> list[str]: ...
+
+    def recount_sql(self, vendor: str) -> list[str]: ...
+
+
+_SQLITE_TRIGGER = re.compile(r"CREATE TRIGGER (\w+) ")
+_POSTGRESQL_FUNCTION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(\).*?\$\$(.*)\$\$", re.S)
+
+
+def expected_triggers(kept: Kept, vendor: str) -> dict[str, str]:
+    """{trigger name: definition} as `install_sql` creates them: the CREATE TRIGGER text on
+    SQLite, the trigger function's body on PostgreSQL (trigger and function share a name)."""
+    pattern = _SQLITE_TRIGGER if vendor == "sqlite" else _POSTGRESQL_FUNCTION
+    found = {}
+    for sql in kept.install_sql(vendor):
+        match = pattern.match(sql)
+        if match:
+            found[match.group(1)] = sql if vendor == "sqlite" else match.group(2)
+    return found
+
+
+def installed_triggers(kept: Kept, *, using: str = DEFAULT_DB_ALIAS) -> dict[str, str]:
+    """{trigger name: definition} of the triggers named after `kept` that are on its source
+    table now, in the form `expected_triggers` gives."""
+    db = connections[using]
+    with db.cursor() as cursor:
+        if db.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+                [kept.source],
+            )
+        else:
+            cursor.execute(
+                "SELECT t.tgname, p.prosrc FROM pg_trigger t "
+                "JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relname = %s AND c.relnamespace = current_schema()::regnamespace "
+                "AND NOT t.tgisinternal",
+                [kept.source],
+            )
+        rows = cursor.fetchall()
+    prefix = f"{kept.name}_"
+    return {name: sql for name, sql in rows if name.startswith(prefix)}
+
+
+def counters_ensure(kept: Iterable[Kept], *, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Reinstalls the triggers of every kept count whose triggers are missing or differ from
+    the code's, and recounts it (writes made while its triggers were gone were not counted).
+    Idempotent: a count whose triggers are in place is left alone. Counts whose tables do
+    not exist (a database migrated back before them) are skipped. Returns the names of the
+    counts it repaired."""
+    db = connections[using]
+    tables = set(db.introspection.table_names())
+    repaired = []
+    for counter in kept:
+        if counter.source not in tables or counter.table not in tables:
+            continue
+        if installed_triggers(counter, using=using) == expected_triggers(counter, db.vendor):
+            continue
+        with transaction.atomic(using=using), db.cursor() as cursor:
+            if db.vendor == "postgresql":
+                # Writers wait until the triggers and the fresh count are both in place.
+                cursor.execute(f"LOCK TABLE {counter.source} IN SHARE ROW EXCLUSIVE MODE")
+            for sql in counter.install_sql(db.vendor) + counter.recount_sql(db.vendor):
+                cursor.execute(sql)
+        repaired.append(counter.name)
+    return repaired
+
+
+def keep_installed(app_config, kept: Iterable[Kept]) -> None:
+    """From an AppConfig's ready(): after each `migrate`, the app's kept counts get back any
+    trigger a migration dropped (see `counters_ensure`)."""
+    kept = tuple(kept)
+
+    def reinstall(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
+        counters_ensure(kept, using=using)
+
+    post_migrate.connect(
+        reinstall, sender=app_config, weak=False, dispatch_uid=f"{app_config.label}.counters"
+    )
 
 
 class KeptCountAdmin:

@@ -104,6 +104,7 @@ class _AgreementVotes:
 
     name = "loupe_agreement_votes"
     source = "labeling_annotation"
+    table = "labeling_agreementvote"
 
     def install_sql(self, vendor: str) -> list[str]:
         if vendor == "sqlite":
