@@ -69,7 +69,8 @@ def loop_start(
     if cold:
         phase = "cold start: selecting a first batch"
     elif latest is not None and new == 0:
-        phase = f"training without new labels since v{latest.version} (asked for)"
+        # Fits the 40 characters of a run's phase.
+        phase = f"forced retrain, no labels since v{latest.version}"
     try:
         with transaction.atomic():
             now = timezone.now()
