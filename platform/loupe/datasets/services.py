@@ -180,8 +180,7 @@ def _entries(job: ImportJob):
         yield sources.count_folder(path), sources.iter_folder(path)
     elif job.kind == ImportKind.ZIP:
         with sources.open_zip(path) as archive:
-            limit = settings.LOUPE_MAX_IMAGE_BYTES
-            yield sources.count_zip(path), sources.iter_zip(archive, max_entry_bytes=limit)
+            yield sources.count_zip(path), sources.iter_zip(archive)
     else:
         yield sources.count_manifest(path), sources.iter_manifest(path, roots=roots)
 
@@ -279,14 +278,11 @@ def _accept(entry: sources.SourceEntry, classes: dict[str, int]) -> tuple[_Accep
         if label_class_id is None:
             return None, f"unknown class '{entry.label}'"
     try:
-        with entry.opener() as handle:
-            content = handle.read(settings.LOUPE_MAX_IMAGE_BYTES + 1)
-    except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
+        content = entry.read(max_bytes=settings.LOUPE_MAX_IMAGE_BYTES)
+    except sources.EntryRejected as exc:
+        return None, exc.reason
     if not content:
         return None, "empty file"
-    if len(content) > settings.LOUPE_MAX_IMAGE_BYTES:
-        return None, "file too large"
     try:
         width, height, image_format = _inspect_image(content)
     except ValueError as exc:

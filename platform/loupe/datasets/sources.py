@@ -2,14 +2,16 @@
 
 Each source is a generator of `SourceEntry` (one file at a time), so an import never holds the
 whole dataset in memory. Entries that cannot even be opened carry a `problem` instead of a
-reader; the import turns them into rejections with that reason."""
+reader; the import turns them into rejections with that reason, as it does for an entry whose
+reading fails (`EntryRejected`)."""
 
 import csv
 import functools
-import io
 import json
+import lzma
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +23,27 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MANIFEST_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
 PATH_KEYS = ("path", "file", "filename", "image")
 LABEL_KEYS = ("label", "class")
+READ_BLOCK_BYTES = 1 << 20
+# What reading one member of a damaged archive raises: a bad CRC or header (BadZipFile), a
+# broken deflate, bzip2 or lzma stream, data cut short, an encryption or a method zipfile
+# does not handle.
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    ValueError,
+)
+
+
+class EntryRejected(Exception):
+    """One entry cannot be imported; `reason` says why (the rest of the import goes on)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -30,6 +53,38 @@ class SourceEntry:
     metadata: dict = field(default_factory=dict)
     opener: Callable[[], BinaryIO] | None = None
     problem: str = ""
+
+    def read(self, *, max_bytes: int) -> bytes:
+        """The entry's bytes, read in blocks that stop one byte past `max_bytes`: what a
+        header or the file system says about its size is never trusted, so memory stays
+        bounded by the limit. Raises `EntryRejected` with the reason it cannot be read."""
+        if self.problem or self.opener is None:
+            raise EntryRejected(self.problem or "nothing to read")
+        blocks: list[bytes] = []
+        size = 0
+        try:
+            with self.opener() as handle:
+                while size <= max_bytes:
+                    block = handle.read(min(READ_BLOCK_BYTES, max_bytes + 1 - size))
+                    if not block:
+                        break
+                    blocks.append(block)
+                    size += len(block)
+        except OSError as exc:
+            raise EntryRejected(f"unreadable: {exc.strerror or exc}") from None
+        except _MEMBER_ERRORS as exc:
+            raise EntryRejected(f"corrupt archive member: {exc}") from None
+        if size > max_bytes:
+            raise EntryRejected(f"file too large (over {size_in_words(max_bytes)})")
+        return b"".join(blocks)
+
+
+def size_in_words(size: int) -> str:
+    """`2 GiB`, `50 MiB`, `1.5 KiB`, `300 bytes`."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
 def resolve_allowed(path: str | os.PathLike, roots: list[str]) -> Path:
@@ -132,28 +187,40 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         raise ApplicationError(f"'{path.name}' is not a readable zip archive: {exc}") from exc
 
 
-def iter_zip(archive: zipfile.ZipFile, *, max_entry_bytes: int) -> Iterator[SourceEntry]:
+def iter_zip(archive: zipfile.ZipFile) -> Iterator[SourceEntry]:
     """ImageFolder layout inside a zip (a single wrapping folder is ignored). Entries that try
-    to leave the archive (absolute paths, `..`) or are too large are rejected. The caller
-    keeps the archive open until every entry has been read."""
+    to leave the archive (absolute paths, `..`), are encrypted or use a compression method
+    Loupe cannot read are rejected. Each entry is read as a stream (`SourceEntry.read`), never
+    at the size its header claims. The caller keeps the archive open until every entry has
+    been read."""
     members = _zip_members(archive)
     prefix = _common_prefix(members)
     for info in members:
         raw_name = info.filename
         parts = _parts(info)
-        if _unsafe(info):
-            yield SourceEntry(name=raw_name, problem="unsafe path in archive (path traversal)")
-            continue
-        if info.file_size > max_entry_bytes:
-            yield SourceEntry(name=raw_name, problem="file too large")
+        if problem := _member_problem(info):
+            yield SourceEntry(name=raw_name, problem=problem)
             continue
         inner = parts[len(prefix) :]
         label = inner[0] if len(inner) >= 2 else None
         yield SourceEntry(
             name=raw_name,
             label=label,
-            opener=lambda info=info: io.BytesIO(archive.read(info)),
+            opener=functools.partial(archive.open, info),
         )
+
+
+_READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str:
+    if _unsafe(info):
+        return "unsafe path in archive (path traversal)"
+    if info.flag_bits & 0x1:
+        return "encrypted (password-protected) archive member"
+    if info.compress_type not in _READABLE_METHODS:
+        return f"unsupported compression method ({info.compress_type})"
+    return ""
 
 
 def _unsafe(info: zipfile.ZipInfo) -> bool:

@@ -1,5 +1,6 @@
 import io
 import json
+import tracemalloc
 import zipfile
 
 import pytest
@@ -11,6 +12,7 @@ from loupe.errors import ApplicationError
 from loupe.labeling.models import GroundTruth
 from loupe.projects.services import project_create
 from tests.images import png_bytes, write_imagefolder
+from tests.platform.datasets.zips import flip_data_byte, patch_member
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +250,71 @@ def test_a_zip_that_is_not_a_zip_fails_with_a_clear_error(project, import_root):
 
     assert job.status == JobStatus.FAILED
     assert "not a readable zip archive" in job.error
+
+
+def test_a_member_whose_header_understates_its_size_costs_no_memory_and_is_rejected(
+    project, import_root, settings
+):
+    """A deflated member that is really 64 MiB but whose headers say 1 KiB: it is read in
+    blocks that stop at the size limit, rejected with its reason, and the rest imports."""
+    settings.LOUPE_MAX_IMAGE_BYTES = 1 << 20
+    archive = import_root / "liar.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("good/a.png", png_bytes(1))
+        zf.writestr("good/bomb.png", bytes(64 << 20))
+        zf.writestr("good/b.png", png_bytes(2))
+    patch_member(archive, "good/bomb.png", size=1024)
+
+    tracemalloc.start()
+    try:
+        job = run_import(project, archive)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert (job.imported, job.rejected) == (2, 1)
+    reason = job.rejections.get(path="good/bomb.png").reason
+    assert reason.startswith("corrupt archive member")
+    assert peak < 16 << 20
+
+
+def test_a_members_size_is_what_is_read_not_what_its_header_says(project, import_root, settings):
+    settings.LOUPE_MAX_IMAGE_BYTES = 1 << 20
+    archive = import_root / "sizes.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("good/huge.png", b"\x89PNG" + bytes(3 << 20))
+        zf.writestr("good/small.png", png_bytes(1))
+    # A header that claims 2 GiB for a small image does not make it too large.
+    patch_member(archive, "good/small.png", size=2 << 30)
+
+    job = run_import(project, archive)
+
+    assert (job.status, job.imported, job.rejected) == (JobStatus.SUCCEEDED, 1, 1)
+    assert Item.objects.get().original_name == "good/small.png"
+    assert job.rejections.get().reason == "file too large (over 1 MiB)"
+
+
+def test_corrupt_encrypted_and_unsupported_members_are_rejected_one_by_one(project, import_root):
+    archive = import_root / "damaged.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("good/a.png", png_bytes(1))
+        zf.writestr("good/bad-crc.png", png_bytes(2))
+        zf.writestr("good/secret.png", png_bytes(3))
+        zf.writestr("good/ppmd.png", png_bytes(4))
+        zf.writestr("good/b.png", png_bytes(5))
+        zf.writestr("good/broken-deflate.png", png_bytes(6), compress_type=zipfile.ZIP_DEFLATED)
+    flip_data_byte(archive, "good/bad-crc.png")
+    patch_member(archive, "good/secret.png", flag=0x1)
+    patch_member(archive, "good/ppmd.png", method=98)
+    flip_data_byte(archive, "good/broken-deflate.png")
+
+    job = run_import(project, archive)
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert (job.imported, job.rejected) == (2, 4)
+    reasons = {r.path: r.reason for r in job.rejections.all()}
+    assert reasons["good/bad-crc.png"].startswith("corrupt archive member")
+    assert reasons["good/secret.png"] == "encrypted (password-protected) archive member"
+    assert reasons["good/ppmd.png"] == "unsupported compression method (98)"
+    assert reasons["good/broken-deflate.png"].startswith("corrupt archive member")
