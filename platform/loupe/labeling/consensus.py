@@ -2,8 +2,9 @@
 
 The rule (also in docs/label-studio.md):
 
-- Each annotator counts once per item (their latest answer). A skip (`was_cancelled`) is an
-  answer without a vote; an answer naming no class Loupe knows is not a vote either.
+- Each annotator counts once per item: their latest answer (see "Latest answer" below). A
+  skip (`was_cancelled`) is an answer without a vote, and an answer naming no class Loupe
+  knows is not a vote either; either one replaces the annotator's earlier vote.
 - Until `annotator_overlap` annotators answered, the item waits (`in_annotation`).
 - Then the class with most votes wins: one voter -> `single`, several -> `majority`, with
   `agreement` = winner's votes / votes. The item becomes `labeled`, and a pool item moves to
@@ -14,6 +15,14 @@ The rule (also in docs/label-studio.md):
   reviewer decides (`ground_truth_review`).
 - Nobody voted (all skipped) -> the item is `skipped`.
 - Decisions made in review or imported with the data are never overwritten by votes.
+
+Latest answer: the voter is the annotator's name, or the Label Studio annotation when the
+name is unknown (`voter_of`). Of a voter's answers on an item, the latest is the greatest by
+(Label Studio's updated_at, or Loupe's created_at when Label Studio gave no time; the Label
+Studio annotation id, none counting as 0; Loupe's id) (`answer_order`). The ground truth,
+the review, the agreement statistics and the agreement votes the database keeps all apply
+this rule: the Python functions here, and their SQL mirror (`VOTER_SQL`,
+`LATEST_ANSWER_FIRST_SQL`) in the triggers (labeling.counters).
 """
 
 from __future__ import annotations
@@ -40,6 +49,11 @@ class Vote:
     label: Hashable | None
     cancelled: bool = False
 
+    @property
+    def counts(self) -> bool:
+        """Whether the answer is a vote for a class (not a skip, not an unknown class)."""
+        return not self.cancelled and self.label is not None
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -56,7 +70,7 @@ def decide(votes: Sequence[Vote], *, overlap: int) -> Outcome:
     answered = len(votes)
     if answered < max(1, overlap):
         return Outcome(state=ItemState.IN_ANNOTATION)
-    labels = [v.label for v in votes if not v.cancelled and v.label is not None]
+    labels = [v.label for v in votes if v.counts]
     if not labels:
         all_skipped = all(v.cancelled for v in votes)
         return Outcome(state=ItemState.SKIPPED if all_skipped else ItemState.IN_ANNOTATION)
@@ -74,13 +88,51 @@ def decide(votes: Sequence[Vote], *, overlap: int) -> Outcome:
     )
 
 
-def votes_of(annotations: Iterable[Annotation]) -> list[Vote]:
-    """Latest answer per annotator, in the order annotators first answered."""
-    latest: dict[str, Annotation] = {}
+# The SQL mirror of `voter_of` and `answer_order` over an annotation row `{r}`: the same rule
+# in the triggers that keep the agreement votes. NULL annotators and ids behave as in Python
+# (an empty name falls back to the annotation; no id counts as 0), so SQLite and PostgreSQL,
+# which order NULLs differently, agree with each other and with Python.
+VOTER_SQL = (
+    "COALESCE(NULLIF({r}.annotator, ''), "
+    "'annotation-' || CAST({r}.ls_annotation_id AS VARCHAR(24)))"
+)
+LATEST_ANSWER_FIRST_SQL = (
+    "COALESCE({r}.ls_updated_at, {r}.created_at) DESC, "
+    "COALESCE({r}.ls_annotation_id, 0) DESC, {r}.id DESC"
+)
+
+
+def voter_of(annotation) -> str | None:
+    """Who an answer's vote belongs to: the annotator, else its Label Studio annotation
+    (None for an answer with neither, which Label Studio never sends: it is no vote)."""
+    if annotation.annotator:
+        return annotation.annotator
+    if annotation.ls_annotation_id is not None:
+        return f"annotation-{annotation.ls_annotation_id}"
+    return None
+
+
+def answer_order(annotation) -> tuple:
+    """Sort key of a voter's answers on an item: the greatest is their latest answer."""
+    return (
+        annotation.ls_updated_at or annotation.created_at,
+        annotation.ls_annotation_id or 0,
+        annotation.id,
+    )
+
+
+def votes_of(annotations: Iterable) -> list[Vote]:
+    """Latest answer per voter, in the order voters first appear in `annotations` (the
+    order they first answered, when given ordered by creation). Takes Annotation rows or
+    anything with their fields (annotator, ls_annotation_id, ls_updated_at, created_at, id,
+    label_class_id, was_cancelled)."""
+    latest: dict[str, object] = {}
     for annotation in annotations:
-        key = annotation.annotator or f"annotation-{annotation.ls_annotation_id}"
+        key = voter_of(annotation)
+        if key is None:
+            continue
         current = latest.get(key)
-        if current is None or _newer(annotation, current):
+        if current is None or answer_order(annotation) > answer_order(current):
             latest[key] = annotation
     return [
         Vote(annotator=key, label=a.label_class_id, cancelled=a.was_cancelled)
@@ -88,10 +140,27 @@ def votes_of(annotations: Iterable[Annotation]) -> list[Vote]:
     ]
 
 
-def _newer(a: Annotation, b: Annotation) -> bool:
-    if a.ls_updated_at and b.ls_updated_at and a.ls_updated_at != b.ls_updated_at:
-        return a.ls_updated_at > b.ls_updated_at
-    return (a.ls_annotation_id or 0) > (b.ls_annotation_id or 0)
+ANSWER_FIELDS = (
+    "item_id",
+    "annotator",
+    "ls_annotation_id",
+    "ls_updated_at",
+    "created_at",
+    "id",
+    "label_class_id",
+    "was_cancelled",
+)
+
+
+def latest_votes(annotations) -> dict[int, list[Vote]]:
+    """{item id: its voters' votes for a class} of an Annotation queryset, by the rule."""
+    by_item: dict[int, list] = defaultdict(list)
+    rows = annotations.order_by("created_at", "id").values_list(*ANSWER_FIELDS, named=True)
+    for row in rows.iterator(chunk_size=5000):
+        by_item[row.item_id].append(row)
+    return {
+        item_id: [v for v in votes_of(answers) if v.counts] for item_id, answers in by_item.items()
+    }
 
 
 @transaction.atomic

@@ -5,7 +5,8 @@ statistics read a few thousand rows instead of every annotation (see loupe.count
 - GROUND_TRUTH: ground truth per class, review flag and holdout flag.
 - LABEL_DAYS: new ground-truth labels per day and class.
 - AGREEMENT_VOTES: for every item two or more annotators voted on, each annotator's latest
-  vote with its pair counts; rebuilt for the items a statement touched.
+  vote (labeling.consensus's rule) with its pair counts; rebuilt for the items a statement
+  touched.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from loupe.counters import (
     row_triggers_sql,
     statement_triggers_sql,
 )
+from loupe.labeling.consensus import LATEST_ANSWER_FIRST_SQL, VOTER_SQL
 
 _ANSWERED_AT = "COALESCE({r}.ls_updated_at, {r}.created_at)"
 
@@ -65,9 +67,9 @@ LABEL_DAYS = Counter(
     condition="NOT {r}.needs_review AND {r}.decided_by <> 'imported'",
 )
 
-# The consensus rule's voter: the annotator's name, or the Label Studio annotation when the
-# name is unknown. Each voter's latest answer that names a class is their vote.
-_WHO = "COALESCE(NULLIF(a.annotator, ''), 'annotation-' || CAST(a.ls_annotation_id AS VARCHAR(24)))"
+# Each voter's latest answer on an item, by the one rule of labeling.consensus (voter_of,
+# answer_order): when that answer names a class, it is the voter's vote.
+_WHO = VOTER_SQL.format(r="a")
 _VOTES_OF = f"""
 SELECT project_id, item_id, who, cls, pairs, agree FROM (
     SELECT project_id, item_id, who, cls,
@@ -75,16 +77,15 @@ SELECT project_id, item_id, who, cls, pairs, agree FROM (
            COUNT(*) OVER (PARTITION BY item_id, cls) - 1 AS agree
     FROM (
         SELECT a.project_id, a.item_id, {_WHO} AS who, a.label_class_id AS cls,
+               a.was_cancelled AS skipped,
                ROW_NUMBER() OVER (
                    PARTITION BY a.item_id, {_WHO}
-                   ORDER BY CASE WHEN a.ls_updated_at IS NULL THEN 0 ELSE 1 END DESC,
-                            a.ls_updated_at DESC, a.id DESC
+                   ORDER BY {LATEST_ANSWER_FIRST_SQL.format(r="a")}
                ) AS rn
         FROM labeling_annotation a
-        WHERE a.item_id IN ({{items}}) AND NOT a.was_cancelled
-          AND a.label_class_id IS NOT NULL AND {_WHO} IS NOT NULL
+        WHERE a.item_id IN ({{items}}) AND {_WHO} IS NOT NULL
     ) ranked
-    WHERE rn = 1
+    WHERE rn = 1 AND NOT skipped AND cls IS NOT NULL
 ) votes
 WHERE pairs > 0"""
 

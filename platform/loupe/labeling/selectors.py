@@ -13,6 +13,7 @@ from loupe.labeling.consensus import (
     class_specific_agreement,
     cohen_kappa,
     krippendorff_alpha,
+    latest_votes,
     pairwise_agreement,
 )
 from loupe.labeling.models import Annotation, GroundTruth, GroundTruthCount, LabelStudioSync
@@ -163,15 +164,11 @@ def agreement_stats(*, project: Project) -> dict:
     their raw agreement with it.
     """
     names = {c.pk: c.name for c in project_classes(project=project)}
-    votes: dict[int, dict[str, str]] = defaultdict(dict)
-    rows = (
-        Annotation.objects.filter(project=project, was_cancelled=False, label_class__isnull=False)
-        .order_by("ls_updated_at", "id")
-        .values_list("item_id", "annotator", "label_class_id", "ls_annotation_id")
-    )
-    for item_id, annotator, class_id, ls_id in rows:
-        # The latest answer of each annotator counts, as in the ground-truth rule.
-        votes[item_id][annotator or f"annotation-{ls_id}"] = names.get(class_id, str(class_id))
+    # Each annotator's latest answer counts when it names a class: the ground-truth rule.
+    votes: dict[int, dict[str, str]] = {
+        item_id: {v.annotator: names.get(v.label, str(v.label)) for v in item_votes}
+        for item_id, item_votes in latest_votes(Annotation.objects.filter(project=project)).items()
+    }
     units = [list(v.values()) for v in votes.values() if len(v) >= 2]
     per_class = []
     for name in names.values():

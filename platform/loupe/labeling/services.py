@@ -9,7 +9,7 @@ from django.db import transaction
 
 from loupe.datasets.models import ItemState, Split
 from loupe.errors import ApplicationError
-from loupe.labeling.consensus import ground_truth_recompute
+from loupe.labeling.consensus import ground_truth_recompute, latest_votes
 from loupe.labeling.events import (
     ApplyResult,
     annotations_apply,
@@ -18,6 +18,7 @@ from loupe.labeling.events import (
     tasks_delete,
     webhook_receive,
 )
+from loupe.labeling.events import _rounds_complete as rounds_complete
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.reconcile import project_reconcile, projects_reconcile_all
@@ -57,9 +58,9 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
         raise ApplicationError(
             f"No class '{label_class_name}' in this project.", extra={"class": label_class_name}
         )
-    votes = item.annotations.filter(was_cancelled=False, label_class__isnull=False)
-    chosen = votes.filter(label_class=label_class).count()
-    total = votes.count()
+    votes = latest_votes(item.annotations.all()).get(item.pk, [])
+    chosen = sum(v.label == label_class.pk for v in votes)
+    total = len(votes)
     if item.split == Split.POOL:
         item.split = HoldoutAssigner(project=item.project).split_for(
             sha256=item.sha256, class_id=label_class.pk
@@ -83,5 +84,7 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
     from loupe.learning.loop import loop_trigger_on_labels
 
     project = item.project
+    # The review may settle the last open item of a round.
+    rounds_complete({item.pk})
     transaction.on_commit(lambda: loop_trigger_on_labels(project=project))
     return truth
