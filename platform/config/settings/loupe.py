@@ -8,7 +8,11 @@ from config.env import BASE_DIR, VAR_DIR, env
 LOUPE_IMPORT_ROOTS = [
     str(p) for p in env.list("LOUPE_IMPORT_ROOTS", default=[str(VAR_DIR / "imports")])
 ]
+# Uploaded archives wait here for their import, each in its project's folder
+# (<LOUPE_UPLOAD_DIR>/<project id>/); this folder is never an import root.
 LOUPE_UPLOAD_DIR = Path(env.str("LOUPE_UPLOAD_DIR", default=str(VAR_DIR / "uploads")))
+# The largest file an upload may carry; a larger one is refused with 413.
+LOUPE_MAX_UPLOAD_BYTES = env.int("LOUPE_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 LOUPE_IMPORT_BATCH_SIZE = env.int("LOUPE_IMPORT_BATCH_SIZE", default=500)
 LOUPE_MAX_IMAGE_BYTES = env.int("LOUPE_MAX_IMAGE_BYTES", default=50 * 1024 * 1024)
 LOUPE_MAX_IMAGE_PIXELS = env.int("LOUPE_MAX_IMAGE_PIXELS", default=80_000_000)

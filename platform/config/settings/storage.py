@@ -30,4 +30,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 FILE_UPLOAD_TEMP_DIR = None
+# The size limit (LOUPE_MAX_UPLOAD_BYTES) counts each file's bytes before they are stored.
+FILE_UPLOAD_HANDLERS = [
+    "loupe.datasets.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -18,6 +18,7 @@ from loupe.datasets.selectors import (
     item_list,
 )
 from loupe.datasets.services import import_job_create, import_upload_save
+from loupe.datasets.uploads import upload_size_check
 from loupe.projects.selectors import project_get
 
 
@@ -148,6 +149,7 @@ class ImportListCreateApi(APIView):
         project = project_get(user=request.user, slug=slug)
         require(user=request.user, project=project, action="import")
         serializer = self.InputSerializer(data=request.data)
+        upload_size_check(request=request)  # the body is read: was a file over the limit?
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         options = {k: data[k] for k in ("source_tag", "holdout_fraction") if k in data}

@@ -5,6 +5,8 @@ rejections with a reason while the rest is imported."""
 import hashlib
 import io
 import logging
+import os
+import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,7 @@ from loupe.datasets.models import (
     Split,
 )
 from loupe.datasets.storage import file_delete, file_store, item_file_name
+from loupe.datasets.uploads import upload_too_large_error
 from loupe.errors import ApplicationError
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
@@ -72,10 +75,42 @@ def import_job_create(
     kind: str | None = None,
     enqueue: bool = True,
 ) -> ImportJob:
-    """Checks the path against the allowed import roots and queues an import job."""
-    real = sources.resolve_allowed(path, settings.LOUPE_IMPORT_ROOTS + [str(_upload_dir())])
+    """Checks a server-side path against the allowed import roots and queues an import job.
+    The upload folder is never such a path, even inside a root: an uploaded archive belongs
+    to the project that sent it and is imported only by the job its upload created."""
+    real = _path_source_resolve(path)
     if not real.exists():
         raise ApplicationError(f"'{path}' does not exist.", code="not_found", status=404)
+    return _job_create(
+        project=project,
+        real=real,
+        created_by=created_by,
+        source_tag=source_tag,
+        holdout_fraction=holdout_fraction,
+        kind=kind,
+        enqueue=enqueue,
+    )
+
+
+def _path_source_resolve(path: str | Path) -> Path:
+    return sources.resolve_allowed(
+        path,
+        settings.LOUPE_IMPORT_ROOTS,
+        refused=[settings.LOUPE_UPLOAD_DIR],
+        base_dir=settings.LOUPE_REPO_DIR,
+    )
+
+
+def _job_create(
+    *,
+    project: Project,
+    real: Path,
+    created_by: AbstractUser | None,
+    source_tag: str,
+    holdout_fraction: float | None,
+    kind: str | None,
+    enqueue: bool,
+) -> ImportJob:
     kind = kind or sources.detect_kind(real)
     if kind not in ImportKind.values:
         raise ApplicationError(f"Unknown import kind '{kind}'.")
@@ -97,24 +132,82 @@ def import_job_create(
     return job
 
 
-def _upload_dir() -> Path:
-    path = Path(settings.LOUPE_UPLOAD_DIR)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _project_upload_dir(project_id: int) -> Path:
+    """`<LOUPE_UPLOAD_DIR>/<project id>`: the only folder a project's uploads are read from."""
+    return Path(os.path.realpath(settings.LOUPE_UPLOAD_DIR)) / str(project_id)
 
 
-def import_upload_save(*, project: Project, uploaded_file, created_by=None, **options) -> ImportJob:
-    """Stores an uploaded zip archive (streamed in chunks) and queues its import."""
+def import_upload_save(
+    *,
+    project: Project,
+    uploaded_file,
+    created_by: AbstractUser | None = None,
+    source_tag: str = "",
+    holdout_fraction: float | None = None,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Stores an uploaded zip archive (streamed in chunks) in the project's own upload folder
+    and queues its import. An archive over LOUPE_MAX_UPLOAD_BYTES is refused (413); a file
+    whose import cannot be queued is removed at once, any other once its import finishes."""
     if not uploaded_file.name.lower().endswith(".zip"):
         raise ApplicationError("Upload a .zip archive (ImageFolder layout or flat).")
-    target = _upload_dir() / f"{project.slug}-{timezone.now():%Y%m%d%H%M%S%f}.zip"
-    with open(target, "wb") as handle:
-        for chunk in uploaded_file.chunks():
-            handle.write(chunk)
-    options.setdefault("source_tag", Path(uploaded_file.name).stem)
-    return import_job_create(
-        project=project, path=str(target), created_by=created_by, kind="zip", **options
-    )
+    limit = settings.LOUPE_MAX_UPLOAD_BYTES
+    if (uploaded_file.size or 0) > limit:
+        raise upload_too_large_error()
+    folder = _project_upload_dir(project.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4().hex}.zip"
+    try:
+        written = 0
+        with open(target, "wb") as handle:
+            for chunk in uploaded_file.chunks():
+                written += len(chunk)
+                if written > limit:
+                    raise upload_too_large_error()
+                handle.write(chunk)
+        return _job_create(
+            project=project,
+            real=target,
+            created_by=created_by,
+            source_tag=source_tag or Path(uploaded_file.name).stem,
+            holdout_fraction=holdout_fraction,
+            kind=ImportKind.ZIP,
+            enqueue=enqueue,
+        )
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _upload_of(job: ImportJob) -> Path | None:
+    """The job's source when it is an archive uploaded to the job's own project."""
+    path = Path(job.source_path)
+    if job.kind == ImportKind.ZIP and path.parent == _project_upload_dir(job.project_id):
+        return path
+    return None
+
+
+def _source_check(job: ImportJob) -> Path:
+    """The job's source, checked again when it runs: an upload only from its project's own
+    folder, any other path only inside the import roots (and outside the upload folder)."""
+    if (upload := _upload_of(job)) is not None:
+        if not upload.exists():
+            raise ApplicationError("The uploaded archive no longer exists; upload it again.")
+        return upload
+    real = Path(os.path.realpath(job.source_path))
+    uploads = Path(os.path.realpath(settings.LOUPE_UPLOAD_DIR))
+    if real == uploads or uploads in real.parents:
+        raise ApplicationError("This import's archive was not uploaded to this project.")
+    try:
+        path = _path_source_resolve(job.source_path)
+    except ApplicationError as exc:
+        roots = ", ".join(exc.extra.get("allowed_roots", [])) or "none"
+        raise ApplicationError(
+            f"This import's source is outside the allowed import folders ({roots})."
+        ) from exc
+    if not path.exists():
+        raise ApplicationError(f"'{job.source_path}' no longer exists.")
+    return path
 
 
 def _stale_after() -> timedelta:
@@ -144,6 +237,7 @@ def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = No
     job = _claim(import_job_id)
     if job is None:
         return ImportJob.objects.get(pk=import_job_id)
+    succeeded = False
     try:
         _run(job, progress)
     except ApplicationError as exc:
@@ -153,8 +247,12 @@ def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = No
         _finish(job, JobStatus.FAILED, error=f"Unexpected error: {exc}")
     else:
         _finish(job, JobStatus.SUCCEEDED)
-        if job.kind == ImportKind.ZIP and Path(job.source_path).parent == _upload_dir():
-            Path(job.source_path).unlink(missing_ok=True)
+        succeeded = True
+    # An uploaded archive is read by this job only; finished either way, it goes. (A worker
+    # killed mid-import leaves it for the worker that takes the job over.)
+    if (upload := _upload_of(job)) is not None:
+        upload.unlink(missing_ok=True)
+    if succeeded:
         # Imported here: the loop module pulls in the whole learning stack.
         from loupe.learning.loop import loop_kickoff
 
@@ -172,24 +270,24 @@ def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
 
 
 @contextmanager
-def _entries(job: ImportJob):
+def _entries(job: ImportJob, path: Path):
     """(total, entries) of the job's source; a zip archive stays open until the end."""
-    path = Path(job.source_path)
-    roots = settings.LOUPE_IMPORT_ROOTS + [str(_upload_dir())]
     if job.kind == ImportKind.FOLDER:
         yield sources.count_folder(path), sources.iter_folder(path)
     elif job.kind == ImportKind.ZIP:
         with sources.open_zip(path) as archive:
             yield sources.count_zip(path), sources.iter_zip(archive)
     else:
-        yield sources.count_manifest(path), sources.iter_manifest(path, roots=roots)
+        rows = sources.iter_manifest(
+            path, roots=settings.LOUPE_IMPORT_ROOTS, refused=[settings.LOUPE_UPLOAD_DIR]
+        )
+        yield sources.count_manifest(path), rows
 
 
 def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
-    if not Path(job.source_path).exists():
-        raise ApplicationError(f"'{job.source_path}' no longer exists.")
+    path = _source_check(job)
     classes = {c.name: c.pk for c in LabelClass.objects.filter(project=job.project)}
-    with _entries(job) as (total, entries):
+    with _entries(job, path) as (total, entries):
         job.total = total
         ImportJob.objects.filter(pk=job.pk).update(total=total)
         _consume(job, entries, classes, progress)

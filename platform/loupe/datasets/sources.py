@@ -12,7 +12,7 @@ import lzma
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -87,21 +87,46 @@ def size_in_words(size: int) -> str:
     return f"{size} bytes"
 
 
-def resolve_allowed(path: str | os.PathLike, roots: list[str]) -> Path:
-    """The real path, if it lies inside one of the allowed import roots.
+def resolve_allowed(
+    path: str | os.PathLike,
+    roots: Sequence[str | os.PathLike],
+    *,
+    refused: Sequence[str | os.PathLike] = (),
+    base_dir: str | os.PathLike | None = None,
+) -> Path:
+    """The real path, if it lies inside one of the allowed import roots and inside none of
+    the `refused` folders (which win even when a root contains them).
 
-    Symlinks and `..` are resolved first, so neither can escape a root."""
+    Symlinks and `..` are resolved first, so neither can escape a root. The refusal names the
+    roots as `root_label` shows them, never by the server's full path."""
     real = Path(os.path.realpath(path))
-    for root in roots:
-        real_root = Path(os.path.realpath(root))
-        if real == real_root or real_root in real.parents:
-            return real
+    if not any(_inside(real, folder) for folder in refused):
+        for root in roots:
+            if _inside(real, root):
+                return real
+    labels = [root_label(root, base_dir=base_dir) for root in roots]
     raise ApplicationError(
-        f"'{path}' is outside the allowed import folders.",
+        f"'{path}' is outside the allowed import folders ({', '.join(labels) or 'none'}).",
         code="path_not_allowed",
         status=403,
-        extra={"allowed_roots": roots},
+        extra={"allowed_roots": labels},
     )
+
+
+def _inside(real: Path, folder: str | os.PathLike) -> bool:
+    real_folder = Path(os.path.realpath(folder))
+    return real == real_folder or real_folder in real.parents
+
+
+def root_label(root: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> str:
+    """How an import root is shown to users: relative to the installation's folder when it
+    lies inside it (`var/imports`), else by its own name."""
+    path = Path(os.path.abspath(root))
+    if base_dir is not None:
+        base = Path(os.path.abspath(base_dir))
+        if base in path.parents:
+            return path.relative_to(base).as_posix()
+    return path.name or path.as_posix()
 
 
 def detect_kind(path: Path) -> str:
@@ -251,10 +276,13 @@ def count_zip(path: Path) -> int:
 # --- manifests -------------------------------------------------------------------------------
 
 
-def iter_manifest(path: Path, *, roots: list[str]) -> Iterator[SourceEntry]:
+def iter_manifest(
+    path: Path, *, roots: Sequence[str | os.PathLike], refused: Sequence[str | os.PathLike] = ()
+) -> Iterator[SourceEntry]:
     """CSV (header row) or JSON Lines: a path column (`path`, `file`, `filename` or `image`),
     an optional `label`/`class`, and any other columns kept as metadata. Relative paths are
-    read from the manifest's folder; paths outside the allowed roots are rejected."""
+    read from the manifest's folder; paths outside the allowed roots, or inside a refused
+    folder, are rejected."""
     for line_no, row in _manifest_rows(path):
         where = f"{path.name}:{line_no}"
         if isinstance(row, str):
@@ -277,7 +305,7 @@ def iter_manifest(path: Path, *, roots: list[str]) -> Iterator[SourceEntry]:
         metadata.update({k: v for k, v in row.items() if v not in (None, "")})
         target = Path(raw_path) if os.path.isabs(raw_path) else path.parent / raw_path
         try:
-            real = resolve_allowed(target, roots)
+            real = resolve_allowed(target, roots, refused=refused)
         except ApplicationError:
             yield SourceEntry(name=raw_path, problem="path outside the allowed import folders")
             continue

@@ -11,6 +11,7 @@ from loupe.api.errors import error_body
 from loupe.datasets.models import ItemState, JobStatus, Split
 from loupe.datasets.selectors import import_job_list, import_rejections, item_sources
 from loupe.datasets.services import import_upload_save
+from loupe.datasets.uploads import upload_size_check
 from loupe.errors import ApplicationError
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
 from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
@@ -101,20 +102,21 @@ def project_import_upload(request, slug):
     options = {}
     if tag := request.POST.get("source_tag", "").strip():
         options["source_tag"] = tag[:100]
-    error = None
-    if upload is None:
-        error = "Choose a .zip archive to upload."
-    else:
-        try:
+    error, status = None, 400
+    try:
+        upload_size_check(request=request)
+        if upload is None:
+            error = "Choose a .zip archive to upload."
+        else:
             import_upload_save(
                 project=project, uploaded_file=upload, created_by=request.user, **options
             )
-        except ApplicationError as exc:
-            error = exc.message
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status
     if error is None:
         return redirect("project-imports", slug=project.slug)
     context = {**_imports_context(request, project), "upload_error": error}
-    return render(request, "projects/imports.html", context, status=400)
+    return render(request, "projects/imports.html", context, status=status)
 
 
 def _query_without_page(request) -> str:
