@@ -194,7 +194,8 @@ def loop_status(*, project: Project) -> dict:
         where = "in Label Studio" if project.ls_project_id else "(not linked to Label Studio)"
         message = f"batch ready {where}: {open_items} items to label"
         every = project.retrain_every_n_labels
-        if every and new < every:
+        # The label count matters only when it comes before the batch's end.
+        if every and new < every and every - new < open_items:
             message += (
                 f"; the next loop starts after {every - new} more labels or when the batch is done"
             )

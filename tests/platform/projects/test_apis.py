@@ -113,5 +113,10 @@ def test_the_project_says_what_its_loop_waits_for(engineer):
     Project.objects.filter(pk=project.pk).update(retrain_every_n_labels=10)
     status = client.get(url).json()["loop_status"]
     assert status["state"] == "labeling" and status["open_items"] == 3
-    assert "3 items to label" in status["message"]
+    assert "3 items to label; the next loop starts when the batch is done" in status["message"]
+
+    # A label count reached before the batch's end is worth saying.
+    for _ in range(20):
+        ItemFactory(project=project, state=ItemState.QUEUED)
+    status = client.get(url).json()["loop_status"]
     assert "after 10 more labels or when the batch is done" in status["message"]
