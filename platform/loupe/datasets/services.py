@@ -96,9 +96,15 @@ def _path_source_resolve(path: str | Path) -> Path:
     return sources.resolve_allowed(
         path,
         settings.LOUPE_IMPORT_ROOTS,
-        refused=[settings.LOUPE_UPLOAD_DIR],
+        refused=_refused_folders(),
         base_dir=settings.LOUPE_REPO_DIR,
     )
+
+
+def _refused_folders() -> list[str]:
+    """Loupe's own folders are never read by an import, even inside an import root: the
+    uploads (each project's archives are its own) and the media (every project's items)."""
+    return [str(settings.LOUPE_UPLOAD_DIR), str(settings.MEDIA_ROOT)]
 
 
 def _job_create(
@@ -198,6 +204,7 @@ def _source_check(job: ImportJob) -> Path:
     uploads = Path(os.path.realpath(settings.LOUPE_UPLOAD_DIR))
     if real == uploads or uploads in real.parents:
         raise ApplicationError("This import's archive was not uploaded to this project.")
+    # Otherwise a path import, checked as when it was queued (roots may have changed since).
     try:
         path = _path_source_resolve(job.source_path)
     except ApplicationError as exc:
@@ -272,15 +279,17 @@ def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
 @contextmanager
 def _entries(job: ImportJob, path: Path):
     """(total, entries) of the job's source; a zip archive stays open until the end."""
+    refused = _refused_folders()
     if job.kind == ImportKind.FOLDER:
-        yield sources.count_folder(path), sources.iter_folder(path)
+        yield (
+            sources.count_folder(path, refused=refused),
+            sources.iter_folder(path, refused=refused),
+        )
     elif job.kind == ImportKind.ZIP:
         with sources.open_zip(path) as archive:
             yield sources.count_zip(path), sources.iter_zip(archive)
     else:
-        rows = sources.iter_manifest(
-            path, roots=settings.LOUPE_IMPORT_ROOTS, refused=[settings.LOUPE_UPLOAD_DIR]
-        )
+        rows = sources.iter_manifest(path, roots=settings.LOUPE_IMPORT_ROOTS, refused=refused)
         yield sources.count_manifest(path), rows
 
 

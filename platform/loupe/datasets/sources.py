@@ -148,18 +148,24 @@ def _is_candidate(name: str) -> bool:
     return not name.startswith(".")
 
 
-def iter_folder(root: Path) -> Iterator[SourceEntry]:
+def iter_folder(root: Path, *, refused: Sequence[str | os.PathLike] = ()) -> Iterator[SourceEntry]:
     """ImageFolder layout: files in `root/<class>/...` carry the class; files directly in
-    `root` are unlabeled. Hidden files are ignored; every other file is an entry (a non-image
-    is rejected later with its reason)."""
+    `root` are unlabeled. Hidden files and the `refused` folders (where they lie inside
+    `root`) are skipped; every other file is an entry (a non-image is rejected later with its
+    reason)."""
+    skip = _real_folders(refused)
     with os.scandir(root) as top:
         entries = sorted(top, key=lambda e: e.name)
     for entry in entries:
         if not _is_candidate(entry.name):
             continue
         if entry.is_dir(follow_symlinks=False):
+            if os.path.realpath(entry.path) in skip:
+                continue
             for dirpath, dirnames, filenames in os.walk(entry.path):
-                dirnames[:] = sorted(d for d in dirnames if _is_candidate(d))
+                dirnames[:] = sorted(
+                    d for d in dirnames if _is_candidate(d) and not _skipped(dirpath, d, skip)
+                )
                 for filename in sorted(filenames):
                     if _is_candidate(filename):
                         full = Path(dirpath) / filename
@@ -170,6 +176,14 @@ def iter_folder(root: Path) -> Iterator[SourceEntry]:
             yield SourceEntry(name=entry.name, problem="not a regular file (link or device)")
 
 
+def _real_folders(folders: Sequence[str | os.PathLike]) -> set[str]:
+    return {os.path.realpath(folder) for folder in folders}
+
+
+def _skipped(dirpath: str, name: str, skip: set[str]) -> bool:
+    return bool(skip) and os.path.realpath(os.path.join(dirpath, name)) in skip
+
+
 def _file_entry(path: Path, root: Path, *, label: str | None) -> SourceEntry:
     name = str(path.relative_to(root))
     if path.is_symlink():
@@ -177,10 +191,11 @@ def _file_entry(path: Path, root: Path, *, label: str | None) -> SourceEntry:
     return SourceEntry(name=name, label=label, opener=functools.partial(open, path, "rb"))
 
 
-def count_folder(root: Path) -> int:
+def count_folder(root: Path, *, refused: Sequence[str | os.PathLike] = ()) -> int:
+    skip = _real_folders(refused)
     total = 0
-    for _dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if _is_candidate(d)]
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if _is_candidate(d) and not _skipped(dirpath, d, skip)]
         total += sum(1 for f in filenames if _is_candidate(f))
     return total
 

@@ -198,3 +198,24 @@ def test_the_upload_page_explains_the_limit(client, two_projects, settings):
     assert response.status_code == 413
     assert "larger than the 1000 bytes limit" in response.content.decode()
     assert not ImportJob.objects.exists() and uploaded_files(settings) == []
+
+
+def test_a_folder_import_never_reads_the_upload_or_media_folders(two_projects, settings, tmp_path):
+    """An import root that holds Loupe's own folders: importing it skips them, so another
+    project's queued uploads and stored images stay out of reach."""
+    a, b = two_projects
+    settings.LOUPE_IMPORT_ROOTS = [str(tmp_path)]
+    done = import_job_run(import_job_id=upload(a).pk)
+    assert done.imported == 2  # project A's images are now in the media folder
+    upload(a, zip_bytes(2, seed=10))  # and one more archive waits in the upload folder
+    (tmp_path / "b.png").write_bytes(png_bytes(99))
+
+    for path in (settings.MEDIA_ROOT, Path(settings.MEDIA_ROOT) / "items"):
+        with pytest.raises(ApplicationError):
+            import_job_create(project=b, path=str(path), enqueue=False)
+    job = import_job_run(
+        import_job_id=import_job_create(project=b, path=str(tmp_path), enqueue=False).pk
+    )
+
+    assert (job.status, job.total, job.imported, job.rejected) == (JobStatus.SUCCEEDED, 1, 1, 0)
+    assert list(Item.objects.filter(project=b).values_list("original_name", flat=True)) == ["b.png"]
