@@ -103,3 +103,16 @@ def labelstudio_server(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("labelstudio"))
     yield server
     stop_server(server)
+
+
+def point_loupe_at(server: LabelStudioServer, *, live_server, settings, secret: str) -> None:
+    """Loupe's settings for the session's Label Studio: its URL and token, the webhook secret,
+    webhooks to `live_server`, and the media folder Label Studio serves as local files."""
+    from loupe.labeling import events
+
+    settings.LABEL_STUDIO_URL = server.url
+    settings.LABEL_STUDIO_API_TOKEN = server.token
+    settings.LABEL_STUDIO_WEBHOOK_SECRET = secret
+    settings.LOUPE_PUBLIC_URL = live_server.url
+    settings.MEDIA_ROOT = str(server.media_root)
+    events._emails_cache.update(at=0.0, emails={})

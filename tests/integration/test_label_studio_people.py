@@ -11,11 +11,12 @@ import pytest
 
 from loupe.accounts.models import Role
 from loupe.accounts.services import membership_set, user_create
-from loupe.labeling import adapter, events
+from loupe.labeling import adapter
 from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import Annotation, LabelStudioUser
 from loupe.labeling.people import label_studio_login
 from loupe.labeling.services import project_reconcile, project_sync, selection_round_push
+from tests.integration.labelstudio_server import point_loupe_at
 from tests.platform.labeling.builders import (
     items_with_files,
     labeling_project,
@@ -28,12 +29,9 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def server(labelstudio_server, live_server, settings):
-    settings.LABEL_STUDIO_URL = labelstudio_server.url
-    settings.LABEL_STUDIO_API_TOKEN = labelstudio_server.token
-    settings.LABEL_STUDIO_WEBHOOK_SECRET = "people-secret"
-    settings.LOUPE_PUBLIC_URL = live_server.url
-    settings.MEDIA_ROOT = str(labelstudio_server.media_root)
-    events._emails_cache.update(at=0.0, emails={})
+    point_loupe_at(
+        labelstudio_server, live_server=live_server, settings=settings, secret="people-secret"
+    )
     return labelstudio_server
 
 

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from loupe.datasets.models import Item, ItemState, Split
-from loupe.labeling import adapter, events, reconcile
+from loupe.labeling import adapter, reconcile
 from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import Annotation, GroundTruth
 from loupe.labeling.services import project_reconcile, round_selected, selection_round_push
 from loupe.learning.models import SelectionRound
-from tests.integration.labelstudio_server import free_port
+from tests.integration.labelstudio_server import free_port, point_loupe_at
 from tests.platform.labeling.builders import (
     items_with_files,
     labeling_project,
@@ -28,13 +28,9 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def server(labelstudio_server, live_server, settings):
     """Loupe configured for the session's Label Studio; webhooks reach `live_server`."""
-    settings.LABEL_STUDIO_URL = labelstudio_server.url
-    settings.LABEL_STUDIO_API_TOKEN = labelstudio_server.token
-    settings.LABEL_STUDIO_WEBHOOK_SECRET = "flow-secret"
-    settings.LOUPE_PUBLIC_URL = live_server.url
-    # Label Studio serves Loupe's media folder through its local-files storage.
-    settings.MEDIA_ROOT = str(labelstudio_server.media_root)
-    events._emails_cache.update(at=0.0, emails={})
+    point_loupe_at(
+        labelstudio_server, live_server=live_server, settings=settings, secret="flow-secret"
+    )
     return labelstudio_server
 
 

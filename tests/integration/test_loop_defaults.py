@@ -10,11 +10,12 @@ import pytest
 
 from loupe.accounts.models import Role
 from loupe.datasets.models import Item, ItemState, Split
-from loupe.labeling import adapter, events
+from loupe.labeling import adapter
 from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import GroundTruth
 from loupe.learning.models import LearningLoop, ModelVersion, RunStatus, SelectionRound
 from tests.factories import UserFactory
+from tests.integration.labelstudio_server import point_loupe_at
 from tests.worker_process import WorkerProcess, wait_for
 
 pytestmark = [
@@ -31,13 +32,10 @@ CLASSES = ["good", "scratch", "dent", "stain"]
 def stack(labelstudio_server, live_server, settings, import_root):
     """Loupe's web side in this process (webhooks reach `live_server`), its jobs on a real
     worker process, both talking to the session's Label Studio."""
-    settings.LABEL_STUDIO_URL = labelstudio_server.url
-    settings.LABEL_STUDIO_API_TOKEN = labelstudio_server.token
-    settings.LABEL_STUDIO_WEBHOOK_SECRET = "defaults-secret"
-    settings.LOUPE_PUBLIC_URL = live_server.url
-    settings.MEDIA_ROOT = str(labelstudio_server.media_root)
+    point_loupe_at(
+        labelstudio_server, live_server=live_server, settings=settings, secret="defaults-secret"
+    )
     settings.LOUPE_JOBS_EAGER = False
-    events._emails_cache.update(at=0.0, emails={})
     worker = WorkerProcess(
         extra_env={
             "LABEL_STUDIO_URL": labelstudio_server.url,

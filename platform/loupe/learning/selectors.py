@@ -139,16 +139,7 @@ def prediction_rows(*, model_version: ModelVersion, chunk_size: int = 2000) -> I
     rows = (
         Prediction.objects.filter(model_version=model_version)
         .order_by("item_id")
-        .values_list(
-            "item_id",
-            "item__state",
-            "item__split",
-            "predicted_class__name",
-            "confidence",
-            "uncertainty",
-            "probs",
-            "created_at",
-        )
+        .values_list(*_ROW_FIELDS[1:])  # without the prediction's own id
     )
     for item_id, state, split, label, confidence, uncertainty, probs, scored_at in rows.iterator(
         chunk_size=chunk_size
