@@ -76,8 +76,9 @@ def import_job_create(
     enqueue: bool = True,
 ) -> ImportJob:
     """Checks a server-side path against the allowed import roots and queues an import job.
-    The upload folder is never such a path, even inside a root: an uploaded archive belongs
-    to the project that sent it and is imported only by the job its upload created."""
+    Loupe's upload and media folders are never such a path, even inside a root: an uploaded
+    archive belongs to the project that sent it and is imported only by the job its upload
+    created."""
     real = _path_source_resolve(path)
     if not real.exists():
         raise ApplicationError(f"'{path}' does not exist.", code="not_found", status=404)
@@ -195,7 +196,7 @@ def _upload_of(job: ImportJob) -> Path | None:
 
 def _source_check(job: ImportJob) -> Path:
     """The job's source, checked again when it runs: an upload only from its project's own
-    folder, any other path only inside the import roots (and outside the upload folder)."""
+    folder, any other path only inside the import roots (and outside Loupe's own folders)."""
     if (upload := _upload_of(job)) is not None:
         if not upload.exists():
             raise ApplicationError("The uploaded archive no longer exists; upload it again.")
