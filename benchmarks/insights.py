@@ -139,9 +139,10 @@ def build(items: int, labels: int) -> None:
             accuracy = 0.6 + 0.08 * number
             cursor.execute(
                 "INSERT INTO learning_modelversion (project_id, training_run_id, version, weights,"
-                " model_kind, image_size, class_names, metrics, baseline_metrics, labels_used, "
-                "device, train_seconds, created_at) VALUES (%s, %s, %s, '', 'small_cnn', 64, %s,"
-                " %s, %s, %s, 'cpu', 1, now()) RETURNING id",
+                " train_embeddings, model_kind, image_size, class_names, metrics,"
+                " baseline_metrics, labels_used, device, train_seconds, created_at) VALUES"
+                " (%s, %s, %s, '', '', 'small_cnn', 64, %s, %s, %s, %s, 'cpu', 1, now())"
+                " RETURNING id",
                 [
                     p,
                     run_id,
