@@ -15,8 +15,9 @@ from loupe.accounts.services import (
     user_register,
     user_token,
 )
-from loupe.api.pagination import paginated_response
+from loupe.api.pagination import paginated, paginated_response
 from loupe.api.permissions import require
+from loupe.api.schema import ERROR
 from loupe.errors import ApplicationError, NotFoundError, PermissionDeniedError
 from loupe.labeling.people import label_studio_login
 from loupe.projects.selectors import project_get
@@ -35,7 +36,7 @@ class TokenObtainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 401: ERROR})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -105,7 +106,7 @@ class UserListCreateApi(APIView):
             help_text="The generated password, shown this once; null when one was given.",
         )
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses={200: paginated(OutputSerializer), 403: ERROR})
     def get(self, request):
         if user_account_role(user=request.user) not in USER_ADMIN_ROLES:
             raise PermissionDeniedError("Only admins may list users.")

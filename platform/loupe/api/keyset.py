@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from loupe.api.pagination import page_schema
 from loupe.errors import ApplicationError
 
 CURSOR_PARAM = "cursor"
@@ -23,7 +24,7 @@ class KeysetPagination:
     """Pages of `page_size` rows ordered by `field` (ascending or descending), ties broken
     by ascending primary key."""
 
-    def __init__(self, *, field: str, descending: bool = False, page_size: int = 50) -> None:
+    def __init__(self, *, field: str = "pk", descending: bool = False, page_size: int = 50) -> None:
         self.field = field
         self.descending = descending
         self.page_size = page_size
@@ -55,6 +56,21 @@ class KeysetPagination:
                 "results": data,
             }
         )
+
+    # How the OpenAPI schema describes these pages (see loupe.api.pagination.paginated).
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        return page_schema(schema)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": CURSOR_PARAM,
+                "in": "query",
+                "required": False,
+                "description": "the page to answer: the `next` or `previous` link's cursor",
+                "schema": {"type": "string"},
+            }
+        ]
 
     def _ordering(self, *, backwards: bool) -> tuple[str, str]:
         descending = self.descending != backwards

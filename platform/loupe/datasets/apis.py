@@ -7,8 +7,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loupe.api.pagination import paginated_response
+from loupe.api.pagination import paginated, paginated_response
 from loupe.api.permissions import require
+from loupe.api.schema import ERROR
 from loupe.datasets.models import ItemState, Split
 from loupe.datasets.selectors import (
     import_job_get,
@@ -60,7 +61,7 @@ class ItemListApi(APIView):
         label = serializers.CharField(required=False)
         source = serializers.CharField(required=False)
 
-    @extend_schema(parameters=ITEM_FILTERS, responses=ItemOutputSerializer(many=True))
+    @extend_schema(parameters=ITEM_FILTERS, responses=paginated(ItemOutputSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         filters = self.FilterSerializer(data=request.query_params)
@@ -134,7 +135,7 @@ class ImportListCreateApi(APIView):
                 raise serializers.ValidationError("Give either a server-side path or a file.")
             return attrs
 
-    @extend_schema(responses=ImportOutputSerializer(many=True))
+    @extend_schema(responses=paginated(ImportOutputSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         return paginated_response(
@@ -144,7 +145,7 @@ class ImportListCreateApi(APIView):
             serializer=ImportOutputSerializer,
         )
 
-    @extend_schema(request=InputSerializer, responses={202: ImportOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={202: ImportOutputSerializer, 413: ERROR})
     def post(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         require(user=request.user, project=project, action="import")

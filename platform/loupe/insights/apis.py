@@ -8,12 +8,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loupe.api.permissions import require
+from loupe.api.schema import ERROR
 from loupe.errors import ApplicationError
 from loupe.insights import exports, selectors
 from loupe.projects.selectors import project_get
 
 _ANY = serializers.JSONField()
-DAYS = OpenApiParameter("days", int, description="window of recent days (1-365, default 14)")
+DAYS = OpenApiParameter(
+    "days",
+    {"type": "integer", "minimum": 1, "maximum": 365, "default": 14},
+    description="window of recent days (1-365, default 14)",
+)
 
 
 def _days(request) -> int:
@@ -224,7 +229,7 @@ SPLIT = OpenApiParameter("split", str, enum=list(exports.EXPORT_SPLITS))
 
 
 class ExportCsvApi(APIView):
-    @extend_schema(parameters=[SPLIT], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(parameters=[SPLIT], responses={(200, "text/csv"): OpenApiTypes.STR, 403: ERROR})
     def get(self, request, slug: str):
         """Ground truth as CSV, streamed."""
         project = project_get(user=request.user, slug=slug)
@@ -234,7 +239,10 @@ class ExportCsvApi(APIView):
 
 
 class ExportJsonlApi(APIView):
-    @extend_schema(parameters=[SPLIT], responses={(200, "application/x-ndjson"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[SPLIT],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 403: ERROR},
+    )
     def get(self, request, slug: str):
         """Ground truth as JSON lines, streamed."""
         project = project_get(user=request.user, slug=slug)
@@ -246,7 +254,10 @@ class ExportJsonlApi(APIView):
 
 
 class ExportImageFolderApi(APIView):
-    @extend_schema(parameters=[SPLIT], responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[SPLIT],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 403: ERROR},
+    )
     def get(self, request, slug: str):
         """Labeled images as an ImageFolder zip (`<split>/<class>/<file>`), streamed."""
         project = project_get(user=request.user, slug=slug)

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from loupe import jobs
 from loupe.api.permissions import require
+from loupe.api.schema import ERROR
 from loupe.datasets.selectors import item_get
 from loupe.errors import ApplicationError, PermissionDeniedError
 from loupe.labeling import adapter, selectors
@@ -109,7 +110,10 @@ class WebhookApi(APIView):
             {"action": serializers.CharField(), "project": serializers.JSONField(required=False)},
         ),
         parameters=[OpenApiParameter(WEBHOOK_SECRET_HEADER, str, OpenApiParameter.HEADER)],
-        responses={200: inline_serializer("WebhookAnswer", {"status": serializers.CharField()})},
+        responses={
+            200: inline_serializer("WebhookAnswer", {"status": serializers.CharField()}),
+            403: ERROR,
+        },
     )
     def post(self, request):
         given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
@@ -142,7 +146,10 @@ class ProjectLabelingApi(APIView):
 class ProjectSyncApi(APIView):
     """Creates or updates the Label Studio project now (config, guidelines, overlap)."""
 
-    @extend_schema(request=None, responses=ProjectLabelingApi.OutputSerializer)
+    @extend_schema(
+        request=None,
+        responses={200: ProjectLabelingApi.OutputSerializer, 502: ERROR, 503: ERROR},
+    )
     def post(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         require(user=request.user, project=project, action="run_jobs")

@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loupe.api.keyset import KeysetPagination
-from loupe.api.pagination import paginated_response
+from loupe.api.pagination import paginated, paginated_response
 from loupe.api.permissions import require
+from loupe.api.schema import ERROR
 from loupe.api.serializers import StrictSerializer
 from loupe.datasets.models import ItemState, Split
 from loupe.insights.curves import NO_CONTROL, control_slice_scores
@@ -156,7 +157,7 @@ class SelectionRoundDetailSerializer(SelectionRoundSerializer):
 
 
 class ProjectLoopsApi(APIView):
-    @extend_schema(responses=LoopSerializer(many=True))
+    @extend_schema(responses=paginated(LoopSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         loops = LearningLoop.objects.filter(project=project).select_related(
@@ -171,7 +172,9 @@ class ProjectLoopsApi(APIView):
             default=False, help_text="retrain even when the latest model has seen every label"
         )
 
-    @extend_schema(request=InputSerializer, responses={202: LoopSerializer, 200: LoopSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={202: LoopSerializer, 200: LoopSerializer, 409: ERROR}
+    )
     def post(self, request, slug: str):
         """Starts train -> score -> select; answers 200 with the active loop if one runs, 409
         when no label arrived since the latest model (unless `force`)."""
@@ -201,7 +204,7 @@ class LoopCancelApi(APIView):
 
 
 class ProjectTrainingRunsApi(APIView):
-    @extend_schema(responses=TrainingRunSerializer(many=True))
+    @extend_schema(responses=paginated(TrainingRunSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         runs = TrainingRun.objects.filter(project=project)
@@ -241,7 +244,7 @@ class ScoringRunDetailApi(APIView):
 
 
 class ProjectModelVersionsApi(APIView):
-    @extend_schema(responses=ModelVersionSerializer(many=True))
+    @extend_schema(responses=paginated(ModelVersionSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         versions = ModelVersion.objects.filter(project=project).select_related("training_run")
@@ -258,7 +261,7 @@ class ModelVersionDetailApi(APIView):
 
 
 class ProjectSelectionRoundsApi(APIView):
-    @extend_schema(responses=SelectionRoundSerializer(many=True))
+    @extend_schema(responses=paginated(SelectionRoundSerializer))
     def get(self, request, slug: str):
         project = project_get(user=request.user, slug=slug)
         rounds = SelectionRound.objects.filter(project=project)
@@ -307,14 +310,18 @@ class PredictionSerializer(serializers.Serializer):
 PREDICTION_FILTERS = [
     OpenApiParameter(
         "version",
-        int,
+        {"type": "integer", "minimum": 1},
         description="model version number (default: the latest version that has predictions)",
     ),
     OpenApiParameter("state", enum=ItemState.values, description="item state"),
     OpenApiParameter("split", enum=Split.values),
     OpenApiParameter("label", str, description="predicted class name"),
     OpenApiParameter("ordering", enum=list(PREDICTION_ORDERINGS), default="-uncertainty"),
-    OpenApiParameter("page_size", int),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+        description="rows per page, 1 to 500",
+    ),
 ]
 
 
@@ -337,7 +344,10 @@ class ProjectPredictionsApi(APIView):
                 raise serializers.ValidationError({name: "Unknown filter." for name in unknown})
             return attrs
 
-    @extend_schema(parameters=PREDICTION_FILTERS, responses=PredictionSerializer(many=True))
+    @extend_schema(
+        parameters=PREDICTION_FILTERS,
+        responses=paginated(PredictionSerializer, paginator=KeysetPagination),
+    )
     def get(self, request, slug: str):
         """Per-item predictions of one model version, cursor-paginated."""
         project = project_get(user=request.user, slug=slug)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from loupe.accounts.models import Membership, Role
 from loupe.accounts.selectors import user_can_create_projects, user_project_role
 from loupe.accounts.services import membership_set
-from loupe.api.pagination import paginated_response
+from loupe.api.pagination import paginated, paginated_response
 from loupe.api.permissions import require
 from loupe.api.serializers import StrictSerializer
 from loupe.errors import NotFoundError, PermissionDeniedError
@@ -89,7 +89,7 @@ class ProjectListCreateApi(APIView):
         )
         classes = LabelClassSerializer(many=True, required=False)
 
-    @extend_schema(responses=ProjectOutputSerializer(many=True), operation_id="projects_list")
+    @extend_schema(responses=paginated(ProjectOutputSerializer), operation_id="projects_list")
     def get(self, request):
         return paginated_response(
             view=self,
