@@ -11,6 +11,13 @@ Datasets (all class-imbalanced, two rare classes kept at 5%, about 20:1):
   digits-1-7   sklearn's digits, rare 1 and 7  (used to choose it too; 1 and 7 look alike)
   digits-0-6   sklearn's digits, rare 0 and 6  (held out: never used for a choice)
 
+The default strategy also runs with temperature scaling (row "<default>+temperature"): each
+round a temperature fitted on the holdout divides the pool's logits before selection sees
+them, as Loupe does with a version's temperature. Same seeds, holdouts, initial sets and
+models, so the two rows differ by calibration only. `--temperature-scaling ""` skips it.
+
+    .venv/bin/python benchmarks/label_efficiency.py --datasets digits --seeds 3 --rounds 20
+
 Target: the default strategy needs at most half the labels random sampling needs.
 A seed that never reaches the target within the budget counts as the whole budget, so the
 random baseline's mean is then a lower bound and the ratio an overestimate (conservative).
@@ -29,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.simulation import simulate_arrays  # noqa: E402
+from ml.simulation.engine import TEMPERATURE_SUFFIX  # noqa: E402
 from ml.strategies import DEFAULT_STRATEGY, available  # noqa: E402
 from ml.synthetic import load_digits_arrays  # noqa: E402
 
@@ -54,6 +62,7 @@ def run_dataset(name: str, args) -> dict:
         holdout_fraction=args.holdout,
         target_fraction=args.target,
         stop_at_target=True,
+        temperature_scaling=args.temperature_scaling,
         progress=not args.quiet,
     )
     result["seconds"] = time.perf_counter() - started
@@ -77,16 +86,31 @@ def print_table(name: str, result: dict, args) -> bool | None:
         f"{full['balanced_accuracy_std']:.3f}; target {args.target:.0%} of it per seed"
     )
     base = result["labels_to_target_summary"].get("random")
-    header = f"{'strategy':<16} {'labels to target':>18} {'missed':>7} {'vs random':>10}"
+    width = max(16, *(len(name) + 1 for name in result["strategies"]))
+    header = f"{'strategy':<{width}} {'labels to target':>18} {'missed':>7} {'vs random':>10}"
     print(header)
     print("-" * len(header))
-    for strategy in args.strategies:
+    for strategy in result["strategies"]:
         s = result["labels_to_target_summary"][strategy]
         ratio = s["mean"] / base["mean"] if base and base["mean"] else float("nan")
         marker = "  (default)" if strategy == DEFAULT_STRATEGY else ""
+        if strategy == DEFAULT_STRATEGY + TEMPERATURE_SUFFIX:
+            marker = "  (default, with temperature scaling)"
         print(
-            f"{strategy:<16} {s['mean']:>9.0f} ± {s['std']:<6.0f} "
+            f"{strategy:<{width}} {s['mean']:>9.0f} ± {s['std']:<6.0f} "
             f"{s['missed']:>3}/{s['seeds']:<3} {ratio:>9.2f}x{marker}"
+        )
+    temperatures = [
+        t
+        for name in result["strategies"]
+        if name.endswith(TEMPERATURE_SUFFIX)
+        for run in result["curves"][name]["per_seed"]
+        for t in run.get("temperature", [])
+    ]
+    if temperatures:
+        print(
+            f"temperatures fitted on the holdout: median {np.median(temperatures):.2f} "
+            f"(range {min(temperatures):.2f}-{max(temperatures):.2f}, {len(temperatures)} fits)"
         )
     if base and DEFAULT_STRATEGY in result["labels_to_target_summary"]:
         ratio = result["labels_to_target_summary"][DEFAULT_STRATEGY]["mean"] / base["mean"]
@@ -107,11 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.25)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--rare-fraction", type=float, default=0.05)
+    parser.add_argument(
+        "--temperature-scaling",
+        default=DEFAULT_STRATEGY,
+        help="strategies also run with temperature scaling (comma-separated; '' for none)",
+    )
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.strategies = [s for s in args.strategies.split(",") if s]
+    args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
     unknown = [s for s in args.strategies if s not in available()]
+    unknown += [s for s in args.temperature_scaling if s not in args.strategies]
     datasets = [d for d in args.datasets.split(",") if d]
     unknown += [d for d in datasets if d not in DATASETS]
     if unknown:

@@ -79,6 +79,49 @@ def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, n_bins: in
     return float(np.abs(acc_sum - conf_sum).sum() / len(y_true))
 
 
+def reliability_bins(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> list[dict]:
+    """The reliability diagram behind :func:`expected_calibration_error`, bin by bin.
+
+    Same equal-width bins of the top-class confidence; each bin gives its edges, ``count``,
+    mean ``confidence`` and ``accuracy`` (both None for an empty bin), so a figure on three
+    items reads as such.
+    """
+    y_true = _as_labels(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    if n_bins < 1:
+        raise ValueError("n_bins must be positive")
+    if len(y_true):
+        confidence = probs.max(axis=1)
+        correct = (probs.argmax(axis=1) == y_true).astype(np.float64)
+        bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    else:
+        confidence = correct = np.empty(0)
+        bins = np.empty(0, dtype=np.int64)
+    counts = np.bincount(bins, minlength=n_bins)
+    conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
+    acc_sum = np.bincount(bins, weights=correct, minlength=n_bins)
+    return [
+        {
+            "low": i / n_bins,
+            "high": (i + 1) / n_bins,
+            "count": int(counts[i]),
+            "confidence": float(conf_sum[i] / counts[i]) if counts[i] else None,
+            "accuracy": float(acc_sum[i] / counts[i]) if counts[i] else None,
+        }
+        for i in range(n_bins)
+    ]
+
+
+def log_loss(y_true: np.ndarray, probs: np.ndarray, *, eps: float = 1e-12) -> float:
+    """Mean negative log-likelihood of the true class (0.0 for empty input)."""
+    y_true = _as_labels(y_true)
+    probs = np.asarray(probs, dtype=np.float64)
+    if len(y_true) == 0:
+        return 0.0
+    picked = probs[np.arange(len(y_true)), y_true]
+    return float(-np.log(np.clip(picked, eps, 1.0)).mean())
+
+
 def classification_metrics(
     y_true: np.ndarray,
     probs: np.ndarray,

@@ -108,7 +108,8 @@ def simulate_arrays(
 
     ``strategies`` defaults to random vs :data:`ml.strategies.DEFAULT_STRATEGY`; ``options``
     are further :class:`SimulationConfig` fields (``holdout_fraction``, ``target_fraction``,
-    ``control_fraction``, ``mc_samples``, ``full_data``).
+    ``control_fraction``, ``mc_samples``, ``full_data``, ``temperature_scaling``: strategies
+    also run with probabilities calibrated on the holdout, as ``<name>+temperature``).
     """
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x
     y = np.asarray(y, dtype=np.int64)

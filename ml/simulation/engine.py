@@ -38,6 +38,13 @@ class SimulationConfig:
     stop_at_target: bool = False
     # Unlabeled items whose predictions feed the stopping signal (0 = no signal).
     stop_set: int = 500
+    # Strategies to run a second time with temperature scaling: each round's T is fitted on
+    # the holdout (as Loupe fits it on a project's fixed holdout) and divides the pool's
+    # logits before selection sees them. Reported as "<name>+temperature".
+    temperature_scaling: Sequence[str] = ()
+
+
+TEMPERATURE_SUFFIX = "+temperature"
 
 
 @dataclass
@@ -107,6 +114,21 @@ def _evaluate(learner: Learner, model, x, y, num_classes: int) -> dict:
     }
 
 
+def _calibrated(learner: Learner, model, scored, x_hold, y_hold):
+    """``(scored, T)``: the scores with probabilities (and MC draws) divided by the
+    temperature fitted on the holdout."""
+    from ml.calibration import apply_temperature, fit_temperature
+
+    temperature = fit_temperature(learner.score(model, x_hold).probs, y_hold)
+    mc = scored.mc_probs
+    calibrated = replace(
+        scored,
+        probs=apply_temperature(scored.probs, temperature),
+        mc_probs=None if mc is None else apply_temperature(mc, temperature),
+    )
+    return calibrated, temperature
+
+
 def run_strategy(
     strategy: Strategy,
     learner: Learner,
@@ -121,16 +143,22 @@ def run_strategy(
     seed: int,
     target: float | None = None,
     tick: Callable[[], None] = lambda: None,
+    temperature_scaling: bool = False,
 ) -> dict:
     """One learning curve: train, evaluate, select, reveal labels, for every round.
 
     With ``target`` (a balanced accuracy) the curve ends at the first round reaching it.
+    With ``temperature_scaling`` selection sees the pool's probabilities calibrated by a
+    temperature fitted on the holdout each round (:mod:`ml.calibration`); the curve's
+    ``temperature`` lists them.
     """
     labeled = np.zeros(len(y_pool), dtype=bool)
     labeled[initial] = True
     needs_mc = "mc_probs" in REQUIRES.get(strategy.name, ())
     curve = {"labels": [], "balanced_accuracy": [], "macro_f1": [], "class_counts": []}
     curve["stop_signal_at"] = None
+    if temperature_scaling:
+        curve["temperature"] = []
     # A fixed stop set, drawn once per seed from the pool (same for every strategy).
     stop_rng = np.random.default_rng([seed, 11])
     stop_idx = stop_rng.permutation(len(y_pool))[: config.stop_set]
@@ -162,6 +190,9 @@ def run_strategy(
         scored = learner.score(
             model, x_pool, mc_samples=config.mc_samples if needs_mc else 0, seed=seed
         )
+        if temperature_scaling:
+            scored, temperature = _calibrated(learner, model, scored, x_hold, y_hold)
+            curve["temperature"].append(temperature)
         inputs = AcquisitionInputs(
             probs=scored.probs[unlabeled],
             embeddings=scored.embeddings[unlabeled],
@@ -202,8 +233,18 @@ def simulate(
     names = [s.name for s in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"strategies must have distinct names, got {names}")
+    unknown = [n for n in config.temperature_scaling if n not in names]
+    if unknown:
+        raise ValueError(f"temperature_scaling names strategies not simulated: {unknown}")
+    # (display name, strategy, calibrated): calibrated variants run beside their original.
+    runs = [(s.name, s, False) for s in resolved] + [
+        (s.name + TEMPERATURE_SUFFIX, s, True)
+        for s in resolved
+        if s.name in config.temperature_scaling
+    ]
+    names = [name for name, _, _ in runs]
     per_round = config.rounds + 1
-    total = len(config.seeds) * (len(resolved) * per_round + int(config.full_data))
+    total = len(config.seeds) * (len(runs) * per_round + int(config.full_data))
     bar = tqdm(total=total, desc="simulating", unit="fit", disable=not progress)
     curves: dict[str, list[dict]] = {name: [] for name in names}
     full: list[dict] = []
@@ -219,9 +260,9 @@ def simulate(
                 if config.stop_at_target:
                     target = config.target_fraction * full[-1]["balanced_accuracy"] - 1e-12
             initial = cold_start(len(y_pool), config.initial, seed=seed)
-            for strategy in resolved:
-                bar.set_postfix_str(f"seed {seed} {strategy.name}")
-                curves[strategy.name].append(
+            for name, strategy, calibrated in runs:
+                bar.set_postfix_str(f"seed {seed} {name}")
+                curves[name].append(
                     run_strategy(
                         strategy,
                         learner,
@@ -235,12 +276,14 @@ def simulate(
                         seed=seed,
                         target=target,
                         tick=bar.update,
+                        temperature_scaling=calibrated,
                     )
                 )
     finally:
         bar.close()
     return {
-        "config": asdict(config) | {"seeds": list(config.seeds)},
+        "config": asdict(config)
+        | {"seeds": list(config.seeds), "temperature_scaling": list(config.temperature_scaling)},
         "num_classes": num_classes,
         "class_counts": np.bincount(y, minlength=num_classes).tolist(),
         "strategies": names,

@@ -105,3 +105,30 @@ def test_command_line_writes_results_and_plot(image_folder, tmp_path, capsys):
 def test_command_line_rejects_unknown_strategies(image_folder, capsys):
     assert main(["--data", str(image_folder), "--strategies", "random,oracle"]) == 2
     assert "oracle" in capsys.readouterr().err
+
+
+def test_temperature_scaling_runs_the_strategy_again_beside_the_original():
+    x, y = _blobs(2)
+    result = simulate_arrays(
+        x, y, strategies=["random", "margin"], seeds=1, initial=10, batch=10, rounds=2,
+        learner=array_learner(4, 3, hidden=8, min_steps=10), holdout_fraction=0.45,
+        temperature_scaling=["margin"],
+    )  # fmt: skip
+    assert result["strategies"] == ["random", "margin", "margin+temperature"]
+    calibrated = result["curves"]["margin+temperature"]["per_seed"][0]
+    plain = result["curves"]["margin"]["per_seed"][0]
+    # Same start, and one temperature fitted on the holdout per selection round.
+    assert calibrated["class_counts"][0] == plain["class_counts"][0]
+    assert len(calibrated["temperature"]) == 2
+    assert all(t > 0 and t != 1.0 for t in calibrated["temperature"])  # fitted, not skipped
+    assert "temperature" not in plain
+    assert result["config"]["temperature_scaling"] == ["margin"]
+
+
+def test_temperature_scaling_of_a_strategy_not_simulated_is_refused():
+    x, y = _blobs(3)
+    with pytest.raises(ValueError, match="temperature_scaling"):
+        simulate_arrays(
+            x, y, strategies=["random"], seeds=1, initial=10, batch=10, rounds=1,
+            learner=array_learner(4, 3, hidden=8, min_steps=10), temperature_scaling=["margin"],
+        )  # fmt: skip
