@@ -1,6 +1,8 @@
 """Do more labels still improve the model? The learning curve per model version (holdout
-metrics against labels used, the simple baseline beside it, and the model's accuracy on the
-random control slice), and the stopping signal of ml.stopping."""
+metrics against labels used, the simple baselines beside it: the linear probe and always
+answering the majority class, and the model's accuracy on the random control slice), the
+sentence that compares the latest version with them, and the stopping signal of
+ml.stopping."""
 
 from __future__ import annotations
 
@@ -85,9 +87,21 @@ def _metric(metrics: dict, name: str) -> float | None:
     return float(value) if value is not None else None
 
 
+def _majority(metrics: dict, baseline: dict) -> tuple[float | None, str | None]:
+    """Balanced accuracy of always answering the majority class, on this version's holdout.
+    Versions trained before it was recorded get it from their holdout's class supports: any
+    one class the holdout holds scores 1/k over its k classes."""
+    stored = baseline.get("majority_class")
+    if stored:
+        return _metric(stored, "balanced_accuracy"), stored.get("name")
+    present = sum(1 for c in metrics.get("per_class") or [] if c.get("support"))
+    return (1.0 / present, "always answering one class") if present else (None, None)
+
+
 def learning_curve(*, project: Project) -> dict:
     """One point per model version, oldest first: labels used, holdout metrics of the model
-    and of the baseline, and its scores on the random control slice."""
+    (with the 95% interval of its balanced accuracy and its calibration), of the linear-probe
+    and majority-class baselines, and its scores on the random control slice."""
     versions = list(
         ModelVersion.objects.filter(project=project)
         .order_by("version")
@@ -97,6 +111,8 @@ def learning_curve(*, project: Project) -> dict:
     points = []
     for v in versions:
         metrics, baseline = v["metrics"] or {}, v["baseline_metrics"] or {}
+        majority, majority_name = _majority(metrics, baseline)
+        calibration = metrics.get("calibration") or {}
         points.append(
             {
                 "version": v["version"],
@@ -105,15 +121,111 @@ def learning_curve(*, project: Project) -> dict:
                 "labels_used": v["labels_used"],
                 "holdout_size": metrics.get("n"),
                 "balanced_accuracy": _metric(metrics, "balanced_accuracy"),
+                "balanced_accuracy_interval": (metrics.get("intervals") or {}).get(
+                    "balanced_accuracy"
+                ),
                 "macro_f1": _metric(metrics, "macro_f1"),
                 "accuracy": _metric(metrics, "accuracy"),
                 "baseline_balanced_accuracy": _metric(baseline, "balanced_accuracy"),
                 "baseline_macro_f1": _metric(baseline, "macro_f1"),
                 "baseline_name": baseline.get("name"),
+                "majority_balanced_accuracy": majority,
+                "majority_name": majority_name,
+                "ece": _metric(metrics, "ece"),
+                "temperature": _metric(calibration, "temperature"),
+                "ece_calibrated": _metric(calibration.get("after") or {}, "ece"),
                 "control": control.get(v["id"], NO_CONTROL),
             }
         )
     return {"versions": points}
+
+
+def _versus(score: float, interval: list[float] | None, other: float) -> str:
+    """Where a baseline stands against the model's holdout score and its interval."""
+    if interval:
+        if interval[0] > other:
+            return "better"
+        if interval[1] < other:
+            return "worse"
+        return "level"
+    return "ahead" if score > other else "behind"
+
+
+# Per verdict: the words before the baselines, and after one or after both of them.
+_VERDICT_WORDS = {
+    "better": ("clearly better than", "", ""),
+    "worse": ("worse than", "", ""),
+    "level": (
+        "not clearly better than",
+        " on this holdout (its score lies inside the interval)",
+        " on this holdout (their scores lie inside the interval)",
+    ),
+    "ahead": ("ahead of", " (no interval to tell by how much)", " (no interval to tell)"),
+    "behind": ("not ahead of", "", ""),
+}
+
+
+def _named(name: str) -> str:
+    return name if name.startswith(("the ", "always ")) else f"the {name}"
+
+
+def _verdict_words(verdicts: list[tuple[str, str]]) -> str:
+    """ "clearly better than both A and B", or one clause per baseline when they differ."""
+    if len(verdicts) == 2 and verdicts[0][1] == verdicts[1][1]:
+        before, _, after = _VERDICT_WORDS[verdicts[0][1]]
+        return f"{before} both {verdicts[0][0]} and {verdicts[1][0]}{after}"
+    clauses = []
+    for name, verdict in verdicts:
+        before, after, _ = _VERDICT_WORDS[verdict]
+        clauses.append(f"{before} {name}{after}")
+    return "; ".join(clauses)
+
+
+def baseline_comparison(points: list[dict]) -> dict | None:
+    """Is the latest version better than doing nothing clever? Its holdout balanced accuracy
+    with the 95% interval against the majority-class and linear-probe baselines on the same
+    holdout, and its accuracy on the random control slice, in one or two sentences. None
+    before any version has holdout metrics."""
+    latest = next((p for p in reversed(points) if p["balanced_accuracy"] is not None), None)
+    if latest is None:
+        return None
+    score, interval = latest["balanced_accuracy"], latest["balanced_accuracy_interval"]
+    figure = f"{score:.2f}"
+    if interval:
+        figure += f" (95% interval {interval[0]:.2f}–{interval[1]:.2f}"
+        figure += f", {latest['holdout_size']} holdout items)"
+    else:
+        figure += f" on {latest['holdout_size'] or 0} holdout items (too few for an interval)"
+    baselines = [
+        (latest["majority_name"] or "the majority class", latest["majority_balanced_accuracy"]),
+        (latest["baseline_name"] or "the linear probe", latest["baseline_balanced_accuracy"]),
+    ]
+    parts, verdicts = [], {}
+    for name, value in baselines:
+        if value is None:
+            continue
+        verdicts[name] = _versus(score, interval, value)
+        parts.append((f"{_named(name)} ({value:.2f})", verdicts[name]))
+    message = (
+        f"v{latest['version']}, trained on {latest['labels_used']} labels, has a balanced "
+        f"accuracy of {figure}"
+    )
+    message += (": " + _verdict_words(parts) + ".") if parts else "."
+    control = latest["control"]
+    if control["n"]:
+        low, high = control["interval"]
+        message += (
+            f" On {control['n']} random pool items labeled after it scored them (the control"
+            f" slice) its accuracy is {control['accuracy']:.2f} ({low:.2f}–{high:.2f})."
+        )
+    else:
+        message += " No random control pick it scored has been labeled yet."
+    return {
+        "version": latest["version"],
+        "verdicts": verdicts,
+        "clearly_better": bool(verdicts) and all(v == "better" for v in verdicts.values()),
+        "message": message,
+    }
 
 
 def _stop_set_predictions(version_ids: list[int]) -> tuple[list[np.ndarray], int]:

@@ -209,7 +209,15 @@ def _claim_next_chunk(run_id: int) -> ScoringChunk | None:
     return None
 
 
+def version_temperature(*, model_version: ModelVersion) -> float:
+    """The temperature fitted on the holdout when the version was trained (see
+    training.holdout_calibration); 1 for a version trained without one."""
+    calibration = (model_version.metrics or {}).get("calibration") or {}
+    return float(calibration.get("temperature") or 1.0)
+
+
 def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
+    from ml.calibration import apply_temperature
     from ml.scoring import score
 
     started = time.perf_counter()
@@ -240,14 +248,22 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
         batch_size=settings.LOUPE_SCORING_BATCH_SIZE,
         mc_samples=settings.LOUPE_MC_SAMPLES if wants_mc else 0,
     )
-    probs = output.probs
+    # The one place the version's temperature applies: predictions, selection and the
+    # reasons experts read all see calibrated probabilities; the model's own are kept.
+    temperature = version_temperature(model_version=version)
+    probs = apply_temperature(output.probs, temperature)
     ids = np.array([r[0] for r in rows], dtype=np.int64)
 
     artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}.npz"
     buffer = io.BytesIO()
-    arrays = {"item_ids": ids, "probs": probs, "embeddings": output.embeddings}
+    arrays = {
+        "item_ids": ids,
+        "probs": probs,
+        "raw_probs": output.probs,
+        "embeddings": output.embeddings,
+    }
     if output.mc_probs is not None:
-        arrays["mc_probs"] = output.mc_probs
+        arrays["mc_probs"] = apply_temperature(output.mc_probs, temperature)
     np.savez(buffer, **arrays)
     file_replace(name=artifact, content=buffer.getvalue())
 
@@ -324,7 +340,9 @@ def _predictions_insert(
 
 
 def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
-    """item_ids, probs and embeddings of a finished run, read back from its chunk artifacts."""
+    """item_ids, probs (calibrated by the version's temperature), raw_probs (the model's
+    own, absent for runs scored before they were kept) and embeddings of a finished run,
+    read back from its chunk artifacts."""
     parts = []
     for name in run.chunks.order_by("index").values_list("artifact", flat=True):
         if name:

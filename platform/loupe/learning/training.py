@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 TRAIN_TASK = "learning.train"
 MIN_LABELS = 4
+# Fewer holdout items than this fit no temperature (T = 1): ml.calibration's minimum.
+CALIBRATION_MIN_HOLDOUT = 50
 BEAT_SECONDS = 1.0
 
 
@@ -218,10 +220,12 @@ def _train(run: TrainingRun) -> ModelVersion:
     if len(holdout_rows):
         holdout_scores = score(result.model, x_holdout)
         metrics = holdout_metrics(y_holdout, holdout_scores.probs, names)
+        metrics["calibration"] = holdout_calibration(y_holdout, holdout_scores.probs)
         # The simple baseline: a class-weighted linear probe on 8x8 pixel thumbnails.
         probe = fit_linear_probe(_thumbs(x_train), y_train, num_classes=len(names), seed=0)
         baseline = holdout_metrics(y_holdout, probe.predict_proba(_thumbs(x_holdout)), names)
         baseline["name"] = "linear probe on 8x8 thumbnails"
+        baseline["majority_class"] = majority_baseline(y_train, y_holdout, names)
     buffer = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
     embedded = io.BytesIO()
@@ -261,6 +265,32 @@ def holdout_metrics(y_holdout: np.ndarray, probs: np.ndarray, names: list[str]) 
     metrics["interval_level"] = 0.95
     metrics["holdout"] = "fixed project holdout"
     return metrics
+
+
+def holdout_calibration(y_holdout: np.ndarray, probs: np.ndarray) -> dict:
+    """Reliability bins and ECE on the holdout before and after temperature scaling, and the
+    temperature that scoring divides this version's logits by (1 on a holdout too small to
+    fit one; `note` says so). See ml.calibration.calibration_report."""
+    from ml.calibration import calibration_report
+
+    return calibration_report(y_holdout, probs, min_size=CALIBRATION_MIN_HOLDOUT)
+
+
+def majority_baseline(y_train: np.ndarray, y_holdout: np.ndarray, names: list[str]) -> dict:
+    """Doing nothing clever: always answer the most frequent training class, scored on the
+    holdout like the model. Its balanced accuracy is 1/k for the k classes the holdout
+    holds (0 when the holdout lacks that class)."""
+    from ml.metrics import classification_metrics
+
+    majority = int(np.bincount(y_train, minlength=len(names)).argmax())
+    constant = np.zeros((len(y_holdout), len(names)))
+    constant[:, majority] = 1.0
+    metrics = classification_metrics(y_holdout, constant, class_names=names)
+    return {
+        "name": f"always answering {names[majority]}, the majority class",
+        "class": names[majority],
+        **{key: metrics[key] for key in ("n", "accuracy", "balanced_accuracy", "macro_f1")},
+    }
 
 
 def _warm_start(run: TrainingRun, names: list[str], size: int):

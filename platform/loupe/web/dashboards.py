@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from loupe.accounts.selectors import user_can
 from loupe.errors import ApplicationError, NotFoundError
 from loupe.insights import selectors as insights
+from loupe.insights.curves import baseline_comparison
 from loupe.insights.loops import loop_status
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
 from loupe.learning.loop import loop_active, loop_cancel, loop_start
@@ -52,6 +53,7 @@ def project_overview(request, slug):
                 "ground_truth": [d["labels"] for d in pace["per_day"]],
             },
             "curve_chart": _curve_chart(curve),
+            "baselines": baseline_comparison(curve),
         },
     )
 
@@ -71,12 +73,57 @@ def _label_rate(eta: dict) -> dict:
 
 
 def _curve_chart(curve: list[dict]) -> dict:
+    """The learning curve's series: the model and both baselines on the holdout, and the
+    model on the random control slice (random pool items it scored, labeled afterwards)."""
     return {
         "labels": [p["labels_used"] for p in curve],
         "versions": [p["version"] for p in curve],
         "model": [p["balanced_accuracy"] for p in curve],
+        "model_interval": [p["balanced_accuracy_interval"] for p in curve],
         "baseline": [p["baseline_balanced_accuracy"] for p in curve],
+        "baseline_name": next(
+            (p["baseline_name"] for p in reversed(curve) if p["baseline_name"]), "linear probe"
+        ),
+        "majority": [p["majority_balanced_accuracy"] for p in curve],
         "control": [p["control"]["balanced_accuracy"] for p in curve],
+        "control_n": [p["control"]["n"] for p in curve],
+    }
+
+
+def _reliability(version: ModelVersion) -> dict | None:
+    """The chosen version's reliability diagram on the holdout: per confidence bin the items
+    in it and their accuracy, as the model gives its probabilities and after temperature
+    scaling, from the first bin holding an item to the last. None for a version trained
+    without a holdout or before calibration was measured."""
+    calibration = (version.metrics or {}).get("calibration")
+    if not calibration or not calibration.get("n"):
+        return None
+    before = calibration["before"]["bins"]
+    after = (calibration.get("after") or {}).get("bins")
+    used = [i for i, b in enumerate(before) if b["count"] or (after and after[i]["count"])]
+    span = range(used[0], used[-1] + 1) if used else range(0)
+    return {
+        "bins": [f"{before[i]['low']:.2f}–{before[i]['high']:.2f}" for i in span],
+        "midpoints": [(before[i]["low"] + before[i]["high"]) / 2 for i in span],
+        "before": {
+            "accuracy": [before[i]["accuracy"] for i in span],
+            "confidence": [before[i]["confidence"] for i in span],
+            "count": [before[i]["count"] for i in span],
+            "ece": calibration["before"]["ece"],
+        },
+        "after": None
+        if after is None
+        else {
+            "accuracy": [after[i]["accuracy"] for i in span],
+            "confidence": [after[i]["confidence"] for i in span],
+            "count": [after[i]["count"] for i in span],
+            "ece": calibration["after"]["ece"],
+        },
+        "temperature": calibration["temperature"],
+        "fitted": calibration["fitted"],
+        "n": calibration["n"],
+        "n_bins": calibration["n_bins"],
+        "note": calibration["note"],
     }
 
 
@@ -151,8 +198,10 @@ def project_models(request, slug):
             "versions": versions,
             "chosen": chosen,
             "confusion": _confusion(chosen) if chosen else None,
+            "reliability": _reliability(chosen) if chosen else None,
             "curve": curve,
             "curve_chart": _curve_chart(curve),
+            "baselines": baseline_comparison(curve),
             "jobs": _jobs_context(request, project),
         },
     )
