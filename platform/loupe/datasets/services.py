@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import reset_queries, transaction
+from django.db.models import Q
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
@@ -225,18 +226,42 @@ def _stale_after() -> timedelta:
 
 def _claim(job_id: int) -> ImportJob | None:
     """Moves the job from queued (or abandoned running) to running. Returns None when another
-    worker owns it or it has finished, so a redelivered task does nothing twice."""
+    worker owns it or it has finished, so a redelivered task does nothing twice.
+
+    A job taken over from a dead worker reads its source again from the start: the counts of
+    what it read go back to zero (its rejections too, found again), while `imported` and
+    `labeled` keep the rows its committed batches wrote, which `_flush` does not count twice."""
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
-        claimed = ImportJob.objects.filter(
-            pk=job_id,
-            status=JobStatus.RUNNING,
-            heartbeat_at__lt=now - _stale_after(),
-        ).update(heartbeat_at=now)
+        with transaction.atomic():
+            claimed = ImportJob.objects.filter(
+                pk=job_id,
+                status=JobStatus.RUNNING,
+                heartbeat_at__lt=now - _stale_after(),
+            ).update(heartbeat_at=now, processed=0, duplicates=0, rejected=0)
+            if claimed:
+                ImportRejection.objects.filter(job_id=job_id).delete()
     return ImportJob.objects.get(pk=job_id) if claimed else None
+
+
+def import_jobs_resume() -> list[int]:
+    """Re-sends the imports whose message was lost with a worker: running without a heartbeat
+    for LOUPE_STALE_AFTER_SECONDS, or still queued that long after they were created. (With
+    Redis an unacknowledged message comes back only after its visibility timeout; with the
+    filesystem broker never.) Harmless for a job another worker owns: `_claim` leaves it."""
+    stale = timezone.now() - _stale_after()
+    ids = list(
+        ImportJob.objects.filter(
+            Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=JobStatus.QUEUED, created_at__lt=stale)
+        ).values_list("pk", flat=True)
+    )
+    for job_id in ids:
+        jobs.enqueue(IMPORT_TASK, queue="default", import_job_id=job_id)
+    return ids
 
 
 def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = None) -> ImportJob:
@@ -299,7 +324,8 @@ def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
     classes = {c.name: c.pk for c in LabelClass.objects.filter(project=job.project)}
     with _entries(job, path) as (total, entries):
         job.total = total
-        ImportJob.objects.filter(pk=job.pk).update(total=total)
+        # Counting a large source takes a while: the job is alive.
+        ImportJob.objects.filter(pk=job.pk).update(total=total, heartbeat_at=timezone.now())
         _consume(job, entries, classes, progress)
 
 
@@ -444,12 +470,14 @@ def _flush(job, batch, rejections, progress) -> None:
         # Serialises concurrent imports into one project (no-op on SQLite, which
         # serialises writers anyway).
         Project.objects.select_for_update().filter(pk=job.project_id).first()
-        existing = set(
+        existing = dict(
             Item.objects.filter(
                 project_id=job.project_id, sha256__in=[a.sha256 for a in batch]
-            ).values_list("sha256", flat=True)
+            ).values_list("sha256", "import_job_id")
         )
         fresh = [a for a in batch if a.sha256 not in existing]
+        # Rows an earlier attempt of this job committed are in `imported` already.
+        earlier = sum(existing.get(a.sha256) == job.pk for a in batch)
         splits = _items_insert(job, fresh)
         labeled = [
             (a, split)
@@ -478,7 +506,7 @@ def _flush(job, batch, rejections, progress) -> None:
         ImportRejection.objects.bulk_create(rejections)
         job.imported += len(fresh)
         job.labeled += len(truths)
-        job.duplicates += len(batch) - len(fresh)
+        job.duplicates += len(batch) - len(fresh) - earlier
         job.rejected += len(rejections)
         ImportJob.objects.filter(pk=job.pk).update(
             processed=job.processed,

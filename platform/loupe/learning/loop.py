@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from loupe import jobs
 from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.services import import_jobs_resume
 from loupe.errors import ApplicationError
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.services import round_selected
@@ -201,10 +202,11 @@ def loop_cancel(*, loop: LearningLoop) -> LearningLoop:
 
 def runs_resume() -> dict[str, int]:
     """Re-sends the work that a crashed worker left: queued or abandoned training runs,
-    scoring chunks, and pending selections. Run periodically by beat; harmless when nothing
-    is stuck, because every step guards on its status."""
+    scoring chunks, pending selections, and imports (`import_jobs_resume`). Run periodically
+    by beat; harmless when nothing is stuck, because every step guards on its status."""
     stale = timezone.now() - stale_after()
     resent = {"train": 0, "chunks": 0, "select": 0}
+    resent["imports"] = len(import_jobs_resume())
     for run in TrainingRun.objects.filter(
         Q(status=RunStatus.QUEUED, created_at__lt=stale)
         | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)

@@ -2,14 +2,17 @@ import io
 import json
 import tracemalloc
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from loupe.datasets.models import ImportJob, Item, ItemState, JobStatus, Split
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.errors import ApplicationError
 from loupe.labeling.models import GroundTruth
+from loupe.learning.loop import runs_resume
 from loupe.projects.services import project_create
 from tests.images import png_bytes, write_imagefolder
 from tests.platform.datasets.zips import flip_data_byte, patch_member
@@ -318,3 +321,72 @@ def test_corrupt_encrypted_and_unsupported_members_are_rejected_one_by_one(proje
     assert reasons["good/secret.png"] == "encrypted (password-protected) archive member"
     assert reasons["good/ppmd.png"] == "unsupported compression method (98)"
     assert reasons["good/broken-deflate.png"].startswith("corrupt archive member")
+
+
+class WorkerKilled(BaseException):
+    """Ends the import where a SIGKILL would: nothing after it runs, no status is written."""
+
+
+def killed_after_first_batch(project, import_root, settings):
+    """An import whose worker died after its first batch committed, abandoned long enough
+    ago that another worker may take it over."""
+    settings.LOUPE_IMPORT_BATCH_SIZE = 3
+    write_imagefolder(import_root / "set", {"good": 5, "scratch": 3})
+    (import_root / "set" / "good" / "broken.png").write_bytes(b"\x89PNG not really")
+    job = import_job_create(project=project, path=str(import_root / "set"), enqueue=False)
+
+    def die(current):
+        raise WorkerKilled
+
+    with pytest.raises(WorkerKilled):
+        import_job_run(import_job_id=job.pk, progress=die)
+    stale = timezone.now() - timedelta(seconds=settings.LOUPE_STALE_AFTER_SECONDS + 1)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=stale)
+    return job
+
+
+def test_the_periodic_resume_finishes_an_import_whose_worker_died(
+    project, import_root, settings, django_capture_on_commit_callbacks
+):
+    job = killed_after_first_batch(project, import_root, settings)
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = runs_resume()
+
+    job.refresh_from_db()
+    assert resent["imports"] == 1
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert Item.objects.filter(project=project).count() == 8
+    assert GroundTruth.objects.filter(project=project).count() == 8
+
+
+def test_an_import_taken_over_from_a_dead_worker_counts_every_file_once(
+    project, import_root, settings
+):
+    job = killed_after_first_batch(project, import_root, settings)
+
+    import_job_run(import_job_id=job.pk)  # the message, redelivered to another worker
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert (job.total, job.processed, job.imported, job.labeled) == (9, 9, 8, 8)
+    assert (job.duplicates, job.rejected, job.rejections.count()) == (0, 1, 1)
+    assert job.progress == 1.0
+
+
+def test_the_periodic_resume_leaves_a_live_import_alone(
+    project, import_root, django_capture_on_commit_callbacks
+):
+    write_imagefolder(import_root / "set", {"good": 2})
+    job = import_job_create(project=project, path=str(import_root / "set"), enqueue=False)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = runs_resume()
+
+    assert resent["imports"] == 0
+    assert ImportJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+    assert Item.objects.filter(project=project).count() == 0
