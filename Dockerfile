@@ -12,6 +12,8 @@ COPY platform ./platform
 COPY workers ./workers
 COPY ml ./ml
 COPY frontend ./frontend
-RUN pip install -e . && python manage.py collectstatic --noinput -v0
+COPY scripts/collectstatic.sh ./scripts/
+# The suite runs these same steps (tests/test_production.py).
+RUN pip install -e . && sh scripts/collectstatic.sh
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -1,10 +1,19 @@
 """Django settings shared by every environment."""
 
-from config.env import BASE_DIR, VAR_DIR, env
+from urllib.parse import urlsplit
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="loupe-insecure-development-key")
+from config.env import BASE_DIR, VAR_DIR, env
+from config.settings.label_studio import LOUPE_PUBLIC_URL
+
+# A public value, fine on a developer machine; production settings refuse it.
+INSECURE_SECRET_KEY = "loupe-insecure-development-key"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Label Studio calls the webhook at LOUPE_PUBLIC_URL: its host is always a valid one.
+_public_host = urlsplit(LOUPE_PUBLIC_URL).hostname
+if _public_host and _public_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, _public_host]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -78,9 +87,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # columns, which is fine for the embedded default.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
+# Every password a person chooses goes through these (the users API, `changepassword`):
+# "password", "12345678" or the username are refused.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-ins (web page, admin, API token) are refused for a while after repeated failures.
+AUTHENTICATION_BACKENDS = ["loupe.accounts.backends.LockoutModelBackend"]
+
+# Login failure counters and cached statistics; one shared cache (Redis) when several
+# processes serve the site, so that a lockout holds across them.
+CACHES = {"default": env.cache_url("LOUPE_CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -104,6 +124,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "loupe.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "loupe.api.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "loupe.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "loupe.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
 }
@@ -133,4 +158,5 @@ from config.settings.beat import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
 from config.settings.label_studio import *  # noqa: E402,F403
 from config.settings.loupe import *  # noqa: E402,F403
+from config.settings.security import *  # noqa: E402,F403
 from config.settings.storage import *  # noqa: E402,F403

@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loupe.accounts.lockout import login_check
 from loupe.accounts.models import Role
 from loupe.accounts.selectors import user_account_role, user_list
 from loupe.accounts.services import (
@@ -24,22 +25,26 @@ from loupe.projects.selectors import project_get
 
 
 class TokenObtainApi(APIView):
-    """Exchanges a username and password for the user's API token."""
+    """Exchanges a username and password for the user's API token. After repeated failures
+    the username is locked out from that address for a while (429 with Retry-After)."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField()
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer, 401: ERROR})
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, 401: ERROR, 429: ERROR}
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        login_check(request=request, username=serializer.validated_data["username"])
         user = authenticate(request, **serializer.validated_data)
         if user is None:
             raise ApplicationError(

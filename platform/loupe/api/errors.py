@@ -6,7 +6,14 @@ No traceback ever reaches a client: unexpected exceptions are logged and answere
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -22,9 +29,44 @@ def error_body(code: str, message: str, details=None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
+def _refused_request(exc: SuspiciousOperation) -> Response:
+    """What Django refuses to read (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, more fields or
+    files than allowed, a malformed multipart body): the client's fault, never a 500."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response(
+            error_body(
+                "too_large",
+                "The request body is too large.",
+                {"max_bytes": limit} if limit is not None else None,
+            ),
+            status=413,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response(
+            error_body(
+                "too_many_fields",
+                "The request has too many fields or files.",
+                {
+                    "max_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+                    "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+                },
+            ),
+            status=400,
+        )
+    return Response(error_body("bad_request", "The request cannot be read."), status=400)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status)
+        response = Response(error_body(exc.code, exc.message, exc.extra), status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
+        return response
+    if isinstance(exc, SuspiciousOperation):
+        logger.warning("request refused: %s", exc)
+        return _refused_request(exc)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -23,7 +23,7 @@ DAYS = OpenApiParameter(
 
 def _days(request) -> int:
     raw = request.query_params.get("days", "14")
-    if not raw.isdigit() or not 1 <= int(raw) <= 365:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= 365:
         raise ApplicationError("days must be a whole number from 1 to 365.", extra={"days": raw})
     return int(raw)
 

@@ -188,7 +188,7 @@ def project_models(request, slug):
     versions, curve = _versions(project)
     chosen = versions[0][0] if versions else None
     wanted = request.GET.get("v", "")
-    if wanted.isdigit():
+    if wanted.isascii() and wanted.isdigit() and len(wanted) <= 18:
         chosen = next((v for v, _ in versions if v.version == int(wanted)), chosen)
     return render(
         request,

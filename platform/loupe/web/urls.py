@@ -4,7 +4,7 @@ from django.urls import path
 from loupe.web import dashboards, views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.project_index, name="home"),
     path("projects/<slug:slug>/", dashboards.project_overview, name="project-overview"),

@@ -1,11 +1,13 @@
 """Server-rendered pages. Like the API views, they call selectors and services and render."""
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from loupe.accounts.lockout import LoginLockedOut, login_check
 from loupe.accounts.selectors import user_can
 from loupe.api.errors import error_body
 from loupe.datasets.models import ItemState, JobStatus, Split
@@ -20,6 +22,25 @@ from loupe.web.common import project_context, project_or_404
 
 GALLERY_PAGE_SIZE = 60
 GALLERY_FILTERS = ("state", "split", "label", "source", "uncertainty", "order")
+
+
+class LoginView(auth_views.LoginView):
+    """The sign-in page. After repeated failures it answers 429 (with Retry-After) and says
+    how long to wait, without checking the password."""
+
+    template_name = "login.html"
+
+    def post(self, request, *args, **kwargs):
+        try:
+            login_check(request=request, username=request.POST.get("username"))
+        except LoginLockedOut as exc:
+            # An unbound form: a bound one would check the password while showing errors.
+            form = self.get_form_class()(request)
+            context = self.get_context_data(form=form, locked_out=exc.message)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 @login_required
