@@ -4,15 +4,22 @@ ground truth and item states.
 Every change is applied idempotently by (Label Studio annotation id, updated_at): an event
 seen twice, or an older one after a newer one, changes nothing. Deletions leave tombstones
 so a late event about a deleted annotation or task does not bring it back.
+
+Time stamps come from Label Studio, so they are held to the time Loupe received them: one
+further ahead than MAX_CLOCK_SKEW is taken as the receive time, and never brings a deleted
+annotation back. A forged or broken far-future `updated_at` would otherwise win over every
+later genuine change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,7 +29,12 @@ from loupe.datasets.models import Item, ItemState
 from loupe.errors import ApplicationError
 from loupe.labeling import adapter
 from loupe.labeling.consensus import ground_truth_recompute
-from loupe.labeling.ls_payloads import WEBHOOK_ACTIONS, AnnotationRecord, MalformedWebhook
+from loupe.labeling.ls_payloads import (
+    WEBHOOK_ACTIONS,
+    AnnotationRecord,
+    MalformedWebhook,
+    WebhookEvent,
+)
 from loupe.labeling.models import Annotation, LabelStudioDeletion
 from loupe.labeling.people import people_by_ls_id
 from loupe.labeling.sync import ls_client
@@ -34,6 +46,10 @@ logger = logging.getLogger(__name__)
 APPLY_TASK = "labeling.apply_events"
 _EMAILS_TTL_S = 300
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+# How far Label Studio's clock may run ahead of Loupe's before a time stamp is not believed.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Label Studio's ids are 64-bit database keys; anything else cannot be stored.
+_MAX_ID = 2**63 - 1
 _emails_cache: dict = {"at": 0.0, "emails": {}}
 
 
@@ -54,15 +70,22 @@ class ApplyResult:
 # --- webhook ----------------------------------------------------------------------------------
 
 
-def _trimmed(payload: dict) -> dict:
-    """The webhook body without the full project object and task fields Loupe does not read."""
+def _trimmed(payload: dict, *, received_at: datetime) -> dict:
+    """The webhook body without the full project object and task fields Loupe does not read,
+    with the time Loupe received it."""
 
     def task(value):
         if isinstance(value, list):
             return [task(v) for v in value]
-        return {"id": value.get("id"), "data": value.get("data") or {}} if value else value
+        if isinstance(value, dict):
+            return {"id": value.get("id"), "data": value.get("data") or {}}
+        return None
 
-    out = {"action": payload["action"], "project": {"id": (payload.get("project") or {})["id"]}}
+    out = {
+        "action": payload["action"],
+        "project": {"id": payload["project"]["id"]},
+        "received_at": received_at.isoformat(),
+    }
     for key in ("annotation", "annotations", "tasks"):
         if key in payload:
             out[key] = payload[key]
@@ -71,14 +94,45 @@ def _trimmed(payload: dict) -> dict:
     return out
 
 
+def _event(payload) -> WebhookEvent:
+    """The event of a webhook body; MalformedWebhook when it is not one Loupe can store.
+
+    Parsing is pure (JSON in, dataclasses out): whatever a body makes it fail on (a number
+    where a list belongs, an id of 400 digits) is the body's fault, never a server error.
+    """
+    try:
+        event = adapter.parse_webhook(payload)
+    except MalformedWebhook:  # a ValueError too: passed on as it is
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise MalformedWebhook(f"unexpected value in the body ({exc})") from exc
+    ids = [*event.deleted_annotation_ids, *event.deleted_task_ids]
+    for record in event.annotations:
+        ids += [record.id, record.task_id]
+        ids += [v for v in (record.item_id, record.round_id, record.completed_by) if v is not None]
+        lead_time = record.lead_time
+        if lead_time is not None and (
+            isinstance(lead_time, bool)
+            or not isinstance(lead_time, int | float)
+            or not math.isfinite(lead_time)
+        ):
+            raise MalformedWebhook(f"annotation {record.id}: lead_time is not a number")
+        if not all(isinstance(name, str) for name in record.classes):
+            raise MalformedWebhook(f"annotation {record.id}: a chosen class is not a name")
+    if any(not 0 < ls_id <= _MAX_ID for ls_id in ids):
+        raise MalformedWebhook("an id is not a positive 64-bit integer")
+    return event
+
+
 def webhook_receive(*, payload) -> str:
     """Checks a webhook body and hands it to a worker; returns "queued" or "ignored".
 
     A body that is not a Label Studio event raises ApplicationError (400). Events of a
     project Loupe does not know, or actions it does not use, are logged and ignored.
     """
+    received_at = timezone.now()
     try:
-        event = adapter.parse_webhook(payload)
+        event = _event(payload)
     except MalformedWebhook as exc:
         raise ApplicationError(f"Not a Label Studio webhook: {exc}", code="malformed") from exc
     if event.action not in WEBHOOK_ACTIONS:
@@ -90,14 +144,26 @@ def webhook_receive(*, payload) -> str:
     ):
         logger.warning("webhook %s ignored: unknown project %s", event.action, event.project_id)
         return "ignored"
-    jobs.enqueue(APPLY_TASK, payload=_trimmed(payload))
+    jobs.enqueue(APPLY_TASK, payload=_trimmed(payload, received_at=received_at))
     return "queued"
+
+
+def _received_at(payload: dict) -> datetime:
+    """When the web server received this body (now, for a body queued without it)."""
+    now = timezone.now()
+    try:
+        received_at = datetime.fromisoformat(payload["received_at"])
+    except (KeyError, TypeError, ValueError):
+        return now
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return min(received_at, now)
 
 
 def events_apply(*, payload: dict) -> ApplyResult:
     """Applies one webhook body (what `webhook_receive` queued). Safe to run twice."""
     try:
-        event = adapter.parse_webhook(payload)
+        event = _event(payload)
     except MalformedWebhook:
         logger.exception("dropping a malformed webhook body")
         return ApplyResult(ignored=1)
@@ -110,9 +176,11 @@ def events_apply(*, payload: dict) -> ApplyResult:
         logger.warning("event %s ignored: unknown project %s", event.action, event.project_id)
         return ApplyResult(ignored=1)
     result = ApplyResult()
-    received_at = timezone.now()
+    received_at = _received_at(payload)
     if event.annotations:
-        result.add(annotations_apply(project=project, records=event.annotations))
+        result.add(
+            annotations_apply(project=project, records=event.annotations, received_at=received_at)
+        )
     if event.deleted_annotation_ids:
         result.add(
             annotations_delete(project=project, ids=event.deleted_annotation_ids, at=received_at)
@@ -169,22 +237,69 @@ def _stamp(record: AnnotationRecord) -> datetime | None:
     return record.updated_at or record.created_at
 
 
-def annotations_apply(*, project: Project, records: Iterable[AnnotationRecord]) -> ApplyResult:
+def _aware(stamp: datetime) -> datetime:
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def _believable(stamp: datetime | None, *, received_at: datetime) -> datetime | None:
+    """`stamp` (naive ones read as UTC), or `received_at` when `stamp` lies further ahead of
+    it than MAX_CLOCK_SKEW."""
+    if stamp is None:
+        return None
+    stamp = _aware(stamp)
+    return received_at if stamp > received_at + MAX_CLOCK_SKEW else stamp
+
+
+def _on_receive_clock(
+    record: AnnotationRecord, received_at: datetime
+) -> tuple[AnnotationRecord, bool]:
+    """The record with its time stamps held to `received_at`; True when one was ahead."""
+    stamps = (record.created_at, record.updated_at)
+    ahead = any(s is not None and _aware(s) > received_at + MAX_CLOCK_SKEW for s in stamps)
+    if ahead:
+        logger.warning(
+            "annotation %s: time stamp %s is ahead of its arrival (%s); taken as the arrival",
+            record.id,
+            _stamp(record),
+            received_at,
+        )
+    held = dataclasses.replace(
+        record,
+        created_at=_believable(record.created_at, received_at=received_at),
+        updated_at=_believable(record.updated_at, received_at=received_at),
+    )
+    return held, ahead
+
+
+def annotations_apply(
+    *,
+    project: Project,
+    records: Iterable[AnnotationRecord],
+    received_at: datetime | None = None,
+) -> ApplyResult:
     """Creates or updates Loupe's copy of these annotations, then recomputes ground truth.
 
     A record older than (or as old as) the copy Loupe holds, or than a tombstone of its
     annotation or task, is ignored; so is one whose item is not in the project (logged).
+    `received_at` is when Loupe got the records (the webhook's arrival; now by default): a
+    time stamp further ahead of it than MAX_CLOCK_SKEW counts as `received_at` and never
+    outweighs a tombstone.
     """
+    received_at = received_at or timezone.now()
     latest: dict[int, AnnotationRecord] = {}
+    ahead: dict[int, bool] = {}
     for record in records:
+        record, was_ahead = _on_receive_clock(record, received_at)
         known = latest.get(record.id)
         if known is None or (_stamp(record) or _EPOCH) > (_stamp(known) or _EPOCH):
             latest[record.id] = record
+            ahead[record.id] = was_ahead
     if not latest:
         return ApplyResult()
+    untrusted = {ls_id for ls_id, was_ahead in ahead.items() if was_ahead}
     for attempt in range(2):
         try:
-            return _apply(project, list(latest.values()))
+            return _apply(project, list(latest.values()), untrusted)
         except IntegrityError:
             # Another worker created one of these annotations at the same moment; the
             # second pass finds its row and compares timestamps.
@@ -193,7 +308,7 @@ def annotations_apply(*, project: Project, records: Iterable[AnnotationRecord]) 
     raise AssertionError("unreachable")
 
 
-def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
+def _apply(project: Project, records: list[AnnotationRecord], untrusted: set[int]) -> ApplyResult:
     result = ApplyResult()
     by_task = dict(
         SelectionItem.objects.filter(
@@ -239,10 +354,17 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
             ],
             default=None,
         )
-        if deleted_at is not None and (stamp is None or stamp <= deleted_at):
+        if deleted_at is not None and (
+            stamp is None or stamp <= deleted_at or record.id in untrusted
+        ):
             result.ignored += 1
             continue
         current = existing.get(record.id)
+        held = current.ls_updated_at if current is not None else None
+        if current is not None and current.updated_at is not None:
+            # A stamp stored before times were held to their arrival may lie in the
+            # future: it counts as when the row was written.
+            held = _believable(held, received_at=current.updated_at)
         user_id, annotator = _attribution(record, current, people, emails)
         fields = {
             "item_id": item_id,
@@ -258,7 +380,7 @@ def _apply(project: Project, records: list[AnnotationRecord]) -> ApplyResult:
         }
         if current is None:
             create.append(Annotation(ls_annotation_id=record.id, **fields))
-        elif current.ls_updated_at and stamp and stamp <= current.ls_updated_at:
+        elif held and stamp and stamp <= held:
             if (current.annotator, current.user_id) != (annotator, user_id):
                 # only who answered, learnt later
                 current.annotator, current.user_id = annotator, user_id
@@ -350,6 +472,7 @@ def _tombstone(kind: str, times: dict[int, datetime]) -> None:
 def _deletion_times(ids: Iterable[int], at: datetime, stamps: Iterable) -> dict[int, datetime]:
     times = dict.fromkeys(ids, at)
     for ls_id, stamp in stamps:
+        stamp = _believable(stamp, received_at=at)
         if stamp is not None and stamp > times.get(ls_id, at):
             times[ls_id] = stamp
     return times

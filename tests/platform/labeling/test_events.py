@@ -1,11 +1,14 @@
 """Applying Label Studio events: idempotent, order-independent, deletions, ground truth."""
 
+import json
+from datetime import UTC, datetime, timedelta
 from itertools import permutations
 
 import pytest
+from django.utils import timezone
 
 from loupe.datasets.models import Item, ItemState, Split
-from loupe.labeling.events import events_apply
+from loupe.labeling.events import events_apply, webhook_receive
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 from loupe.labeling.services import ground_truth_review
 from loupe.learning.models import SelectionItem, SelectionRound
@@ -221,3 +224,213 @@ def test_an_item_is_found_by_its_task_when_the_body_lacks_task_data(apply, trigg
     annotation, _ = annotation_body(1, task_id=100, item_id=item.pk, choice="dog")
     apply(webhook("ANNOTATIONS_CREATED", LS_PROJECT, annotation=[annotation]))
     assert GroundTruth.objects.get(item=item).label_class.name == "dog"
+
+
+# --- time stamps held to their arrival -----------------------------------------------------
+
+
+def iso(moment):
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def stamped(body, moment):
+    """`body` with its annotation updated at `moment` (Label Studio's clock)."""
+    annotation = {**body["annotation"], "updated_at": iso(moment)}
+    return {**body, "annotation": annotation}
+
+
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
+
+
+def test_a_far_future_stamp_does_not_bring_a_deleted_annotation_back(apply, triggers):
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (item,), _ = pushed(project, 1)
+    apply(created(1, item, 100, choice="cat", updated=2))
+    apply(webhook("ANNOTATIONS_DELETED", LS_PROJECT, annotations=[{"id": 1}]))
+
+    result = apply(stamped(updated(1, item, 100, choice="dog"), FAR_FUTURE))
+
+    assert result.ignored == 1
+    assert not Annotation.objects.exists() and not GroundTruth.objects.exists()
+    item.refresh_from_db()
+    assert (item.state, item.split) == (ItemState.IN_ANNOTATION, Split.POOL)
+
+
+def test_a_far_future_stamp_counts_as_its_arrival_and_later_updates_win(apply, triggers):
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (item,), _ = pushed(project, 1)
+    apply(created(1, item, 100, choice="cat", updated=2))
+
+    apply(stamped(updated(1, item, 100, choice="dog"), FAR_FUTURE))
+    annotation = Annotation.objects.get(ls_annotation_id=1)
+    assert annotation.label_class.name == "dog"
+    assert annotation.ls_updated_at <= timezone.now()
+
+    # A genuine update a minute later (Label Studio's clock a little ahead is believed).
+    later = timezone.now() + timedelta(minutes=1)
+    apply(stamped(updated(1, item, 100, choice="cat"), later))
+
+    annotation.refresh_from_db()
+    assert (annotation.label_class.name, annotation.ls_updated_at) == ("cat", later)
+    assert GroundTruth.objects.get(item=item).label_class.name == "cat"
+
+
+def test_a_far_future_stamp_stored_earlier_does_not_block_genuine_updates(apply, triggers):
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (item,), _ = pushed(project, 1)
+    apply(created(1, item, 100, choice="dog", updated=2))
+    Annotation.objects.filter(ls_annotation_id=1).update(ls_updated_at=FAR_FUTURE)
+
+    apply(stamped(updated(1, item, 100, choice="cat"), timezone.now()))
+
+    assert Annotation.objects.get(ls_annotation_id=1).label_class.name == "cat"
+    # Its deletion is not dated in the far future either: a later annotation that reuses
+    # the id is accepted.
+    apply(webhook("ANNOTATIONS_DELETED", LS_PROJECT, annotations=[{"id": 1}]))
+    reused = timezone.now() + timedelta(seconds=1)
+    apply(stamped(created(1, item, 100, choice="dog"), reused))
+    assert Annotation.objects.get(ls_annotation_id=1).label_class.name == "dog"
+
+
+def test_the_arrival_of_a_queued_webhook_is_the_limit_not_when_a_worker_applies_it(
+    triggers, django_capture_on_commit_callbacks, monkeypatch
+):
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (item,), _ = pushed(project, 1)
+    queued = []
+    monkeypatch.setattr(
+        "loupe.labeling.events.jobs.enqueue", lambda name, *, payload: queued.append(payload)
+    )
+    arrival = timezone.now()
+    # Ten minutes ahead of its arrival: more than Label Studio's clock may be off.
+    body = stamped(created(1, item, 100, choice="dog"), arrival + timedelta(minutes=10))
+    assert webhook_receive(payload=body) == "queued"
+
+    # The worker applies it later, when the stamp would no longer lie in the future.
+    monkeypatch.setattr(
+        "loupe.labeling.events.timezone.now", lambda: arrival + timedelta(minutes=30)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        events_apply(payload=queued[0])
+
+    assert Annotation.objects.get(ls_annotation_id=1).ls_updated_at <= arrival + timedelta(
+        seconds=5
+    )
+
+
+# --- webhook bodies that are not events ----------------------------------------------------
+
+
+def _annotation(**fields):
+    base = {"id": 1, "task": 100, "result": [], "updated_at": "2026-01-05T09:00:00Z"}
+    return {**base, **fields}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "ANNOTATION_CREATED",
+        None,
+        5,
+        {"action": None},
+        {"action": "ANNOTATION_CREATED", "project": {"id": LS_PROJECT}, "annotation": None},
+        {"action": "ANNOTATION_CREATED", "project": {"id": LS_PROJECT}, "annotation": [None]},
+        {"action": "TASKS_DELETED", "project": {"id": LS_PROJECT}, "tasks": [{"id": None}]},
+        {"action": "TASKS_DELETED", "project": {"id": LS_PROJECT}, "tasks": [{"id": 10**30}]},
+        {
+            "action": "ANNOTATIONS_DELETED",
+            "project": {"id": LS_PROJECT},
+            "annotations": [{"id": -4}],
+        },
+        # A task field of the wrong shape.
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(),
+            "task": {"id": 100, "data": 5},
+        },
+        # Values inside the annotation Loupe could not store.
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(id=10**30),
+        },
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(lead_time="slow"),
+        },
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(completed_by=10**40),
+        },
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(result=[{"from_name": "label", "value": {"choices": 5}}]),
+        },
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(
+                result=[{"from_name": "label", "value": {"choices": [{"a": None}]}}]
+            ),
+        },
+        {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": LS_PROJECT},
+            "annotation": _annotation(updated_at={"a": None}),
+        },
+    ],
+)
+def test_a_webhook_body_that_is_not_an_event_is_a_400_and_changes_nothing(
+    api_client, settings, triggers, django_capture_on_commit_callbacks, body
+):
+    settings.LABEL_STUDIO_WEBHOOK_SECRET = "the-secret"
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    pushed(project, 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            "/api/v1/labeling/webhook/",
+            json.dumps(body),
+            content_type="application/json",
+            HTTP_X_LOUPE_WEBHOOK_SECRET="the-secret",
+        )
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "malformed" and error["message"].startswith("Not a Label Studio")
+    assert not Annotation.objects.exists() and not GroundTruth.objects.exists()
+
+
+def test_a_queued_body_a_worker_cannot_store_is_dropped_not_retried(apply, triggers, caplog):
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (item,), _ = pushed(project, 1)
+    body = created(1, item, 100)
+    body["annotation"]["lead_time"] = "slow"
+
+    assert apply(body).ignored == 1
+    assert "malformed" in caplog.text and not Annotation.objects.exists()
+
+
+def test_a_stray_field_of_the_wrong_shape_in_a_deletion_is_ignored(
+    api_client, settings, triggers, django_capture_on_commit_callbacks
+):
+    settings.LABEL_STUDIO_WEBHOOK_SECRET = "the-secret"
+    project = labeling_project(ls_project_id=LS_PROJECT)
+    (_, dropped), _ = pushed(project, 2)
+    body = webhook("TASKS_DELETED", LS_PROJECT, tasks=[{"id": 101}], task="x")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            "/api/v1/labeling/webhook/",
+            body,
+            format="json",
+            HTTP_X_LOUPE_WEBHOOK_SECRET="the-secret",
+        )
+
+    assert response.status_code == 200 and response.json() == {"status": "queued"}
+    assert SelectionItem.objects.get(item=dropped).ls_task_id is None
