@@ -8,12 +8,15 @@ indices into item ids and classes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
+from ml.data import _open
 from ml.device import pick_device
 
 
@@ -149,6 +152,24 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, *, strength: float = 0.6) 
     weight = (strength * resized)[..., None]
     blended = image.astype(np.float32) * (1.0 - weight) + 255.0 * heat_colours(resized) * weight
     return np.clip(blended.round(), 0, 255).astype(np.uint8)
+
+
+def display_pixels(path: str | Path, *, max_side: int = 256, min_side: int = 128) -> np.ndarray:
+    """The image at ``path`` as uint8 RGB ``(H, W, 3)`` for an overlay to be drawn on.
+
+    Decoded as the model's inputs are (EXIF orientation applied, 16-bit grayscale scaled),
+    with the aspect kept: a larger image is shrunk to a longer side of ``max_side``, a small
+    one enlarged by a whole factor with crisp pixels until its longer side reaches
+    ``min_side`` (the heat then covers the pixels smoothly). A model input is the whole image
+    rescaled, so a heat map covers exactly this picture."""
+    image = _open(Path(path), "RGB")
+    longer = max(image.size)
+    if longer > max_side:
+        image.thumbnail((max_side, max_side), Image.BILINEAR)
+    elif longer < min_side:
+        factor = -(-min_side // longer)
+        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def nearest_labeled(

@@ -28,6 +28,13 @@ def select(*, loop_id: int) -> None:
     loop_select(loop_id=loop_id)
 
 
+@app.task(name="learning.explain_round", **IDEMPOTENT)
+def explain_round(*, selection_round_id: int) -> None:
+    from loupe.learning.loop import loop_explain
+
+    loop_explain(selection_round_id=selection_round_id)
+
+
 @app.task(name="learning.resume")
 def resume() -> None:
     from loupe.learning.loop import runs_resume

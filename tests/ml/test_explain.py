@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from ml.explain import cam_layer, grad_cam, heat_overlay, last_conv_layer, nearest_labeled
+from ml.explain import (
+    cam_layer,
+    display_pixels,
+    grad_cam,
+    heat_overlay,
+    last_conv_layer,
+    nearest_labeled,
+)
 from ml.models import MLP, SmallCNN
 
 SIZE = 32
@@ -127,3 +135,16 @@ def test_nearest_labeled_items_by_cosine_distance_nearest_first():
     assert few.shape == (2, 2)
     none, _ = nearest_labeled(queries, np.empty((0, 2), dtype=np.float32), k=3)
     assert none.shape == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"), [((600, 300), (256, 128)), ((30, 20), (150, 100)), ((200, 150), (200, 150))]
+)
+def test_overlays_are_drawn_on_the_image_at_a_viewable_size(tmp_path, size, shown):
+    path = tmp_path / "item.png"
+    Image.new("RGB", size, (10, 200, 30)).save(path)
+
+    pixels = display_pixels(path, max_side=256, min_side=128)
+
+    assert pixels.shape == (shown[1], shown[0], 3)
+    assert (pixels == (10, 200, 30)).all()

@@ -8,6 +8,7 @@ Studio; it builds on these functions. Payload shapes were checked against Label 
 
 from __future__ import annotations
 
+import html
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,11 @@ REASON_FIELD = "loupe_reason"
 ITEM_ID_FIELD = "loupe_item_id"
 ROUND_ID_FIELD = "loupe_round_id"
 MODEL_VERSION_FIELD = "loupe_model_version"
+# Why the model sees a pick the way it does: the URL of its saliency overlay, its nearest
+# labeled items (item id, class, image URL), and both drawn as HTML for the labeling view.
+SALIENCY_FIELD = "loupe_saliency"
+NEIGHBOURS_FIELD = "loupe_neighbours"
+EXPLANATION_FIELD = "loupe_explanation"
 # The model version every Loupe pre-annotation carries in Label Studio. Label Studio
 # pre-annotates a task only with predictions of the project's one selected model version, so
 # a name per Loupe version would hide the older predictions of open tasks after a retrain.
@@ -74,6 +80,15 @@ class PushPrediction:
 
 
 @dataclass(frozen=True)
+class PushNeighbour:
+    """A labeled item near the one to label, in the model's embedding."""
+
+    item_id: int
+    label: str
+    image: str
+
+
+@dataclass(frozen=True)
 class PushTask:
     """One item to label in one selection round; `image` is a URL Label Studio can load."""
 
@@ -84,6 +99,10 @@ class PushTask:
     prediction: PushPrediction | None = None
     # The Loupe model version that picked the item ("" for a cold start).
     model_version: str = ""
+    # The URL of the saliency overlay ("" when there is none) and the class it explains.
+    saliency: str = ""
+    explained_class: str = ""
+    neighbours: tuple[PushNeighbour, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,8 +149,10 @@ def labeling_config(
 
     The image (task data `$image`) sits on the left at a sensible size, at most
     IMAGE_DISPLAY_PX, and the choices on the right, in view without scrolling; below them,
-    why Loupe picked the item (`$loupe_reason`) and the guidelines in a collapsed panel, one
-    click away on every task instead of a pop-up. `image_px`, the largest side of the
+    why Loupe picked the item (`$loupe_reason`), then what the model looked at and the
+    labeled items it resembles (`$loupe_explanation`, HTML that is empty when there is
+    nothing to show), and the guidelines in a collapsed panel, one click away on every task
+    instead of a pop-up. `image_px`, the largest side of the
     project's images, turns smoothing off for small images, which would blur when enlarged.
     """
     if not classes:
@@ -176,6 +197,11 @@ def labeling_config(
         raise ValueError(f"unknown task type {task_type!r}")
     ET.SubElement(right, "Header", value="Why Loupe picked this image", size="6")
     ET.SubElement(right, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
+    # HyperText, not a second Image: an Image without a loadable URL (a cold-start pick, a
+    # task pushed before explanations existed) shows an error box; empty HTML shows nothing.
+    ET.SubElement(
+        right, "HyperText", name=EXPLANATION_FIELD, value=f"${EXPLANATION_FIELD}", inline="true"
+    )
     paragraphs = _paragraphs(guidelines)
     if paragraphs:
         panel = ET.SubElement(ET.SubElement(right, "Collapse"), "Panel", value="Guidelines")
@@ -206,6 +232,45 @@ def local_file_url(relative_path: str) -> str:
     return "/data/local-files/?d=" + quote(relative_path.lstrip("/"), safe="/")
 
 
+# The overlay beside the choices, and the neighbours' thumbnails, in CSS pixels.
+SALIENCY_DISPLAY_PX = 200
+NEIGHBOUR_DISPLAY_PX = 72
+_SECTION = "font-weight: 600; margin: 12px 0 4px"
+
+
+def explanation_html(task: PushTask) -> str:
+    """What the model looked at and which labeled items the pick resembles, as HTML for the
+    labeling view; "" when the task has neither. Class names are escaped: people type them."""
+    parts = []
+    if task.saliency:
+        looked_at = "What the model looked at"
+        if task.explained_class:
+            looked_at += f" to say {task.explained_class}"
+        parts.append(
+            f'<div style="{_SECTION}">{html.escape(looked_at)}</div>'
+            f'<img src="{html.escape(task.saliency)}" alt="saliency overlay"'
+            f' style="max-width: {SALIENCY_DISPLAY_PX}px; max-height: {SALIENCY_DISPLAY_PX}px;'
+            ' display: block"/>'
+            '<div style="font-size: 12px; color: #666">red: what counted most for that class;'
+            " blue: little</div>"
+        )
+    if task.neighbours:
+        figures = "".join(
+            '<figure style="margin: 0; text-align: center">'
+            f'<img src="{html.escape(n.image)}" alt="item {n.item_id}"'
+            f' style="width: {NEIGHBOUR_DISPLAY_PX}px; height: {NEIGHBOUR_DISPLAY_PX}px;'
+            ' object-fit: cover; display: block"/>'
+            f'<figcaption style="font-size: 12px">{html.escape(n.label)}'
+            f' <span style="color: #666">#{n.item_id}</span></figcaption></figure>'
+            for n in task.neighbours
+        )
+        parts.append(
+            f'<div style="{_SECTION}">Looks like these labeled items</div>'
+            f'<div style="display: flex; gap: 8px; flex-wrap: wrap">{figures}</div>'
+        )
+    return f"<div>{''.join(parts)}</div>" if parts else ""
+
+
 def task_payload(task: PushTask) -> dict:
     """One task in the body of the bulk import endpoint."""
     payload: dict[str, Any] = {
@@ -214,6 +279,11 @@ def task_payload(task: PushTask) -> dict:
             REASON_FIELD: task.reason,
             ITEM_ID_FIELD: task.item_id,
             ROUND_ID_FIELD: task.round_id,
+            SALIENCY_FIELD: task.saliency,
+            NEIGHBOURS_FIELD: [
+                {"item_id": n.item_id, "label": n.label, "image": n.image} for n in task.neighbours
+            ],
+            EXPLANATION_FIELD: explanation_html(task),
         }
     }
     if task.model_version:

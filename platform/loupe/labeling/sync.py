@@ -87,11 +87,12 @@ def _instruction_html(guidelines: str) -> str:
     return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
 
 
-def _media_folder() -> Path:
+def _media_folder(subfolder: str = "items") -> Path:
     # Label Studio serves files under its LOCAL_FILES_DOCUMENT_ROOT, which is Loupe's media
-    # root (or the same folder mounted elsewhere); items live in its `items/` subfolder.
+    # root (or the same folder mounted elsewhere); items live in its `items/` subfolder,
+    # the picks' saliency overlays in `explain/`.
     root = Path(settings.LABEL_STUDIO_MEDIA_ROOT or settings.MEDIA_ROOT)
-    return root / "items"
+    return root / subfolder
 
 
 def _guard_class_removal(project: Project, state: LabelStudioSync, classes: list[str]) -> None:
@@ -146,9 +147,10 @@ def project_sync(*, project: Project, client=None) -> int:
         overlap=project.annotator_overlap,
         ls_project_id=project.ls_project_id,
     )
-    folder = _media_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    adapter.local_storage_ensure(client, project_id=ls_project_id, path=str(folder))
+    for subfolder in ("items", "explain"):
+        folder = _media_folder(subfolder)
+        folder.mkdir(parents=True, exist_ok=True)
+        adapter.local_storage_ensure(client, project_id=ls_project_id, path=str(folder))
     adapter.webhook_ensure(
         client,
         project_id=ls_project_id,
@@ -188,13 +190,16 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
 
     Every pre-annotation carries the one model version name PREDICTION_MODEL_VERSION, so
     the tasks of earlier rounds keep theirs after a retrain; the task data names the Loupe
-    version that picked it."""
+    version that picked it, and carries the pick's saliency overlay and nearest labeled
+    items where it has them."""
     version = _model_version_name(selection_round)
-    picks = (
+    picks = list(
         SelectionItem.objects.filter(selection_round=selection_round)
         .select_related("item", "predicted_class")
         .order_by("rank")
     )
+    near_ids = {n["item_id"] for pick in picks for n in pick.neighbours}
+    near_files = dict(Item.objects.filter(pk__in=near_ids).values_list("id", "file"))
     out = []
     for pick in picks:
         prediction = None
@@ -211,6 +216,17 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
             reason=pick.reason,
             prediction=prediction,
             model_version=version or "",
+            saliency=adapter.local_file_url(pick.saliency.name) if pick.saliency else "",
+            explained_class=pick.predicted_class.name if pick.predicted_class else "",
+            neighbours=tuple(
+                adapter.PushNeighbour(
+                    item_id=n["item_id"],
+                    label=n["label"],
+                    image=adapter.local_file_url(near_files[n["item_id"]]),
+                )
+                for n in pick.neighbours
+                if n["item_id"] in near_files  # an item deleted since has no image
+            ),
         )
         out.append((pick, task))
     return out

@@ -15,12 +15,14 @@ from loupe.datasets.services import import_jobs_resume
 from loupe.errors import ApplicationError
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.services import round_selected
+from loupe.learning.explanations import selection_round_explain
 from loupe.learning.models import (
     ACTIVE_STATUSES,
     LearningLoop,
     ModelVersion,
     RunStatus,
     ScoringRun,
+    SelectionRound,
     TrainingRun,
     Trigger,
 )
@@ -33,6 +35,7 @@ from loupe.projects.models import Project
 logger = logging.getLogger(__name__)
 
 SELECT_TASK = "learning.select"
+EXPLAIN_TASK = "learning.explain_round"
 
 
 def loop_active(*, project: Project) -> LearningLoop | None:
@@ -181,10 +184,27 @@ def loop_select(*, loop_id: int) -> LearningLoop:
         loop.selection_round = selection_round
         loop.step = LearningLoop.Step.DONE
         loop.save(update_fields=["selection_round", "step", "timings"])
-        # Hands the batch to Label Studio once this transaction commits.
-        round_selected(selection_round=selection_round)
+        # Once this transaction commits: explain the picks, then hand them to Label Studio.
+        jobs.enqueue(EXPLAIN_TASK, queue="default", selection_round_id=selection_round.pk)
         run_finish(loop, RunStatus.SUCCEEDED, phase="next batch selected")
     return loop
+
+
+def loop_explain(*, selection_round_id: int) -> None:
+    """After selection: each pick gets its saliency overlay and nearest labeled items, then
+    the batch goes to Label Studio, whose tasks carry them. An explanation that fails is
+    logged and the batch goes out without it: explaining never holds up the experts. Were
+    this message lost, the periodic push of draft rounds sends the batch all the same."""
+    selection_round = SelectionRound.objects.filter(pk=selection_round_id).first()
+    if selection_round is None or selection_round.status != SelectionRound.Status.DRAFT:
+        return
+    try:
+        # A savepoint: a failed write inside leaves the connection usable for the push.
+        with transaction.atomic():
+            selection_round_explain(selection_round=selection_round)
+    except Exception:
+        logger.exception("explaining the picks of %s failed", selection_round)
+    round_selected(selection_round=selection_round)
 
 
 def loop_cancel(*, loop: LearningLoop) -> LearningLoop:

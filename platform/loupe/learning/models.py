@@ -285,6 +285,12 @@ class SelectionItem(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
     ls_task_id = models.BigIntegerField(null=True, blank=True)
+    # What the model looked at: the image with a Grad-CAM heat map of the predicted class
+    # laid over it (a PNG in media storage); empty for a cold start or when it failed.
+    saliency = models.FileField(max_length=255, blank=True)
+    # The labeled items nearest to this one in the version's embedding, nearest first:
+    # [{"item_id": ..., "label": class name, "distance": cosine distance}].
+    neighbours = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["selection_round", "rank"]

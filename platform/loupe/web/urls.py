@@ -24,4 +24,9 @@ urlpatterns = [
     path("projects/<slug:slug>/loop/", dashboards.project_loop, name="project-loop"),
     path("projects/<slug:slug>/jobs/start/", dashboards.project_job_start, name="job-start"),
     path("loops/<int:loop_id>/cancel/", dashboards.loop_cancel_view, name="loop-cancel-page"),
+    path(
+        "projects/<slug:slug>/picks/<int:pick_id>/saliency.png",
+        views.pick_saliency,
+        name="pick-saliency",
+    ),
 ]

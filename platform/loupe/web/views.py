@@ -2,8 +2,9 @@
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import HttpResponseForbidden, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,7 @@ from loupe.datasets.uploads import upload_size_check
 from loupe.errors import ApplicationError
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
 from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
+from loupe.learning.explanations import pick_explanations, pick_saliency_name
 from loupe.projects.selectors import project_classes, project_list
 from loupe.web.common import project_context, project_or_404
 
@@ -56,6 +58,9 @@ def project_items(request, slug):
     items = gallery_items(project=project, filters=filters)
     page = Paginator(items, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     details = gallery_details(project=project, items=list(page.object_list))
+    explanations = pick_explanations(item_ids=details)
+    for item_id, explanation in explanations.items():
+        details[item_id]["explanation"] = explanation
     counts = state_counts(project)
     return render(
         request,
@@ -64,6 +69,7 @@ def project_items(request, slug):
             **project_context(request, project, tab="items"),
             "page": page,
             "tiles": [(item, details[item.pk]) for item in page.object_list],
+            "any_saliency": any(e["has_saliency"] for e in explanations.values()),
             "filters": filters,
             "classes": project_classes(project=project),
             "sources": item_sources(project=project),
@@ -138,6 +144,18 @@ def project_import_upload(request, slug):
         return redirect("project-imports", slug=project.slug)
     context = {**_imports_context(request, project), "upload_error": error}
     return render(request, "projects/imports.html", context, status=status)
+
+
+@login_required
+def pick_saliency(request, slug, pick_id):
+    """A pick's saliency overlay (PNG), for the people of its project."""
+    project = project_or_404(request, slug)
+    name = pick_saliency_name(project=project, pick_id=pick_id)
+    if name is None or not default_storage.exists(name):
+        raise Http404("This pick has no saliency overlay.")
+    response = FileResponse(default_storage.open(name, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _query_without_page(request) -> str:

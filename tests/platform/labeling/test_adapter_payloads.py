@@ -11,6 +11,7 @@ import pytest
 
 from loupe.labeling.ls_payloads import (
     MalformedWebhook,
+    PushNeighbour,
     PushPrediction,
     PushTask,
     choices_result,
@@ -128,11 +129,59 @@ def test_task_payload_carries_item_round_reason_and_prediction():
         "loupe_reason": "low margin",
         "loupe_item_id": 7,
         "loupe_round_id": 2,
+        # A pick without explanation: nothing to show, and every field the config reads.
+        "loupe_saliency": "",
+        "loupe_neighbours": [],
+        "loupe_explanation": "",
     }
     assert payload["predictions"] == [
         {"result": choices_result(["dog"]), "score": 0.61, "model_version": "run-4"}
     ]
     assert "predictions" not in task_payload(PushTask(item_id=1, round_id=1, image="u"))
+
+
+def test_task_payload_carries_the_saliency_overlay_and_the_nearest_labeled_items():
+    task = PushTask(
+        item_id=7,
+        round_id=2,
+        image=local_file_url("items/ab/ab.png"),
+        saliency=local_file_url("explain/line/v3/item-7.png"),
+        explained_class="scratch",
+        neighbours=(
+            PushNeighbour(item_id=11, label="scratch", image=local_file_url("items/11.png")),
+            PushNeighbour(item_id=12, label="<b>dent</b>", image=local_file_url("items/12.png")),
+        ),
+    )
+
+    data = task_payload(task)["data"]
+
+    assert data["loupe_saliency"] == "/data/local-files/?d=explain/line/v3/item-7.png"
+    assert data["loupe_neighbours"] == [
+        {"item_id": 11, "label": "scratch", "image": "/data/local-files/?d=items/11.png"},
+        {"item_id": 12, "label": "<b>dent</b>", "image": "/data/local-files/?d=items/12.png"},
+    ]
+    shown = ET.fromstring(data["loupe_explanation"])  # well-formed, so the markup is ours
+    sources = [img.get("src") for img in shown.iter("img")]
+    assert sources == [
+        "/data/local-files/?d=explain/line/v3/item-7.png",
+        "/data/local-files/?d=items/11.png",
+        "/data/local-files/?d=items/12.png",
+    ]
+    text = " ".join(shown.itertext())
+    assert "What the model looked at to say scratch" in text
+    assert "Looks like these labeled items" in text
+    assert "<b>dent</b>" in text and shown.find(".//b") is None  # a class name stays text
+
+
+def test_the_explanation_sits_under_the_reason_beside_the_image():
+    config = labeling_config("image_classification", ["a", "b"], "Guidelines here.")
+    _, answer_side = ET.fromstring(config)
+    tags = [child.tag for child in answer_side]
+
+    explanation = answer_side.find("HyperText")
+    assert explanation.get("value") == "$loupe_explanation"
+    assert tags.index("Choices") < tags.index("Text") < tags.index("HyperText")
+    assert tags.index("HyperText") < tags.index("Collapse")
 
 
 def test_deep_links():
