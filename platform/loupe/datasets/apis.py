@@ -15,6 +15,7 @@ from loupe.datasets.selectors import (
     import_job_get,
     import_job_list,
     import_rejections,
+    item_file_open,
     item_get,
     item_list,
 )
@@ -82,7 +83,7 @@ class ItemFileApi(APIView):
     @extend_schema(responses={(200, "image/*"): bytes})
     def get(self, request, item_id: int):
         item = item_get(user=request.user, item_id=item_id)
-        response = FileResponse(item.file.open("rb"))
+        response = FileResponse(item_file_open(item=item))
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
 

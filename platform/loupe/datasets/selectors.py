@@ -1,11 +1,15 @@
 """Reads for items and imports."""
 
+import logging
+
 from django.db.models import QuerySet
 
 from loupe.datasets.models import ImportJob, ImportRejection, Item
 from loupe.errors import NotFoundError
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_list
+
+logger = logging.getLogger(__name__)
 
 
 def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item]:
@@ -32,6 +36,21 @@ def item_get(*, user, item_id: int) -> Item:
     if item is None:
         raise NotFoundError(f"No item {item_id}.")
     return item
+
+
+def item_file_open(*, item: Item):
+    """The item's stored image, opened for reading. A file gone from media storage (a volume
+    not mounted, a folder cleaned by hand) is a 404 that says so, and is logged: the item row
+    is kept, so nothing of its labels is lost."""
+    try:
+        return item.file.open("rb")
+    except (FileNotFoundError, OSError) as exc:
+        logger.error("image of item %s missing from media storage: %s", item.pk, exc)
+        raise NotFoundError(
+            f"The image of item {item.pk} is missing from media storage; its labels are kept."
+            " Restore the media folder (or re-import the file) to see it again.",
+            extra={"item": item.pk},
+        ) from None
 
 
 def import_job_list(*, project: Project) -> QuerySet[ImportJob]:

@@ -118,3 +118,24 @@ def test_project_creation_sets_ordered_classes_with_targets(api_client):
     assert [c["name"] for c in body["classes"]] == ["good", "porosity"]
     assert body["classes"][1]["target_count"] == 200
     assert body["settings"]["batch_size"] == 25
+
+
+def test_an_image_missing_from_storage_is_a_clear_404_and_the_item_stays(
+    api_client, project, import_root, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from loupe.datasets.models import Item
+
+    write_imagefolder(import_root / "a", {"ok": 2})
+    import_folder(api_client, project, import_root / "a", django_capture_on_commit_callbacks)
+    present, gone = Item.objects.filter(project=project).order_by("id")
+    assert api_client.get(f"/api/v1/items/{present.pk}/file/").status_code == 200
+    (Path(settings.MEDIA_ROOT) / gone.file.name).unlink()
+
+    response = api_client.get(f"/api/v1/items/{gone.pk}/file/")
+    assert response.status_code == 404
+    assert "missing from media storage" in response.json()["error"]["message"]
+    assert Item.objects.filter(pk=gone.pk, ground_truth__isnull=False).exists()
