@@ -141,7 +141,8 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, *, strength: float = 0.6) 
     """The image ``(H, W, 3)`` uint8 with the heat map ``(h, w)`` laid over it in colour.
 
     The heat is resized to the image; each pixel takes the heat colour in proportion to its
-    heat (at most ``strength``), so cold regions show the image as it is and hot ones glow.
+    heat to the power 1.5 (at most ``strength``), so cold and lukewarm regions show the image
+    nearly as it is and the hot ones glow.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
@@ -149,7 +150,7 @@ def heat_overlay(image: np.ndarray, heat: np.ndarray, *, strength: float = 0.6) 
     heat_map = torch.as_tensor(np.asarray(heat, dtype=np.float32))[None, None]
     heat_map = F.interpolate(heat_map, size=(height, width), mode="bilinear", align_corners=False)
     resized = heat_map[0, 0].clamp_(0.0, 1.0).numpy()
-    weight = (strength * resized)[..., None]
+    weight = (strength * resized**1.5)[..., None]
     blended = image.astype(np.float32) * (1.0 - weight) + 255.0 * heat_colours(resized) * weight
     return np.clip(blended.round(), 0, 255).astype(np.uint8)
 

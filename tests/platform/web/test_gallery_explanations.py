@@ -66,7 +66,7 @@ def test_a_picked_item_shows_its_overlay_and_the_labeled_items_it_resembles(expl
     assert "where the model looked to say scratch" in shown
     assert "looks like" in shown
     assert f'src="/api/v1/items/{labeled[0].pk}/file/"' in shown
-    assert re.search(r"</?img[^>]*>scratch</span>.*</?img[^>]*>good</span>", shown, re.S)
+    assert re.search(r'class="name">scratch</span>.*class="name">good</span>', shown, re.S)
     plain = tile(page, second.item_id)
     assert "saliency" not in plain and "looks like" not in plain
     assert 'id="show-saliency"' in page  # one switch shows every overlay at once
