@@ -194,9 +194,10 @@ def loop_explain(*, selection_round_id: int) -> None:
     """After selection: each pick gets its saliency overlay and nearest labeled items, then
     the batch goes to Label Studio, whose tasks carry them. An explanation that fails is
     logged and the batch goes out without it: explaining never holds up the experts. Were
-    this message lost, the periodic push of draft rounds sends the batch all the same."""
+    this message lost, the periodic push of draft rounds sends the batch all the same (and a
+    late explanation still reaches the gallery)."""
     selection_round = SelectionRound.objects.filter(pk=selection_round_id).first()
-    if selection_round is None or selection_round.status != SelectionRound.Status.DRAFT:
+    if selection_round is None:
         return
     try:
         # A savepoint: a failed write inside leaves the connection usable for the push.
@@ -204,7 +205,8 @@ def loop_explain(*, selection_round_id: int) -> None:
             selection_round_explain(selection_round=selection_round)
     except Exception:
         logger.exception("explaining the picks of %s failed", selection_round)
-    round_selected(selection_round=selection_round)
+    if selection_round.status == SelectionRound.Status.DRAFT:
+        round_selected(selection_round=selection_round)
 
 
 def loop_cancel(*, loop: LearningLoop) -> LearningLoop:

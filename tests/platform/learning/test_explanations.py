@@ -13,7 +13,7 @@ from loupe.datasets.models import Item
 from loupe.labeling import sync
 from loupe.labeling.models import GroundTruth
 from loupe.learning.explanations import OVERLAY_PX, selection_round_explain
-from loupe.learning.loop import loop_start
+from loupe.learning.loop import loop_explain, loop_start
 from loupe.learning.models import RunStatus, SelectionItem, SelectionRound
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +154,20 @@ def test_a_cold_start_round_has_nothing_to_explain(
     assert selection_round_explain(selection_round=loop.selection_round) == 0
     assert all(t.saliency == "" and t.neighbours == () for t in label_studio.tasks)
     assert label_studio.tasks
+
+
+def test_a_late_explanation_still_reaches_a_round_already_pushed(
+    inspection_project, label_studio, django_capture_on_commit_callbacks
+):
+    loop = run_loop(inspection_project, django_capture_on_commit_callbacks)
+    selection = loop.selection_round
+    # As if the periodic push had sent the batch before its explanation came.
+    SelectionItem.objects.filter(selection_round=selection).update(saliency="", neighbours=[])
+    pushed = len(label_studio.tasks)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        loop_explain(selection_round_id=selection.pk)
+
+    assert not selection.items.filter(saliency="").exists()
+    assert all(len(p.neighbours) == 3 for p in selection.items.all())
+    assert len(label_studio.tasks) == pushed  # not pushed twice
