@@ -35,6 +35,13 @@ def explain_round(*, selection_round_id: int) -> None:
     loop_explain(selection_round_id=selection_round_id)
 
 
+@app.task(name="learning.scan_labels", **IDEMPOTENT)
+def scan_labels(*, model_version_id: int) -> None:
+    from loupe.learning.label_suspects import label_suspects_scan_by_id
+
+    label_suspects_scan_by_id(model_version_id=model_version_id)
+
+
 @app.task(name="learning.resume")
 def resume() -> None:
     from loupe.learning.loop import runs_resume

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from loupe.accounts import apis as accounts
 from loupe.datasets import apis as datasets
+from loupe.labeling.urls import project_urlpatterns as labeling_project_urls
 from loupe.projects import apis as projects
 
 urlpatterns = [
@@ -34,5 +35,6 @@ urlpatterns = [
     path("imports/<int:import_id>/", datasets.ImportDetailApi.as_view(), name="import-detail"),
     path("", include("loupe.learning.urls")),
     path("", include("loupe.insights.urls")),
+    path("", include(labeling_project_urls)),
     path("labeling/", include("loupe.labeling.urls")),
 ]

@@ -1,4 +1,5 @@
-"""REST views of labeling: the Label Studio webhook, deep links, sync, push and agreement."""
+"""REST views of labeling: the Label Studio webhook, deep links, sync, push, agreement and
+the label-error review queue."""
 
 import hmac
 import logging
@@ -15,7 +16,7 @@ from loupe.api.permissions import require
 from loupe.api.schema import ERROR
 from loupe.datasets.selectors import item_get
 from loupe.errors import ApplicationError, PermissionDeniedError
-from loupe.labeling import adapter, selectors
+from loupe.labeling import adapter, review, selectors
 from loupe.labeling.reconcile import RECONCILE_TASK
 from loupe.labeling.services import (
     ground_truth_review,
@@ -255,3 +256,86 @@ class RoundPushApi(APIView):
         selection_round.refresh_from_db()
         data = selectors.round_labeling(selection_round=selection_round)
         return Response(RoundLabelingSerializer(data).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReviewVoteSerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    label = serializers.CharField()
+
+
+class LabelSuspectSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    image_url = serializers.SerializerMethodField()
+    given = serializers.CharField(help_text="The label the item has now, under suspicion.")
+    decided_by = serializers.CharField()
+    decided = serializers.CharField(help_text="How the given label was decided, in words.")
+    predicted = serializers.CharField(help_text="The model's most probable class.")
+    confidence = serializers.FloatField(help_text="The model's probability of `predicted`.")
+    suggested = serializers.CharField(help_text="The class the model is confidently in.")
+    given_probability = serializers.FloatField()
+    score = serializers.FloatField(help_text="How strongly another class is preferred, 0..1.")
+    evidence = serializers.ChoiceField(choices=["holdout", "labeled_since", "training"])
+    out_of_sample = serializers.BooleanField()
+    agreement = serializers.FloatField(allow_null=True)
+    num_annotators = serializers.IntegerField()
+    votes = ReviewVoteSerializer(many=True)
+
+    def get_image_url(self, suspect) -> str:
+        return f"/api/v1/items/{suspect['item_id']}/file/"
+
+
+class ReviewRoundSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    model_version = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    push_error = serializers.CharField()
+    sent = serializers.IntegerField()
+    confirmed = serializers.IntegerField()
+    corrected = serializers.IntegerField()
+    pending = serializers.IntegerField()
+
+
+class LabelReviewApi(APIView):
+    """Labels the latest model version doubts (confident learning), with their evidence, and
+    the outcome of the review rounds sent so far."""
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["no_model", "scanning", "ready"])
+        model_version = serializers.IntegerField(allow_null=True)
+        checked = serializers.DictField(child=serializers.IntegerField())
+        evidence_note = serializers.CharField()
+        suspects = LabelSuspectSerializer(many=True)
+        rounds = ReviewRoundSerializer(many=True)
+        totals = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        queue = review.label_review_queue(project=project)
+        return Response(self.OutputSerializer(queue).data)
+
+
+class LabelReviewSendApi(APIView):
+    """Sends the listed suspects (or the given ones) to Label Studio as a review round."""
+
+    class InputSerializer(serializers.Serializer):
+        item_ids = serializers.ListField(
+            child=serializers.IntegerField(), required=False, max_length=review.MAX_SEND
+        )
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=review.MAX_SEND)
+
+    @extend_schema(
+        request=InputSerializer, responses={202: ReviewRoundSerializer, 400: ERROR, 409: ERROR}
+    )
+    def post(self, request, slug: str):
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="run_jobs")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        selection_round = review.label_review_send(project=project, **data.validated_data)
+        sent = next(
+            r for r in review.review_rounds(project=project) if r["id"] == selection_round.pk
+        )
+        return Response(ReviewRoundSerializer(sent).data, status=status.HTTP_202_ACCEPTED)

@@ -15,6 +15,9 @@ The rule (also in docs/label-studio.md):
   reviewer decides (`ground_truth_review`).
 - Nobody voted (all skipped) -> the item is `skipped`.
 - Decisions made in review or imported with the data are never overwritten by votes.
+- An answered label-review task (`labeling.review`) decides its item whatever came before,
+  an imported label included: the reviewers' votes on it, a tie keeping the label under
+  review, make a `review` decision.
 
 Latest answer: the voter is the annotator's name, or the Label Studio annotation when the
 name is unknown (`voter_of`). Of a voter's answers on an item, the latest is the greatest by
@@ -163,6 +166,18 @@ def latest_votes(annotations) -> dict[int, list[Vote]]:
     }
 
 
+def _reviewed(label, votes: Sequence[Vote]) -> Outcome:
+    """A review decision for `label`, with how many of all the item's voters chose it."""
+    labels = [v.label for v in votes if v.counts]
+    return Outcome(
+        state=ItemState.LABELED,
+        label=label,
+        decided_by=Decision.REVIEW,
+        votes=len(labels),
+        agreement=labels.count(label) / len(labels) if labels else None,
+    )
+
+
 @transaction.atomic
 def ground_truth_recompute(
     *, project, item_ids: Iterable[int], returned: Iterable[int] = ()
@@ -183,12 +198,19 @@ def ground_truth_recompute(
     create, update, delete, changed_items = [], [], [], []
     new_labels = 0
     holdout = HoldoutAssigner(project=project)
+    # Imported here: the review module reads this one.
+    from loupe.labeling.review import review_decisions
+
+    reviewed = review_decisions(item_ids=items)
     for item_id in sorted(items):
         item = items[item_id]
         truth = truths.get(item_id)
-        if truth is not None and truth.decided_by in STICKY_DECISIONS:
+        if item_id in reviewed:
+            outcome = _reviewed(reviewed[item_id].label, votes_of(by_item[item_id]))
+        elif truth is not None and truth.decided_by in STICKY_DECISIONS:
             continue
-        outcome = decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
+        else:
+            outcome = decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
         state = outcome.state
         if outcome.label is None and item_id in returned and not by_item[item_id]:
             state = ItemState.UNLABELED

@@ -27,7 +27,7 @@ from django.utils import timezone
 from loupe import jobs
 from loupe.datasets.models import Item, ItemState
 from loupe.errors import ApplicationError
-from loupe.labeling import adapter
+from loupe.labeling import adapter, review
 from loupe.labeling.consensus import ground_truth_recompute
 from loupe.labeling.ls_payloads import (
     WEBHOOK_ACTIONS,
@@ -436,6 +436,13 @@ def _rounds_complete(item_ids: set[int]) -> None:
         status=SelectionRound.Status.PUSHED, items__item_id__in=item_ids
     ).distinct()
     for selection_round in rounds:
+        if selection_round.strategy == review.LABEL_REVIEW:
+            # Its items stay labeled while reviewed: it is done once every task is answered.
+            if not review.review_round_open(selection_round):
+                SelectionRound.objects.filter(pk=selection_round.pk).update(
+                    status=SelectionRound.Status.COMPLETE
+                )
+            continue
         open_items = Item.objects.filter(
             selections__selection_round=selection_round,
             state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION],

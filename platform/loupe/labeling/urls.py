@@ -21,3 +21,17 @@ urlpatterns = [
     path("rounds/<int:round_id>/", apis.RoundLabelingApi.as_view(), name="labeling-round"),
     path("rounds/<int:round_id>/push/", apis.RoundPushApi.as_view(), name="labeling-round-push"),
 ]
+
+# Mounted under /api/v1/ beside the other project resources (loupe.api.urls).
+project_urlpatterns = [
+    path(
+        "projects/<slug:slug>/label-review/",
+        apis.LabelReviewApi.as_view(),
+        name="label-review",
+    ),
+    path(
+        "projects/<slug:slug>/label-review/send/",
+        apis.LabelReviewSendApi.as_view(),
+        name="label-review-send",
+    ),
+]
