@@ -39,6 +39,7 @@ from loupe.learning.label_suspects import (
     EVIDENCE_HOLDOUT,
     EVIDENCE_LABELED_SINCE,
     OUT_OF_SAMPLE,
+    SUSPECT_MIN_CONFIDENCE,
     label_suspects_read,
     label_suspects_request,
     latest_version,
@@ -71,17 +72,39 @@ def decided_words(decided_by: str, num_annotators: int, agreement: float | None)
     return "by the annotators"
 
 
-def evidence_note(checked: dict, version: int) -> str:
+def evidence_note(scan: dict) -> str:
     """Which of the version's predictions the suspects stand on, in words."""
+    checked, version = scan["checked"], scan["version"]
     holdout = checked.get(EVIDENCE_HOLDOUT, 0)
     since = checked.get(EVIDENCE_LABELED_SINCE, 0)
     training = checked.get("training", 0)
-    return (
-        f"Out of sample: model v{version}'s predictions on the {holdout} holdout labels and"
-        f" the {since} labels given since it was trained, none of which it trained on."
-        f" In sample, weaker evidence: its predictions on the {training} labels it trained"
-        " on (a network remembers its training labels, so it rarely contradicts them)."
-    )
+    unseen = [
+        text
+        for n, text in (
+            (holdout, f"the {holdout} holdout labels"),
+            (since, f"the {since} labels given since it was trained"),
+        )
+        if n
+    ]
+    parts = []
+    if unseen:
+        parts.append(
+            f"Out of sample: model v{version}'s predictions on {' and '.join(unseen)},"
+            " none of which it trained on."
+        )
+    if training:
+        parts.append(
+            f"In sample, weaker evidence: its predictions on the {training} labels it trained"
+            " on (a network remembers its training labels, so it rarely contradicts them)."
+        )
+    weak = scan.get("weak", 0)
+    if weak:
+        parts.append(
+            f"{weak} more label{'s' if weak != 1 else ''} the model doubts with less than"
+            f" {SUSPECT_MIN_CONFIDENCE:.0%} for the other class {'are' if weak != 1 else 'is'}"
+            " not listed: too weak to spend an expert's time on."
+        )
+    return " ".join(parts)
 
 
 def review_reason(suspect: dict, *, version: int, decided: str) -> str:
@@ -280,7 +303,7 @@ def label_review_queue(*, project: Project) -> dict:
         **out,
         "status": "ready",
         "checked": scan["checked"],
-        "evidence_note": evidence_note(scan["checked"], version.version),
+        "evidence_note": evidence_note(scan),
         "suspects": _still_suspect(project, scan["suspects"]),
     }
 

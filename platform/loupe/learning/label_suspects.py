@@ -12,6 +12,10 @@ Which evidence each suspect stands on matters, so every labeled item is put in o
   so it rarely contradicts them: these predictions are in-sample and weaker evidence (a
   contradiction found here is real, but many errors go unseen).
 
+A suspect is listed only when the model gives the class it prefers at least
+SUSPECT_MIN_CONFIDENCE: confident learning compares an item with its class's average, and a
+model near chance is "confident" of many items that way, none worth an expert's time.
+
 The first two are out of sample. Confident learning runs on each side separately (a class's
 threshold is the mean probability of the class on its own items, and in-sample
 probabilities are higher), so in-sample confidence never raises the bar out of sample.
@@ -44,6 +48,8 @@ EVIDENCE_TRAINING = "training"
 OUT_OF_SAMPLE = (EVIDENCE_HOLDOUT, EVIDENCE_LABELED_SINCE)
 # Suspects kept per side of the evidence, most suspect first.
 MAX_SUSPECTS = 200
+# The least probability of the preferred class that makes a listed suspect.
+SUSPECT_MIN_CONFIDENCE = 0.5
 SCORE_BATCH = 256
 # A request to scan is not repeated for this long while its worker runs.
 REQUEST_SECONDS = 900
@@ -140,22 +146,25 @@ def _probabilities(version: ModelVersion, rows) -> np.ndarray:
     return probs
 
 
-def _suspects(version, rows, probs, evidence, side) -> tuple[list[dict], int]:
+def _suspects(version, rows, probs, evidence, side) -> tuple[list[dict], int, int]:
+    """(suspects, items checked, suspects left out as too weak) on one side of the evidence."""
     from ml.label_errors import find_label_issues
 
     positions = np.array([i for i, e in enumerate(evidence) if e in side], dtype=np.int64)
     if not positions.size:
-        return [], 0
+        return [], 0, 0
     labels = np.array([rows[i][3] for i in positions], dtype=np.int64)
     p = probs[positions]
     issues = find_label_issues(labels, p)
+    strong = p[issues.indices, issues.suggested_labels] >= SUSPECT_MIN_CONFIDENCE
+    kept = np.flatnonzero(strong)[:MAX_SUSPECTS]
     names = version.class_names
     out = []
     for index, score_, given, suggested in zip(
-        issues.indices[:MAX_SUSPECTS].tolist(),
-        issues.scores[:MAX_SUSPECTS].tolist(),
-        issues.given_labels[:MAX_SUSPECTS].tolist(),
-        issues.suggested_labels[:MAX_SUSPECTS].tolist(),
+        issues.indices[kept].tolist(),
+        issues.scores[kept].tolist(),
+        issues.given_labels[kept].tolist(),
+        issues.suggested_labels[kept].tolist(),
         strict=True,
     ):
         row = int(positions[index])
@@ -172,7 +181,7 @@ def _suspects(version, rows, probs, evidence, side) -> tuple[list[dict], int]:
                 "evidence": evidence[row],
             }
         )
-    return out, int(positions.size)
+    return out, int(positions.size), int((~strong).sum())
 
 
 def label_suspects_scan(*, model_version: ModelVersion) -> dict:
@@ -181,8 +190,8 @@ def label_suspects_scan(*, model_version: ModelVersion) -> dict:
     rows = _labeled_rows(model_version)
     evidence = _evidence(model_version, rows)
     probs = _probabilities(model_version, rows) if rows else np.zeros((0, 1))
-    out_of_sample, n_out = _suspects(model_version, rows, probs, evidence, OUT_OF_SAMPLE)
-    in_sample, n_in = _suspects(model_version, rows, probs, evidence, (EVIDENCE_TRAINING,))
+    out_of_sample, n_out, weak_out = _suspects(model_version, rows, probs, evidence, OUT_OF_SAMPLE)
+    in_sample, n_in, weak_in = _suspects(model_version, rows, probs, evidence, (EVIDENCE_TRAINING,))
     scan = {
         "version": model_version.version,
         "model_version_id": model_version.pk,
@@ -194,6 +203,8 @@ def label_suspects_scan(*, model_version: ModelVersion) -> dict:
         },
         "out_of_sample_items": n_out,
         "in_sample_items": n_in,
+        # Contradicted, but with less than SUSPECT_MIN_CONFIDENCE for the other class.
+        "weak": weak_out + weak_in,
         "suspects": out_of_sample + in_sample,
     }
     file_replace(name=scan_name(model_version), content=json.dumps(scan).encode())

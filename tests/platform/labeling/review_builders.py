@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.services import import_job_create, import_job_run
 from loupe.datasets.storage import file_replace
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 from loupe.learning.models import ModelVersion, Prediction
 from loupe.projects.models import LabelClass, Project
+from loupe.projects.services import project_create
 from tests.factories import ItemFactory
 from tests.platform.labeling.builders import items_with_files, labeling_project, model_version
 
@@ -95,3 +97,39 @@ def suspect_world(
         ModelVersion.objects.filter(pk=version.pk).update(train_embeddings=name)
         version.refresh_from_db()
     return SuspectWorld(project, version, items, flipped, in_sample_flip)
+
+
+def inspection_line(import_root, *, epochs: int = 25):
+    """An inspection project with 160 imported labels (30% in the holdout) and a pool of 80,
+    trained long enough (`epochs` at the first training) that its model is sure of items:
+    a model near chance doubts no label strongly enough to list it."""
+    from ml.synthetic import make_inspection_dataset
+
+    make_inspection_dataset(
+        import_root / "line",
+        n_images=240,
+        image_size=32,
+        seed=3,
+        class_counts={"good": 90, "scratch": 50, "dent": 50, "stain": 50},
+    )
+    project = project_create(
+        name="Line",
+        created_by=None,
+        classes=["good", "scratch", "dent", "stain"],
+        image_size=32,
+        batch_size=12,
+        train_epochs=epochs,
+        control_fraction=0.25,
+    )
+    rows = (import_root / "line" / "manifest.csv").read_text().splitlines()[1:]
+    labeled, pool = ["path,label"], ["path"]
+    for i, row in enumerate(rows):
+        path, label = row.split(",")[:2]
+        (labeled if i % 3 else pool).append(f"line/{path},{label}" if i % 3 else f"line/{path}")
+    for name, lines, holdout in (("labeled.csv", labeled, 0.3), ("pool.csv", pool, 0.0)):
+        (import_root / name).write_text("\n".join(lines) + "\n")
+        job = import_job_create(
+            project=project, path=str(import_root / name), enqueue=False, holdout_fraction=holdout
+        )
+        assert import_job_run(import_job_id=job.pk).rejected == 0
+    return project

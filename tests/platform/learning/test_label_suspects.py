@@ -14,12 +14,13 @@ from loupe.learning.label_suspects import (
 from loupe.learning.models import Prediction, RunStatus
 from loupe.learning.training import training_run_create, training_run_execute
 from loupe.projects.models import LabelClass
+from tests.platform.labeling.review_builders import inspection_line
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_flipped_holdout_label_is_a_suspect_of_the_trained_version(inspection_project):
-    project = inspection_project
+def test_a_flipped_holdout_label_is_a_suspect_of_the_trained_version(import_root):
+    project = inspection_line(import_root)
     run = training_run_execute(training_run_id=training_run_create(project=project).pk)
     assert run.status == RunStatus.SUCCEEDED, run.error
     version = run.model_version
@@ -30,6 +31,7 @@ def test_a_flipped_holdout_label_is_a_suspect_of_the_trained_version(inspection_
     probs = _probabilities(version, rows)
     # The holdout item the version is surest of, labeled wrongly on purpose.
     surest = max(holdout, key=lambda i: probs[i, rows[i][3]])
+    assert probs[surest, rows[surest][3]] > 0.5
     item_id, true = rows[surest][0], version.class_names[rows[surest][3]]
     wrong = next(name for name in version.class_names if name != true)
     GroundTruth.objects.filter(item_id=item_id).update(
