@@ -15,6 +15,8 @@ TABS = [
     ("overview", "Overview", "project-overview"),
     ("items", "Items", "project-items"),
     ("models", "Models", "project-models"),
+    ("labelers", "For labelers", "project-labelers"),
+    ("review", "Label review", "project-label-review"),
     ("imports", "Imports", "project-imports"),
 ]
 

@@ -18,6 +18,17 @@ urlpatterns = [
         views.project_import_upload,
         name="project-import-upload",
     ),
+    path("projects/<slug:slug>/labeling/", views.project_labelers, name="project-labelers"),
+    path(
+        "projects/<slug:slug>/label-review/",
+        views.project_label_review,
+        name="project-label-review",
+    ),
+    path(
+        "projects/<slug:slug>/label-review/send/",
+        views.project_label_review_send,
+        name="project-label-review-send",
+    ),
     path("projects/<slug:slug>/models/", dashboards.project_models, name="project-models"),
     path("projects/<slug:slug>/drift/", dashboards.project_drift, name="project-drift"),
     path("projects/<slug:slug>/jobs/", dashboards.project_jobs, name="project-jobs"),

@@ -17,7 +17,9 @@ from loupe.datasets.services import import_upload_save
 from loupe.datasets.uploads import upload_size_check
 from loupe.errors import ApplicationError
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
+from loupe.insights.labelers import labelers_page
 from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
+from loupe.labeling.review import label_review_queue, label_review_send
 from loupe.learning.explanations import pick_explanations, pick_saliency_name
 from loupe.projects.selectors import project_classes, project_list
 from loupe.web.common import project_context, project_or_404
@@ -156,6 +158,52 @@ def pick_saliency(request, slug, pick_id):
     response = FileResponse(default_storage.open(name, "rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+def project_labelers(request, slug):
+    """For the people who label: the method in plain words, why they see these items, where
+    the model is confused and how their agreement compares with the others'."""
+    project = project_or_404(request, slug)
+    context = {
+        **project_context(request, project, tab="labelers"),
+        **labelers_page(project=project, user=request.user),
+    }
+    return render(request, "projects/labelers.html", context)
+
+
+def _label_review_context(request, project) -> dict:
+    return {
+        **project_context(request, project, tab="review"),
+        "queue": label_review_queue(project=project),
+    }
+
+
+@login_required
+def project_label_review(request, slug):
+    """The labels the latest model doubts, with their evidence, and the review rounds."""
+    project = project_or_404(request, slug)
+    return render(request, "projects/label_review.html", _label_review_context(request, project))
+
+
+@login_required
+@require_POST
+def project_label_review_send(request, slug):
+    """Sends the listed suspects to Label Studio as a review round, then shows the page."""
+    project = project_or_404(request, slug)
+    if not user_can(user=request.user, project=project, action="run_jobs"):
+        return HttpResponseForbidden("Only admins and ML engineers of this project send reviews.")
+    status = 200
+    try:
+        sent = label_review_send(project=project)
+        notice = (
+            f"Review round {sent.number} with {sent.batch_size} labels is on its way to"
+            " Label Studio."
+        )
+    except ApplicationError as exc:
+        notice, status = exc.message, exc.status
+    context = {**_label_review_context(request, project), "notice": notice}
+    return render(request, "projects/label_review.html", context, status=status)
 
 
 def _query_without_page(request) -> str:
