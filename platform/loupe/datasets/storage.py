@@ -4,6 +4,7 @@ On the local filesystem files are written directly (temporary name, then an atom
 which is many times faster than Django's generic storage API for small images; other
 backends (S3-compatible storage) go through that API."""
 
+import contextlib
 import os
 import uuid
 
@@ -38,12 +39,23 @@ def file_store(*, name: str, content: bytes) -> bool:
     if folder not in _known_dirs:
         os.makedirs(folder, exist_ok=True)
         _known_dirs.add(folder)
-    # A crash mid-write must never leave a truncated file under a content address.
-    temporary = f"{path}.{uuid.uuid4().hex}.part"
-    with open(temporary, "wb") as handle:
-        handle.write(content)
-    os.replace(temporary, path)
+    _write_whole(path, content)
     return True
+
+
+def _write_whole(path: str, content: bytes) -> None:
+    """Writes under a temporary name, then renames over `path`: a crash or a full disk
+    mid-write never leaves a truncated file under the name, and a failed write leaves what
+    was there before (and no temporary file)."""
+    temporary = f"{path}.{uuid.uuid4().hex}.part"
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _generic_store(name: str, content: bytes) -> bool:
@@ -62,7 +74,14 @@ def file_delete(*, name: str) -> None:
 
 def file_replace(*, name: str, content: bytes) -> None:
     """Writes `content` under exactly `name` in media storage, replacing what was there (a
-    rerun's artifact or a refreshed cache); Django's storage would pick another name."""
+    rerun's artifact or a refreshed cache); Django's storage would pick another name. On
+    the local filesystem the new file replaces the old one only once it is whole."""
+    local = _local_storage()
+    if local is not None:
+        path = local.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _write_whole(path, content)
+        return
     if default_storage.exists(name):
         default_storage.delete(name)
     default_storage.save(name, ContentFile(content))
