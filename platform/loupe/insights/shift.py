@@ -97,13 +97,12 @@ def drift_compute(*, project: Project, run: ScoringRun) -> dict:
     started = time.perf_counter()
     rng = np.random.default_rng(0)
     arrays = scoring_arrays(run=run)
-    ids, embeddings = arrays["item_ids"], arrays["embeddings"]
     base = {"scoring_run": run.pk, "model_version": run.model_version.version}
-    if embeddings.size == 0:
+    if arrays.embeddings is None or arrays.embeddings.size == 0:
         return {**base, "available": False, "message": "The latest scoring kept no embeddings."}
-    if len(ids) > POOL_SAMPLE:
-        keep = np.sort(rng.choice(len(ids), size=POOL_SAMPLE, replace=False))
-        ids, embeddings = ids[keep], embeddings[keep]
+    if len(arrays) > POOL_SAMPLE:
+        arrays = arrays.take(np.sort(rng.choice(len(arrays), size=POOL_SAMPLE, replace=False)))
+    ids = arrays.item_ids
     meta = {
         row[0]: row[1:]
         for row in Item.objects.filter(pk__in=[int(i) for i in ids]).values_list(
@@ -112,7 +111,8 @@ def drift_compute(*, project: Project, run: ScoringRun) -> dict:
     }
     # Items labeled since the scoring left the pool: the pool is what is still unlabeled.
     in_pool = np.array([meta.get(int(i), ("",))[0] == ItemState.UNLABELED for i in ids])
-    pool_ids, pool = ids[in_pool], embeddings[in_pool]
+    pool_items = arrays.take(in_pool)
+    pool_ids, pool = pool_items.item_ids, pool_items.embeddings
     tests, notes = [], []
 
     labeled = list(

@@ -28,6 +28,7 @@ from loupe.learning.models import (
 )
 from loupe.learning.runs import run_finish, stale_after
 from loupe.projects.selectors import project_classes
+from ml.artifacts import SUFFIX, ItemArrays, concat, load, save
 
 logger = logging.getLogger(__name__)
 
@@ -254,18 +255,17 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
     probs = apply_temperature(output.probs, temperature)
     ids = np.array([r[0] for r in rows], dtype=np.int64)
 
-    artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}.npz"
-    buffer = io.BytesIO()
-    arrays = {
-        "item_ids": ids,
-        "probs": probs,
-        "raw_probs": output.probs,
-        "embeddings": output.embeddings,
-    }
-    if output.mc_probs is not None:
-        arrays["mc_probs"] = apply_temperature(output.mc_probs, temperature)
-    np.savez(buffer, **arrays)
-    file_replace(name=artifact, content=buffer.getvalue())
+    artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}{SUFFIX}"
+    scored = ItemArrays(
+        item_ids=ids,
+        probs=probs,
+        raw_probs=output.probs,
+        embeddings=output.embeddings,
+        mc_probs=None
+        if output.mc_probs is None
+        else apply_temperature(output.mc_probs, temperature),
+    )
+    file_replace(name=artifact, content=save(scored))
 
     with transaction.atomic():
         # Conflicts are ignored: an item already scored by this version (a redelivered
@@ -339,25 +339,15 @@ def _predictions_insert(
     insert_rows(Prediction, _PREDICTION_COLUMNS, rows, ignore_conflicts=True)
 
 
-def scoring_arrays(*, run: ScoringRun) -> dict[str, np.ndarray]:
-    """item_ids, probs (calibrated by the version's temperature), raw_probs (the model's
-    own, absent for runs scored before they were kept) and embeddings of a finished run,
-    read back from its chunk artifacts."""
+def scoring_arrays(*, run: ScoringRun) -> ItemArrays:
+    """Item ids, probs (calibrated by the version's temperature), raw_probs (the model's
+    own, absent for runs scored before they were kept), embeddings and, when the strategy
+    asked for them, MC draws of a finished run, read back from its chunk artifacts."""
     parts = []
     for name in run.chunks.order_by("index").values_list("artifact", flat=True):
         if name:
             with default_storage.open(name, "rb") as handle:
-                data = np.load(io.BytesIO(handle.read()))
-                parts.append({k: data[k] for k in data.files})
+                parts.append(load(handle))
     if not parts:
-        return {
-            "item_ids": np.empty(0, dtype=np.int64),
-            "probs": np.empty((0, len(run.model_version.class_names)), dtype=np.float32),
-            "embeddings": np.empty((0, 0), dtype=np.float32),
-        }
-    # mc_probs are (T, n, k): items run along the second axis.
-    return {
-        k: np.concatenate([p[k] for p in parts], axis=1 if k == "mc_probs" else 0)
-        for k in parts[0]
-        if all(k in p for p in parts)
-    }
+        return ItemArrays.empty(num_classes=len(run.model_version.class_names))
+    return concat(parts)

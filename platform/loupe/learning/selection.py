@@ -1,7 +1,6 @@
 """Selection: the project's strategy over the latest scores picks the next batch, with a
 random control slice, and records why each item was picked."""
 
-import io
 import logging
 
 import numpy as np
@@ -17,6 +16,7 @@ from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _labeled_embeddings(version, taken: np.ndarray) -> np.ndarray | None:
     if version.train_embeddings:
         try:
             with default_storage.open(version.train_embeddings.name, "rb") as handle:
-                parts.append(np.load(io.BytesIO(handle.read()))["embeddings"])
+                parts.append(load(handle, require=("embeddings",)).embeddings)
         except (OSError, KeyError, ValueError) as exc:
             # Selection still works without them, only less aware of the labeled set.
             logger.warning("training embeddings of v%s unreadable: %s", version.version, exc)
@@ -175,15 +175,16 @@ def selection_round_create(
         name = strategy_name(project)
         arrays = scoring_arrays(run=scoring_run)
         still_open = set(candidates.values_list("id", flat=True))
-        keep = np.array([int(i) in still_open for i in arrays["item_ids"]], dtype=bool)
-        ids, probs = arrays["item_ids"][keep], arrays["probs"][keep]
-        embeddings = arrays["embeddings"][keep] if arrays["embeddings"].size else None
+        keep = np.array([int(i) in still_open for i in arrays.item_ids], dtype=bool)
+        open_items = arrays.take(keep)
+        ids, probs, mc_probs = open_items.item_ids, open_items.probs, open_items.mc_probs
+        has_embeddings = arrays.embeddings is not None and arrays.embeddings.size
+        embeddings = open_items.embeddings if has_embeddings else None
         labeled = (
-            _labeled_embeddings(scoring_run.model_version, arrays["embeddings"][~keep])
+            _labeled_embeddings(scoring_run.model_version, arrays.take(~keep).embeddings)
             if embeddings is not None
             else None
         )
-        mc_probs = arrays["mc_probs"][:, keep] if "mc_probs" in arrays else None
         targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
         inputs = AcquisitionInputs(
             probs=probs,

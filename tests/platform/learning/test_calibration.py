@@ -38,7 +38,7 @@ def test_a_small_holdout_fits_no_temperature_and_says_so(
     assert sum(b["count"] for b in calibration["before"]["bins"]) == holdout
     # T = 1: the predictions are the model's own probabilities.
     arrays = scoring_arrays(run=loop.scoring_run)
-    np.testing.assert_array_equal(arrays["probs"], arrays["raw_probs"])
+    np.testing.assert_array_equal(arrays.probs, arrays.raw_probs)
 
 
 def test_the_majority_class_baseline_is_scored_on_the_holdout(
@@ -67,12 +67,12 @@ def test_a_fitted_temperature_calibrates_what_scoring_writes_and_selection_reads
     assert calibration["fitted"] and abs(np.log(calibration["temperature"])) > 0.05
     assert calibration["after"]["ece"] >= 0.0 and "cross-fitted" in calibration["note"]
     arrays = scoring_arrays(run=loop.scoring_run)
-    expected = apply_temperature(arrays["raw_probs"], calibration["temperature"])
-    np.testing.assert_allclose(arrays["probs"], expected, rtol=1e-5, atol=1e-7)
-    assert (arrays["probs"].argmax(axis=1) == arrays["raw_probs"].argmax(axis=1)).all()
-    assert np.abs(arrays["probs"] - arrays["raw_probs"]).max() > 0.01
+    expected = apply_temperature(arrays.raw_probs, calibration["temperature"])
+    np.testing.assert_allclose(arrays.probs, expected, rtol=1e-5, atol=1e-7)
+    assert (arrays.probs.argmax(axis=1) == arrays.raw_probs.argmax(axis=1)).all()
+    assert np.abs(arrays.probs - arrays.raw_probs).max() > 0.01
     # The confidence a person sees on a prediction and a pick is the calibrated one.
-    calibrated = dict(zip(arrays["item_ids"].tolist(), arrays["probs"].max(axis=1), strict=True))
+    calibrated = dict(zip(arrays.item_ids.tolist(), arrays.probs.max(axis=1), strict=True))
     for prediction in Prediction.objects.filter(scoring_run=loop.scoring_run)[:20]:
         assert prediction.confidence == pytest.approx(calibrated[prediction.item_id], abs=1e-6)
     picks = SelectionItem.objects.filter(selection_round=loop.selection_round)

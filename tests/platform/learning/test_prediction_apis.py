@@ -382,7 +382,7 @@ def test_the_rows_are_what_scoring_wrote(
     loop.refresh_from_db()
     assert loop.status == RunStatus.SUCCEEDED, loop.error
     arrays = scoring_arrays(run=loop.scoring_run)
-    by_item = dict(zip(arrays["item_ids"].tolist(), arrays["probs"].tolist(), strict=True))
+    by_item = dict(zip(arrays.item_ids.tolist(), arrays.probs.tolist(), strict=True))
     names = ModelVersion.objects.get(project=inspection_project).class_names
     client = as_member(api_client, inspection_project)
 

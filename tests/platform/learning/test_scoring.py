@@ -38,7 +38,7 @@ def test_predictions_agree_with_the_probabilities_of_the_run(version, settings):
 
     run.refresh_from_db()
     arrays = scoring_arrays(run=run)
-    by_item = dict(zip(arrays["item_ids"].tolist(), arrays["probs"], strict=True))
+    by_item = dict(zip(arrays.item_ids.tolist(), arrays.probs, strict=True))
     names = {c.pk: c.name for c in version.project.classes.all()}
     predictions = list(Prediction.objects.filter(scoring_run=run))
     assert run.status == RunStatus.SUCCEEDED and run.scored_items == len(predictions)

@@ -1,8 +1,6 @@
 """Selection knows what is already labeled: diversity-based picks stay away from the items
 the model trained on and from items taken since the pool was scored."""
 
-import io
-
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
@@ -12,16 +10,16 @@ from loupe.datasets.models import Item, ItemState
 from loupe.learning.models import ScoringChunk, ScoringRun
 from loupe.learning.selection import selection_round_create
 from loupe.projects.services import project_create
+from ml import artifacts
+from ml.artifacts import ItemArrays
 from tests.factories import ItemFactory
 from tests.platform.insights.builders import version
 
 pytestmark = pytest.mark.django_db
 
 
-def npz(**arrays) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+def artifact_bytes(**arrays) -> bytes:
+    return artifacts.save(ItemArrays(**arrays))
 
 
 @pytest.fixture
@@ -39,23 +37,23 @@ def scored_pool():
     far = rng.normal(0.0, 0.3, size=(20, 8)) + 6.0
     embeddings = np.concatenate([near, far]).astype(np.float32)
     v = version(project, 1, labels_used=30, bal_acc=0.7, base=0.5)
-    v.train_embeddings = f"models/{project.slug}/train.npz"
+    v.train_embeddings = f"models/{project.slug}/train{artifacts.SUFFIX}"
     v.save()
     default_storage.save(
         v.train_embeddings.name,
         ContentFile(
-            npz(
+            artifact_bytes(
                 item_ids=np.arange(30),
                 embeddings=rng.normal(0.0, 0.3, size=(30, 8)).astype(np.float32),
             )
         ),
     )
     run = ScoringRun.objects.create(project=project, model_version=v, status="succeeded")
-    artifact = f"scoring/{project.slug}/chunk-0.npz"
+    artifact = f"scoring/{project.slug}/chunk-0{artifacts.SUFFIX}"
     default_storage.save(
         artifact,
         ContentFile(
-            npz(
+            artifact_bytes(
                 item_ids=np.array([i.pk for i in items], dtype=np.int64),
                 probs=np.full((40, 2), 0.5, dtype=np.float32),
                 embeddings=embeddings,
