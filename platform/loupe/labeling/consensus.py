@@ -238,9 +238,12 @@ def ground_truth_recompute(
                 create.append(GroundTruth(item_id=item_id, project_id=project.pk, **fields))
                 new_labels += not outcome.needs_review
             elif any(getattr(truth, k) != v for k, v in fields.items()):
-                new_labels += not outcome.needs_review and (
+                changed = not outcome.needs_review and (
                     truth.needs_review or truth.label_class_id != outcome.label
                 )
+                new_labels += changed
+                # What training learns from moved: the label, or whether it is one yet.
+                truth.relabeled = changed or truth.needs_review != outcome.needs_review
                 for key, value in fields.items():
                     setattr(truth, key, value)
                 update.append(truth)
@@ -250,10 +253,12 @@ def ground_truth_recompute(
     GroundTruth.objects.filter(pk__in=delete).delete()
     GroundTruth.objects.bulk_create(create, batch_size=500)
     # `updated_at` is set by hand: bulk_update skips auto_now, and the retraining trigger
-    # counts labels changed since the last training by it.
+    # counts labels changed since the last training by it. Only a changed label moves it: a
+    # second vote that agrees, or a review that confirms the label, is no new label.
     now = timezone.now()
     for truth in update:
-        truth.updated_at = now
+        if truth.relabeled:
+            truth.updated_at = now
     GroundTruth.objects.bulk_update(
         update,
         [

@@ -97,3 +97,24 @@ def test_an_undone_label_returns_the_item_to_the_pool():
     ground_truth_recompute(project=project, item_ids=[i.pk for i in items])
     assert set(splits(items).values()) == {Split.POOL}
     assert not GroundTruth.objects.filter(item__in=items).exists()
+
+
+def test_an_agreeing_vote_is_no_new_label_for_the_retraining_trigger():
+    from loupe.learning.loop import new_labels_since_last_training
+    from tests.platform.labeling.builders import model_version
+
+    project = labeling_project(classes=("good", "dent"), overlap=1)
+    item = ItemFactory(project=project)
+    label(project, [item], "good", annotator="a")
+    model_version(project)  # trained after that label
+    assert new_labels_since_last_training(project=project) == 0
+
+    label(project, [item], "good", annotator="b")  # agrees: the same label, more votes
+    assert GroundTruth.objects.get(item=item).num_annotators == 2
+    assert new_labels_since_last_training(project=project) == 0
+    label(project, [item], "dent", annotator="c")
+    label(project, [item], "dent", annotator="d")  # two against two: a tie, no label
+    assert new_labels_since_last_training(project=project) == 0
+    label(project, [item], "dent", annotator="e")  # dent wins: a changed label
+    assert GroundTruth.objects.get(item=item).label_class.name == "dent"
+    assert new_labels_since_last_training(project=project) == 1
