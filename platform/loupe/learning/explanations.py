@@ -13,6 +13,7 @@ from loupe.datasets.storage import file_replace
 from loupe.labeling.models import GroundTruth
 from loupe.learning.data import item_tensors
 from loupe.learning.models import ModelVersion, SelectionItem, SelectionRound
+from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def _neighbours(version: ModelVersion, embeddings: np.ndarray) -> list[list[dict
         return None
     try:
         with default_storage.open(version.train_embeddings.name, "rb") as handle:
-            stored = np.load(io.BytesIO(handle.read()))
-            item_ids, trained = stored["item_ids"], stored["embeddings"]
+            stored = load(handle, require=("embeddings",))
+        item_ids, trained = stored.item_ids, stored.embeddings
         indices, distances = nearest_labeled(embeddings, trained, k=NEIGHBOUR_CANDIDATES)
     except (OSError, KeyError, ValueError) as exc:
         logger.warning("no neighbours from v%s: %s", version.version, exc)

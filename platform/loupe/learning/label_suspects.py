@@ -24,7 +24,6 @@ Probabilities are the version's calibrated ones (its temperature), as scoring gi
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
@@ -38,6 +37,7 @@ from loupe.datasets.storage import file_replace
 from loupe.labeling.models import GroundTruth
 from loupe.learning.models import ModelVersion, Prediction
 from loupe.projects.models import Project
+from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _trained_on(version: ModelVersion) -> set[int] | None:
         return None
     try:
         with default_storage.open(version.train_embeddings.name, "rb") as handle:
-            return set(np.load(io.BytesIO(handle.read()))["item_ids"].tolist())
+            return set(load(handle).item_ids.tolist())
     except (OSError, KeyError, ValueError) as exc:
         logger.warning("training items of v%s unreadable: %s", version.version, exc)
         return None

@@ -134,8 +134,8 @@ class ModelVersion(models.Model):
     )
     version = models.PositiveIntegerField()
     weights = models.FileField(max_length=255)
-    # Embeddings of the items it trained on (npz: item_ids, embeddings): the diversity part
-    # of selection starts from what is already labeled.
+    # Embeddings of the items it trained on (an ml.artifacts file of ids and embeddings): the
+    # diversity part of selection starts from what is already labeled.
     train_embeddings = models.FileField(max_length=255, blank=True)
     model_kind = models.CharField(max_length=32, default="small_cnn")
     image_size = models.PositiveIntegerField()

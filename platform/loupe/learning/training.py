@@ -20,6 +20,7 @@ from loupe.learning.runs import RunCancelled, run_beat, run_claim, run_finish
 from loupe.learning.scoring import version_model
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from ml.artifacts import SUFFIX, ItemArrays, save
 
 logger = logging.getLogger(__name__)
 
@@ -228,16 +229,14 @@ def _train(run: TrainingRun) -> ModelVersion:
         baseline["majority_class"] = majority_baseline(y_train, y_holdout, names)
     buffer = io.BytesIO()
     torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
-    embedded = io.BytesIO()
-    np.savez(
-        embedded,
+    embedded = ItemArrays(
         item_ids=np.array([r[0] for r in train_rows], dtype=np.int64),
         embeddings=score(result.model, x_train).embeddings,
     )
     return _record(
         run,
         result,
-        (buffer.getvalue(), embedded.getvalue()),
+        (buffer.getvalue(), save(embedded)),
         names,
         size,
         metrics,
@@ -335,7 +334,7 @@ def _record(run, result, artifacts, names, size, metrics, baseline, losses, **co
     """Writes the artifacts (weights, training-set embeddings) and the model version;
     exactly one version per run, even when two workers finish the same run."""
     name = f"models/{run.project.slug}/run-{run.pk}.pt"
-    embeddings_name = f"models/{run.project.slug}/run-{run.pk}-train-embeddings.npz"
+    embeddings_name = f"models/{run.project.slug}/run-{run.pk}-train-embeddings{SUFFIX}"
     for path, content in zip((name, embeddings_name), artifacts, strict=True):
         file_replace(name=path, content=content)
     try:

@@ -15,6 +15,7 @@ from loupe.labeling.models import GroundTruth
 from loupe.learning.explanations import OVERLAY_PX, selection_round_explain
 from loupe.learning.loop import loop_explain, loop_start
 from loupe.learning.models import RunStatus, SelectionItem, SelectionRound
+from ml import artifacts
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_a_rounds_picks_get_an_overlay_and_their_nearest_labeled_items(
     picks = list(loop.selection_round.items.select_related("item", "predicted_class"))
     version = loop.selection_round.model_version
     with default_storage.open(version.train_embeddings.name, "rb") as handle:
-        trained_on = set(np.load(io.BytesIO(handle.read()))["item_ids"].tolist())
+        trained_on = set(artifacts.load(handle).item_ids.tolist())
     truth = dict(GroundTruth.objects.values_list("item_id", "label_class__name"))
     assert len(picks) == 12
     for pick in picks:

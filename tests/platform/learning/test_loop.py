@@ -1,8 +1,5 @@
 """The loop train -> score -> select, run in-process (jobs eager)."""
 
-import io
-
-import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 
@@ -17,6 +14,7 @@ from loupe.learning.models import (
 )
 from loupe.learning.scoring import scoring_chunk_execute
 from loupe.learning.training import training_run_execute
+from ml import artifacts
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +48,9 @@ def test_a_loop_trains_scores_and_selects_the_next_batch(
     assert set(loop.timings) == {"train", "score", "select"}
     # The items it trained on are embedded beside the weights, for selection's diversity.
     with default_storage.open(version.train_embeddings.name, "rb") as handle:
-        trained_on = np.load(io.BytesIO(handle.read()))
-    assert len(trained_on["item_ids"]) == version.labels_used
-    assert trained_on["embeddings"].shape[0] == version.labels_used
+        trained_on = artifacts.load(handle)
+    assert len(trained_on.item_ids) == version.labels_used
+    assert trained_on.embeddings.shape[0] == version.labels_used
 
 
 def test_one_active_loop_per_project_and_triggers_fold_into_it(inspection_project):
