@@ -20,7 +20,6 @@ then the statements themselves. The target is < 100 ms per endpoint.
 """
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -68,6 +67,8 @@ def build(items: int, labels: int) -> None:
     from loupe.learning.models import ScoringChunk, ScoringRun
     from loupe.projects.models import Project
     from loupe.projects.services import project_create
+    from ml import artifacts
+    from ml.artifacts import ItemArrays
 
     if Project.objects.filter(slug="bench").exists():
         return
@@ -200,15 +201,13 @@ def build(items: int, labels: int) -> None:
         cursor.execute("SELECT id FROM bench_items WHERE g > %s ORDER BY g LIMIT 5000", [labels])
         pool_ids = np.array([r[0] for r in cursor.fetchall()], dtype=np.int64)
     rng = np.random.default_rng(0)
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
+    scored = ItemArrays(
         item_ids=pool_ids,
         probs=rng.dirichlet(np.ones(5), size=len(pool_ids)).astype(np.float32),
         embeddings=rng.normal(size=(len(pool_ids), 64)).astype(np.float32),
     )
-    name = f"scoring/bench/run-{last_scoring}/chunk-00000.npz"
-    default_storage.save(name, ContentFile(buffer.getvalue()))
+    name = f"scoring/bench/run-{last_scoring}/chunk-00000{artifacts.SUFFIX}"
+    default_storage.save(name, ContentFile(artifacts.save(scored)))
     run = ScoringRun.objects.get(pk=last_scoring)
     ScoringChunk.objects.create(
         scoring_run=run, index=0, status="succeeded", artifact=name, item_ids=[]

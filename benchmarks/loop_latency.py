@@ -239,7 +239,6 @@ def measure_loop(project, timeout: float, sessions: set[int]) -> dict:
 def child_profile(args) -> dict:
     """ml.scoring.score on decoded pool tensors (the ml benchmark's figure), and what the
     worker's chunk adds around it: decoding, building and writing predictions, the artifact."""
-    import io
 
     import numpy as np
     import torch
@@ -249,6 +248,8 @@ def child_profile(args) -> dict:
     from loupe.learning.data import item_tensors
     from loupe.learning.models import ModelVersion
     from loupe.learning.scoring import version_model
+    from ml import artifacts
+    from ml.artifacts import ItemArrays
     from ml.scoring import score
 
     torch.set_num_threads(args.threads)
@@ -283,10 +284,9 @@ def child_profile(args) -> dict:
     }
     if args.index == 0:  # one writer: SQLite lets only one transaction write at a time
         write = _prediction_write_seconds(version, rows[: args.chunk_size], output.probs)
-        buffer = io.BytesIO()
         started = time.perf_counter()
         ids = np.array([r[0] for r in rows[: args.chunk_size]])
-        np.savez(buffer, item_ids=ids, probs=output.probs, embeddings=output.embeddings)
+        artifacts.save(ItemArrays(item_ids=ids, probs=output.probs, embeddings=output.embeddings))
         artifact = time.perf_counter() - started
         result["write_us"] = write / len(output.probs) * 1e6
         result["artifact_us"] = artifact / len(output.probs) * 1e6
