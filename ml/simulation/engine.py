@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
+from ml.artifacts import ItemArrays
 from ml.metrics import balanced_accuracy, macro_f1
 from ml.stopping import stopping_signal
 from ml.strategies import REQUIRES, AcquisitionInputs, Strategy, get_strategy, select_batch
@@ -193,11 +194,18 @@ def run_strategy(
         if temperature_scaling:
             scored, temperature = _calibrated(learner, model, scored, x_hold, y_hold)
             curve["temperature"].append(temperature)
+        pool = ItemArrays(
+            item_ids=np.arange(len(y_pool)),
+            probs=scored.probs,
+            embeddings=scored.embeddings,
+            mc_probs=scored.mc_probs,
+        )
+        candidates = pool.take(unlabeled)
         inputs = AcquisitionInputs(
-            probs=scored.probs[unlabeled],
-            embeddings=scored.embeddings[unlabeled],
-            mc_probs=None if scored.mc_probs is None else scored.mc_probs[:, unlabeled],
-            labeled_embeddings=scored.embeddings[train_idx],
+            probs=candidates.probs,
+            embeddings=candidates.embeddings,
+            mc_probs=candidates.mc_probs,
+            labeled_embeddings=pool.take(train_idx).embeddings,
             labeled_class_counts=counts,
         )
         chosen = select_batch(
