@@ -9,6 +9,10 @@ HOST="${LOUPE_HOST:-127.0.0.1}"
 PORT="${LOUPE_PORT:-8000}"
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.django.local}"
 export LOUPE_PUBLIC_URL="${LOUPE_PUBLIC_URL:-http://$HOST:$PORT}"
+# Label Studio's data (projects, tasks, people) lives beside Loupe's own under var/: a fresh
+# var/ is a fresh pair, and the logins the banner prints are the ones Label Studio knows. The
+# install and the migrated template stay shared in LABEL_STUDIO_HOME.
+export LABEL_STUDIO_DATA_DIR="${LABEL_STUDIO_DATA_DIR:-$REPO/var/labelstudio-data}"
 mkdir -p var/log
 
 pids=()
