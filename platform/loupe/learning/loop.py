@@ -151,8 +151,15 @@ def loop_on_training_finished(*, training_run: TrainingRun) -> None:
 
 
 def loop_on_scoring_finished(*, scoring_run: ScoringRun) -> None:
+    """Called when a scoring run ends: select the next batch, or end the loop."""
     loop = _loop_of(scoring_run=scoring_run)
     if loop is None:
+        return
+    if scoring_run.status != RunStatus.SUCCEEDED:
+        status = (
+            RunStatus.CANCELLED if scoring_run.status == RunStatus.CANCELLED else RunStatus.FAILED
+        )
+        run_finish(loop, status, error=scoring_run.error, phase=f"scoring {scoring_run.status}")
         return
     _timing(loop, "score", scoring_run)
     LearningLoop.objects.filter(pk=loop.pk).update(
@@ -239,6 +246,9 @@ def runs_resume() -> dict[str, int]:
         if loop.step == LearningLoop.Step.TRAIN and loop.training_run.status not in ACTIVE_STATUSES:
             loop_on_training_finished(training_run=loop.training_run)
         elif loop.step == LearningLoop.Step.SCORE and loop.scoring_run:
+            if loop.scoring_run.status not in ACTIVE_STATUSES:  # ended, the loop never told
+                loop_on_scoring_finished(scoring_run=loop.scoring_run)
+                continue
             for chunk_id in scoring_chunks_pending(run=loop.scoring_run):
                 jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=chunk_id)
                 resent["chunks"] += 1

@@ -183,16 +183,30 @@ def _send_for_queued_chunk(run_id: int) -> None:
 
 
 def _execute_claimed(chunk: ScoringChunk) -> bool:
-    """Scores a claimed chunk; False when it failed (and failed its run)."""
+    """Scores a claimed chunk; False when it failed (and failed its run). The loop hears
+    that the run ended, succeeded or failed, outside the chunk's failure handling: a chunk
+    whose predictions are written stays succeeded even when the loop cannot be told (a
+    broker down as it moves on; the periodic resume sends that step again)."""
     run = chunk.scoring_run
     try:
-        _score_chunk(chunk, run)
+        closed = _score_chunk(chunk, run)
     except Exception as exc:
         logger.exception("scoring chunk %s failed", chunk.pk)
-        ScoringChunk.objects.filter(pk=chunk.pk).update(status=RunStatus.FAILED)
-        run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed")
+        ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED
+        )
+        if run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed"):
+            _loop_tell(run)
         return False
+    if closed:
+        _loop_tell(run)
     return True
+
+
+def _loop_tell(run: ScoringRun) -> None:
+    from loupe.learning.loop import loop_on_scoring_finished
+
+    loop_on_scoring_finished(scoring_run=run)
 
 
 def _queued_chunks(run_id: int):
@@ -217,7 +231,8 @@ def version_temperature(*, model_version: ModelVersion) -> float:
     return float(calibration.get("temperature") or 1.0)
 
 
-def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
+def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
+    """Scores and writes one chunk; True when it was the run's last, closing the run."""
     from ml.calibration import apply_temperature
     from ml.scoring import score
 
@@ -285,10 +300,9 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> None:
     run.refresh_from_db()
     ScoringRun.objects.filter(pk=run.pk).update(progress=run.chunks_done / max(1, run.chunks_total))
     # Only one chunk wins the transition to succeeded, so the loop advances once.
-    if run.chunks_done >= run.chunks_total and run_finish(run, RunStatus.SUCCEEDED, phase="done"):
-        from loupe.learning.loop import loop_on_scoring_finished
-
-        loop_on_scoring_finished(scoring_run=run)
+    return run.chunks_done >= run.chunks_total and run_finish(
+        run, RunStatus.SUCCEEDED, phase="done"
+    )
 
 
 _PREDICTION_COLUMNS = (
