@@ -179,4 +179,3 @@ def _top_class(class_names: list[str], probs: list[float]) -> str | None:
     if not probs or len(probs) != len(class_names):
         return None
     return class_names[max(range(len(probs)), key=probs.__getitem__)]
-
