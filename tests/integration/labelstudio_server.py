@@ -116,3 +116,16 @@ def point_loupe_at(server: LabelStudioServer, *, live_server, settings, secret: 
     settings.LOUPE_PUBLIC_URL = live_server.url
     settings.MEDIA_ROOT = str(server.media_root)
     events._emails_cache.update(at=0.0, emails={})
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    """Label Studio posts webhooks from the request that saved the annotation, and the live
+    server applies them in its own thread, so tests poll for the outcome."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

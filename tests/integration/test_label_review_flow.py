@@ -3,41 +3,17 @@ there, and the experts' answers come back as confirmed or corrected labels."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from loupe.labeling import adapter, review
+from loupe.labeling import review
 from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.learning.label_suspects import label_suspects_scan
 from loupe.learning.models import SelectionRound
-from tests.integration.labelstudio_server import point_loupe_at
+from tests.integration.labelstudio_server import wait_until
 from tests.platform.labeling.review_builders import suspect_world
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def server(labelstudio_server, live_server, settings):
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="review-secret"
-    )
-    return labelstudio_server
-
-
-@pytest.fixture
-def client(server):
-    return adapter.client_for(server.url, server.token)
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_sending_the_queue_makes_review_tasks_and_answers_are_recorded(server, client):

@@ -10,19 +10,10 @@ import pytest
 from loupe.labeling import adapter
 from loupe.labeling.services import project_sync
 from loupe.learning.models import LearningLoop, RunStatus, SelectionRound
-from tests.integration.labelstudio_server import point_loupe_at
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture
-def server(labelstudio_server, live_server, settings):
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="explain-secret"
-    )
-    return labelstudio_server
 
 
 @pytest.fixture

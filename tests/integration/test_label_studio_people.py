@@ -4,8 +4,6 @@ password Loupe set, and their answers come back under their Loupe name."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
@@ -16,7 +14,7 @@ from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import Annotation, LabelStudioUser
 from loupe.labeling.people import label_studio_login
 from loupe.labeling.services import project_reconcile, project_sync, selection_round_push
-from tests.integration.labelstudio_server import point_loupe_at
+from tests.integration.labelstudio_server import wait_until
 from tests.platform.labeling.builders import (
     items_with_files,
     labeling_project,
@@ -25,19 +23,6 @@ from tests.platform.labeling.builders import (
 )
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def server(labelstudio_server, live_server, settings):
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="people-secret"
-    )
-    return labelstudio_server
-
-
-@pytest.fixture
-def client(server):
-    return adapter.client_for(server.url, server.token)
 
 
 def signed_in(url: str, email: str, password: str) -> httpx.Client:
@@ -66,15 +51,6 @@ def submit(browser: httpx.Client, task_id: int, choice: str) -> int:
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
-
-
-def wait_until(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_labelers_get_their_own_label_studio_users_and_answers_name_them(server, client):

@@ -4,8 +4,6 @@ then lose webhooks and let reconciliation bring back everything."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from loupe.datasets.models import Item, ItemState, Split
@@ -14,7 +12,7 @@ from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import Annotation, GroundTruth
 from loupe.labeling.services import project_reconcile, round_selected, selection_round_push
 from loupe.learning.models import SelectionRound
-from tests.integration.labelstudio_server import free_port, point_loupe_at
+from tests.integration.labelstudio_server import free_port, wait_until
 from tests.platform.labeling.builders import (
     items_with_files,
     labeling_project,
@@ -23,31 +21,6 @@ from tests.platform.labeling.builders import (
 )
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def server(labelstudio_server, live_server, settings):
-    """Loupe configured for the session's Label Studio; webhooks reach `live_server`."""
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="flow-secret"
-    )
-    return labelstudio_server
-
-
-@pytest.fixture
-def client(server):
-    return adapter.client_for(server.url, server.token)
-
-
-def wait_until(condition, timeout=20.0):
-    """Label Studio posts webhooks from the request that saved the annotation; the live
-    server applies them in its own thread, so the test polls for the outcome."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def labels(items):
