@@ -17,7 +17,7 @@ import torch
 from ml.artifacts import ItemArrays
 from ml.metrics import balanced_accuracy, macro_f1
 from ml.stopping import stopping_signal
-from ml.strategies import REQUIRES, AcquisitionInputs, Strategy, get_strategy, select_batch
+from ml.strategies import AcquisitionInputs, Strategy, get_strategy, select_batch
 from ml.strategies.cold_start import cold_start
 from ml.training import TrainConfig, train_classifier
 
@@ -155,7 +155,7 @@ def run_strategy(
     """
     labeled = np.zeros(len(y_pool), dtype=bool)
     labeled[initial] = True
-    needs_mc = "mc_probs" in REQUIRES.get(strategy.name, ())
+    needs_mc = "mc_probs" in strategy.requires
     curve = {"labels": [], "balanced_accuracy": [], "macro_f1": [], "class_counts": []}
     curve["stop_signal_at"] = None
     if temperature_scaling:

@@ -16,7 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from ml.strategies.balanced import ClassBalancedStrategy, class_quotas
-from ml.strategies.base import AcquisitionInputs, Selection, Strategy, top_k
+from ml.strategies.base import (
+    ANY_TASK_TYPE,
+    AcquisitionInputs,
+    Selection,
+    Strategy,
+    reduce,
+    top_k,
+)
 from ml.strategies.cold_start import COLD_START_METHODS, cold_start, typicality
 from ml.strategies.diversity import BadgeStrategy, CoresetStrategy, badge_select
 from ml.strategies.hybrid import HybridStrategy
@@ -31,12 +38,15 @@ from ml.strategies.uncertainty import (
 )
 
 __all__ = [
+    "ANY_TASK_TYPE",
     "DEFAULT_STRATEGY",
     "COLD_START_METHODS",
     "AcquisitionInputs",
     "Selection",
     "Strategy",
     "available",
+    "reduce",
+    "required_inputs",
     "get_strategy",
     "select_batch",
     "cold_start",
@@ -72,13 +82,18 @@ _FACTORIES = {
 # Checked afterwards on rare 0/6, never used for a choice: 0.40x.
 DEFAULT_STRATEGY = "hybrid"
 
-# Arrays each strategy cannot work without, for callers deciding what to compute.
-REQUIRES = {"bald": ("mc_probs",), "coreset": ("embeddings",), "badge": ("embeddings",)}
+
+def available(task_type: str | None = None) -> list[str]:
+    """Names accepted by :func:`get_strategy`; with ``task_type``, those that serve it."""
+    if task_type is None:
+        return list(_FACTORIES)
+    return [name for name in _FACTORIES if get_strategy(name).supports(task_type)]
 
 
-def available() -> list[str]:
-    """Names accepted by :func:`get_strategy`."""
-    return list(_FACTORIES)
+def required_inputs(name: str) -> tuple[str, ...]:
+    """The AcquisitionInputs arrays a strategy cannot work without (``Strategy.requires``),
+    for callers deciding what to compute: ``("mc_probs",)`` for BALD's MC-dropout draws."""
+    return tuple(get_strategy(name).requires)
 
 
 def get_strategy(name: str, **params) -> Strategy:

@@ -16,44 +16,62 @@ import numpy as np
 class AcquisitionInputs:
     """Everything a strategy may look at, for ``n`` pool items and ``k`` classes.
 
-    ``probs`` is required; the rest is optional and a strategy that needs a missing array
-    raises ``ValueError`` naming it.
+    ``probs`` is what classification gives; a task type without class probabilities per
+    item gives ``item_scores`` instead (one of the two is required). The rest is optional
+    and a strategy that needs a missing array raises ``ValueError`` naming it.
+    ``item_scores`` has the items on its first axis and may keep extra axes (one score per
+    box, per pair member): a strategy reduces them explicitly with :func:`reduce`.
     """
 
-    probs: np.ndarray  # (n, k) predicted class probabilities of the pool
+    probs: np.ndarray | None = None  # (n, k) predicted class probabilities of the pool
     embeddings: np.ndarray | None = None  # (n, d) penultimate features of the pool
     mc_probs: np.ndarray | None = None  # (T, n, k) MC-dropout probabilities
     labeled_embeddings: np.ndarray | None = None  # (m, d) features of labeled items
     labeled_class_counts: np.ndarray | None = None  # (k,) labels already collected
     class_targets: np.ndarray | None = None  # (k,) how many labels each class should reach
+    item_scores: np.ndarray | None = None  # (n, ...) per-item scores, extra axes unreduced
 
     def __post_init__(self) -> None:
-        self.probs = np.asarray(self.probs)
-        if self.probs.ndim != 2:
-            raise ValueError(f"probs must be (n, k), got shape {self.probs.shape}")
-        n = self.probs.shape[0]
+        if self.probs is None and self.item_scores is None:
+            raise ValueError("AcquisitionInputs needs probs or item_scores")
+        if self.item_scores is not None:
+            self.item_scores = np.asarray(self.item_scores)
+            if self.item_scores.ndim == 0:
+                raise ValueError("item_scores must have the items on their first axis")
+        if self.probs is not None:
+            self.probs = np.asarray(self.probs)
+            if self.probs.ndim != 2:
+                raise ValueError(f"probs must be (n, k), got shape {self.probs.shape}")
+        n = self.n
+        if self.item_scores is not None and self.item_scores.shape[0] != n:
+            raise ValueError(f"item_scores must have {n} items, got {self.item_scores.shape}")
         if self.embeddings is not None:
             self.embeddings = np.asarray(self.embeddings)
             if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:
                 raise ValueError(f"embeddings must be ({n}, d), got {self.embeddings.shape}")
         if self.mc_probs is not None:
             self.mc_probs = np.asarray(self.mc_probs)
-            if self.mc_probs.ndim != 3 or self.mc_probs.shape[1:] != self.probs.shape:
-                raise ValueError(
-                    f"mc_probs must be (T, {n}, {self.probs.shape[1]}), got {self.mc_probs.shape}"
-                )
+            if (
+                self.probs is None
+                or self.mc_probs.ndim != 3
+                or self.mc_probs.shape[1:] != self.probs.shape
+            ):
+                k = self.probs.shape[1] if self.probs is not None else "k"
+                raise ValueError(f"mc_probs must be (T, {n}, {k}), got {self.mc_probs.shape}")
 
     @property
     def n(self) -> int:
-        return int(self.probs.shape[0])
+        source = self.probs if self.probs is not None else self.item_scores
+        return int(source.shape[0])
 
     @property
     def num_classes(self) -> int:
-        return int(self.probs.shape[1])
+        """Classes of ``probs``; 0 for a task type that gives no class probabilities."""
+        return int(self.probs.shape[1]) if self.probs is not None else 0
 
     def take(self, positions: np.ndarray) -> AcquisitionInputs:
         """The same inputs restricted to some pool positions (labeled-set fields are kept)."""
-        pool_fields = {"probs", "embeddings"}
+        pool_fields = {"probs", "embeddings", "item_scores"}
         values = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -69,6 +87,43 @@ class AcquisitionInputs:
         missing = [name for name in names if getattr(self, name) is None]
         if missing:
             raise ValueError(f"this strategy needs {', '.join(missing)} in AcquisitionInputs")
+
+
+REDUCTIONS = ("sum", "mean", "max")
+
+
+def reduce(scores: np.ndarray, axis: int | tuple[int, ...] | None = None, how: str = "sum"):
+    """Per-item scores with extra axes (per box, per pair member) reduced to one per item.
+
+    ``axis`` names the axes to fold; by default every axis after the first (the items).
+    ``how`` is ``sum``, ``mean`` or ``max``, as baal's ``reduction``: which one fits is the
+    task type's decision (an image's uncertainty is the sum over its boxes, or its most
+    doubtful box), so it is always said, never implied. NaN entries (padding of items with
+    fewer boxes) are ignored.
+    """
+    if how not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {how!r}; choose one of {', '.join(REDUCTIONS)}")
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim == 0:
+        raise ValueError("scores must have the items on their first axis")
+    if axis is None:
+        axis = tuple(range(1, scores.ndim))
+    elif isinstance(axis, int):
+        axis = (axis,)
+    axis = tuple(a % scores.ndim for a in axis)
+    if 0 in axis:
+        raise ValueError("the first axis holds the items and cannot be reduced")
+    if not axis:
+        return scores
+    missing = np.isnan(scores)
+    present = np.where(missing, 0.0, scores)
+    if how == "sum":
+        out = present.sum(axis=axis)
+    elif how == "mean":
+        out = present.sum(axis=axis) / np.maximum((~missing).sum(axis=axis), 1)
+    else:
+        out = np.where(missing, -np.inf, scores).max(axis=axis)
+    return np.where(missing.all(axis=axis), 0.0, out)
 
 
 @dataclass
@@ -97,10 +152,27 @@ class Selection:
         return int(self.indices.shape[0])
 
 
+# The task type every strategy serves unless it says otherwise (`Strategy.task_types`).
+CLASSIFICATION = "image_classification"
+# In `Strategy.task_types`: the strategy works for any task type (it needs no model output).
+ANY_TASK_TYPE = "*"
+
+
 class Strategy:
-    """Base class: subclasses set ``name`` and implement :meth:`_select`."""
+    """Base class: subclasses set ``name`` and implement :meth:`_select`.
+
+    ``requires`` names the AcquisitionInputs arrays the strategy cannot work without (so a
+    caller computes only what is needed, e.g. MC draws for BALD); ``task_types`` the task
+    types whose inputs it understands (``ANY_TASK_TYPE`` for all).
+    """
 
     name: str = ""
+    requires: tuple[str, ...] = ()
+    task_types: tuple[str, ...] = (CLASSIFICATION,)
+
+    def supports(self, task_type: str) -> bool:
+        """Whether the strategy can choose among items of this task type."""
+        return ANY_TASK_TYPE in self.task_types or task_type in self.task_types
 
     def select(self, inputs: AcquisitionInputs, batch_size: int, *, seed: int = 0) -> Selection:
         """Choose up to ``batch_size`` pool positions (fewer only when the pool is smaller)."""

@@ -16,6 +16,7 @@ class CoresetStrategy(Strategy):
     """
 
     name = "coreset"
+    requires = ("embeddings",)
 
     def _select(self, inputs, batch_size, rng):
         inputs.require("embeddings")
@@ -97,6 +98,7 @@ class BadgeStrategy(Strategy):
     """BADGE: uncertainty (gradient length) and diversity (k-means++ spread) in one draw."""
 
     name = "badge"
+    requires = ("embeddings",)
 
     def _select(self, inputs, batch_size, rng):
         inputs.require("embeddings")

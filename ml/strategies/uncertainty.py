@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.strategies.base import AcquisitionInputs, Strategy, top_k
+from ml.strategies.base import ANY_TASK_TYPE, AcquisitionInputs, Strategy, top_k
 
 _EPS = 1e-12
 
@@ -83,6 +83,7 @@ def uncertainty_scores(inputs: AcquisitionInputs, measure: str) -> np.ndarray:
     if measure == "bald":
         inputs.require("mc_probs")
         return bald_scores(inputs.mc_probs)
+    inputs.require("probs")
     try:
         return UNCERTAINTY_SCORES[measure](inputs.probs)
     except KeyError:
@@ -93,6 +94,7 @@ class RandomStrategy(Strategy):
     """Uniform random sampling: the honest baseline every other strategy is measured against."""
 
     name = "random"
+    task_types = (ANY_TASK_TYPE,)
 
     def _select(self, inputs, batch_size, rng):
         indices = rng.choice(inputs.n, size=batch_size, replace=False).astype(np.int64)
@@ -107,6 +109,7 @@ class UncertaintyStrategy(Strategy):
             raise ValueError(f"unknown uncertainty measure {measure!r}")
         self.measure = measure
         self.name = measure
+        self.requires = ("mc_probs",) if measure == "bald" else ()
 
     def _select(self, inputs, batch_size, rng):
         scores = uncertainty_scores(inputs, self.measure)

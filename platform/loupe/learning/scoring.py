@@ -32,7 +32,6 @@ from ml.artifacts import SUFFIX, ItemArrays, concat, load, save
 
 logger = logging.getLogger(__name__)
 
-CHUNK_TASK = "learning.score_chunk"
 # How long one task keeps taking its run's queued chunks before it lets the broker hand the
 # worker its next message (other projects' work, other task kinds).
 TAKE_MORE_SECONDS = 600
@@ -71,7 +70,7 @@ def scoring_run_create(*, model_version: ModelVersion, enqueue: bool = True) -> 
         elif enqueue:
             # One message; each task that finds more queued chunks sends one more, so every
             # idle worker joins in (see scoring_chunk_execute).
-            jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=run.chunks.get(index=0).pk)
+            jobs.enqueue(jobs.SCORE_CHUNK, chunk_id=run.chunks.get(index=0).pk)
     return run
 
 
@@ -179,7 +178,7 @@ def _send_for_queued_chunk(run_id: int) -> None:
         return  # in-process, this task already takes every queued chunk
     queued = _queued_chunks(run_id).values_list("id", flat=True).first()
     if queued is not None:
-        jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=queued)
+        jobs.enqueue(jobs.SCORE_CHUNK, chunk_id=queued)
 
 
 def _execute_claimed(chunk: ScoringChunk) -> bool:
@@ -255,9 +254,9 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     )
     # BALD needs MC-dropout draws; other strategies do not pay for them.
     from loupe.learning.selection import strategy_name
-    from ml.strategies import REQUIRES
+    from ml.strategies import required_inputs
 
-    wants_mc = "mc_probs" in REQUIRES.get(strategy_name(run.project), ())
+    wants_mc = "mc_probs" in required_inputs(strategy_name(run.project))
     output = score(
         model,
         x,
