@@ -32,6 +32,9 @@ class GroundTruth(models.Model):
     # Share of annotators who chose the winning class (1.0 when unanimous or imported).
     agreement = models.FloatField(null=True, blank=True)
     needs_review = models.BooleanField(default=False)
+    # The decided answer of task types whose ground truth is more than one class (boxes
+    # with their classes), in the task type's own shape; None for classification.
+    answer = models.JSONField(null=True, blank=True)
     # Whether the item is in the holdout, copied so the train/holdout counts need no join.
     # An item's holdout membership is decided at import and never changes afterwards.
     in_holdout = models.BooleanField(default=False)
@@ -90,6 +93,9 @@ class Annotation(models.Model):
         related_name="annotations",
     )
     result = models.JSONField(default=list, blank=True)
+    # The answer as the project's task type reads it from `result`, for task types whose
+    # answer is more than one class (boxes); None for classification.
+    answer = models.JSONField(null=True, blank=True)
     lead_time_seconds = models.FloatField(null=True, blank=True)
     was_cancelled = models.BooleanField(default=False)
     ls_annotation_id = models.BigIntegerField(unique=True, null=True, blank=True)
