@@ -41,54 +41,12 @@ from loupe.datasets.models import Item, ItemState, Split
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 
+from loupe.tasktypes import Outcome, Vote, plurality, task_type_of
 STICKY_DECISIONS = (Decision.IMPORTED, Decision.REVIEW)
 
 
-@dataclass(frozen=True)
-class Vote:
-    """One annotator's latest answer on an item; `label` None for a skip or unknown class."""
-
-    annotator: str
-    label: Hashable | None
-    cancelled: bool = False
-
-    @property
-    def counts(self) -> bool:
-        """Whether the answer is a vote for a class (not a skip, not an unknown class)."""
-        return not self.cancelled and self.label is not None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    state: str
-    label: Hashable | None = None
-    decided_by: str | None = None
-    votes: int = 0
-    agreement: float | None = None
-    needs_review: bool = False
-
-
-def decide(votes: Sequence[Vote], *, overlap: int) -> Outcome:
-    """Applies the rule above to one item's answers (in the order they were given)."""
-    answered = len(votes)
-    if answered < max(1, overlap):
-        return Outcome(state=ItemState.IN_ANNOTATION)
-    labels = [v.label for v in votes if v.counts]
-    if not labels:
-        all_skipped = all(v.cancelled for v in votes)
-        return Outcome(state=ItemState.SKIPPED if all_skipped else ItemState.IN_ANNOTATION)
-    counts = Counter(labels)
-    top = max(counts.values())
-    tied = [label for label in dict.fromkeys(labels) if counts[label] == top]
-    decided_by = Decision.SINGLE if len(labels) == 1 else Decision.MAJORITY
-    return Outcome(
-        state=ItemState.IN_ANNOTATION if len(tied) > 1 else ItemState.LABELED,
-        label=tied[0],
-        decided_by=decided_by,
-        votes=len(labels),
-        agreement=top / len(labels),
-        needs_review=len(tied) > 1,
-    )
+# The rule itself is the task type's (`loupe.tasktypes`); classification's is `plurality`.
+decide = plurality
 
 
 # The SQL mirror of `voter_of` and `answer_order` over an annotation row `{r}`: the same rule
@@ -198,6 +156,7 @@ def ground_truth_recompute(
     create, update, delete, changed_items = [], [], [], []
     new_labels = 0
     holdout = HoldoutAssigner(project=project)
+    rule = task_type_of(project)
     # Imported here: the review module reads this one.
     from loupe.labeling.review import review_decisions
 
@@ -210,7 +169,7 @@ def ground_truth_recompute(
         elif truth is not None and truth.decided_by in STICKY_DECISIONS:
             continue
         else:
-            outcome = decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
+            outcome = rule.decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
         state = outcome.state
         if outcome.label is None and item_id in returned and not by_item[item_id]:
             state = ItemState.UNLABELED

@@ -40,6 +40,7 @@ from loupe.labeling.people import people_by_ls_id
 from loupe.labeling.sync import ls_client
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import LabelClass, Project
+from loupe.tasktypes import task_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +321,7 @@ def _apply(project: Project, records: list[AnnotationRecord], untrusted: set[int
         Item.objects.filter(project=project, pk__in=wanted_items).values_list("pk", flat=True)
     )
     classes = dict(LabelClass.objects.filter(project=project).values_list("name", "pk"))
+    kind = task_type_of(project)
     tombstones = {
         (kind, ls_id): at
         for kind, ls_id, at in LabelStudioDeletion.objects.filter(
@@ -369,7 +371,7 @@ def _apply(project: Project, records: list[AnnotationRecord], untrusted: set[int
         fields = {
             "item_id": item_id,
             "project_id": project.pk,
-            "label_class_id": classes.get(record.classes[0]) if record.classes else None,
+            "label_class_id": kind.answer_class(record.result, classes),
             "annotator": annotator,
             "user_id": user_id,
             "result": record.result,

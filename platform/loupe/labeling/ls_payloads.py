@@ -103,6 +103,9 @@ class PushTask:
     saliency: str = ""
     explained_class: str = ""
     neighbours: tuple[PushNeighbour, ...] = ()
+    # More task data naming the item's files, as (field, URL), for task types whose task
+    # shows more than `image` (the second image of a pair).
+    extra_data: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,7 @@ def task_payload(task: PushTask) -> dict:
             EXPLANATION_FIELD: explanation_html(task),
         }
     }
+    payload["data"].update(dict(task.extra_data))
     if task.model_version:
         payload["data"][MODEL_VERSION_FIELD] = task.model_version
     if task.prediction is not None:

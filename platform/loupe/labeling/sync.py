@@ -22,12 +22,13 @@ from loupe import jobs
 from loupe.datasets.models import Item, ItemState
 from loupe.errors import ApplicationError
 from loupe.labeling import adapter
-from loupe.labeling.ls_payloads import PREDICTION_MODEL_VERSION, chosen_classes
+from loupe.labeling.ls_payloads import IMAGE_FIELD
 from loupe.labeling.models import Annotation, LabelStudioSync
 from loupe.labeling.people import project_label_studio_users_ensure
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from loupe.tasktypes import task_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ def _guard_class_removal(project: Project, state: LabelStudioSync, classes: list
         orphans = Annotation.objects.filter(
             project=project, was_cancelled=False, label_class__isnull=True
         ).values_list("result", flat=True)
-        if any(name in chosen_classes(result) for result in orphans.iterator()):
+        answer = task_type_of(project).read_answer
+        if any(name in answer(result) for result in orphans.iterator()):
             raise ApplicationError(
                 f"Class '{name}' has annotations in Label Studio and cannot be removed.",
                 code="conflict",
@@ -133,8 +135,8 @@ def project_sync(*, project: Project, client=None) -> int:
     state = sync_state(project=project)
     _guard_class_removal(project, state, names)
     try:
-        config = adapter.labeling_config(
-            project.task_type, names, project.guidelines, image_px=_largest_image_side(project)
+        config = task_type_of(project).label_config(
+            classes=names, guidelines=project.guidelines, image_px=_largest_image_side(project)
         )
     except ValueError as exc:
         raise ApplicationError(str(exc)) from exc
@@ -200,19 +202,20 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
     )
     near_ids = {n["item_id"] for pick in picks for n in pick.neighbours}
     near_files = dict(Item.objects.filter(pk__in=near_ids).values_list("id", "file"))
+    kind = task_type_of(selection_round.project)
     out = []
     for pick in picks:
         prediction = None
         if version and pick.predicted_class is not None:
-            prediction = adapter.PushPrediction(
-                result=adapter.choices_result([pick.predicted_class.name]),
-                score=float(pick.confidence or 0.0),
-                model_version=PREDICTION_MODEL_VERSION,
+            prediction = kind.pre_annotation(
+                predicted_class=pick.predicted_class.name, confidence=pick.confidence
             )
+        data = kind.task_data(file=pick.item.file.name, extra_files=pick.item.extra_files)
         task = adapter.PushTask(
             item_id=pick.item_id,
             round_id=selection_round.pk,
-            image=adapter.local_file_url(pick.item.file.name),
+            image=data.pop(IMAGE_FIELD, ""),
+            extra_data=tuple(data.items()),
             reason=pick.reason,
             prediction=prediction,
             model_version=version or "",

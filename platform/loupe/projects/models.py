@@ -3,14 +3,13 @@ from django.db import models
 
 
 class TaskType(models.TextChoices):
-    # Only single-label classification is served today; the label config, ground truth and
-    # training paths all dispatch on this field so the others slot in later.
+    # The kinds of work a project may name. A project is created only with one registered
+    # in `loupe.tasktypes` (today single-label classification): everything that differs by
+    # task type (label config, answers, ground truth, training, predictions) asks that
+    # registry by this field; the other names here have no adapter yet.
     IMAGE_CLASSIFICATION = "image_classification", "Image classification (single label)"
     IMAGE_MULTI_LABEL = "image_multi_label", "Image classification (multi-label)"
     OBJECT_DETECTION = "object_detection", "Object detection"
-
-
-SUPPORTED_TASK_TYPES = {TaskType.IMAGE_CLASSIFICATION}
 
 
 class ClassWeighting(models.TextChoices):

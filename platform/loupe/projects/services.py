@@ -10,7 +10,8 @@ from django.utils.text import slugify
 from loupe.accounts.models import Role
 from loupe.accounts.services import membership_set
 from loupe.errors import ApplicationError
-from loupe.projects.models import SUPPORTED_TASK_TYPES, LabelClass, Project
+from loupe.projects.models import LabelClass, Project
+from loupe.tasktypes import get_task_type
 
 EDITABLE_FIELDS = {
     "name",
@@ -41,11 +42,7 @@ def project_create(
     **settings: Any,
 ) -> Project:
     """Creates a project with its ordered classes; the creator becomes its admin."""
-    if task_type not in SUPPORTED_TASK_TYPES:
-        raise ApplicationError(
-            f"Task type '{task_type}' is not supported yet.",
-            extra={"supported": sorted(SUPPORTED_TASK_TYPES)},
-        )
+    get_task_type(task_type)  # refuses a task type without an adapter
     slug = slug or slugify(name)[:80]
     if not slug:
         raise ApplicationError("A project needs a name made of letters or digits.")

@@ -1,0 +1,146 @@
+"""What a task type is to the platform: the Label Studio side of labeling it, the rule that
+turns several answers into ground truth, and the rows training reads and scoring writes.
+
+One adapter per task type, registered in `loupe.tasktypes` under the same key as its
+learning spec in `ml.tasks` (the project's `task_type`). Shared code (import, storage, runs,
+chunks, selection rounds, counters, pages) asks the registry by project and never branches
+on the task type itself. This module imports only models, so that every app may use it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from loupe.datasets.models import ItemState
+from loupe.labeling.models import Decision
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One annotator's latest answer on an item; `label` None for a skip or unknown class."""
+
+    annotator: str
+    label: Hashable | None
+    cancelled: bool = False
+
+    @property
+    def counts(self) -> bool:
+        """Whether the answer is a vote for a class (not a skip, not an unknown class)."""
+        return not self.cancelled and self.label is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an item's answers decide: its state and, once labeled, the label and how."""
+
+    state: str
+    label: Hashable | None = None
+    decided_by: str | None = None
+    votes: int = 0
+    agreement: float | None = None
+    needs_review: bool = False
+
+
+def plurality(votes: Sequence[Vote], *, overlap: int) -> Outcome:
+    """The class with most votes, once `overlap` annotators answered (the rule of
+    `labeling.consensus`): one voter decides alone (`single`), several by `majority` with
+    the winner's share as agreement; a tie waits for review; all skipped is `skipped`."""
+    answered = len(votes)
+    if answered < max(1, overlap):
+        return Outcome(state=ItemState.IN_ANNOTATION)
+    labels = [v.label for v in votes if v.counts]
+    if not labels:
+        all_skipped = all(v.cancelled for v in votes)
+        return Outcome(state=ItemState.SKIPPED if all_skipped else ItemState.IN_ANNOTATION)
+    counts = Counter(labels)
+    top = max(counts.values())
+    tied = [label for label in dict.fromkeys(labels) if counts[label] == top]
+    decided_by = Decision.SINGLE if len(labels) == 1 else Decision.MAJORITY
+    return Outcome(
+        state=ItemState.IN_ANNOTATION if len(tied) > 1 else ItemState.LABELED,
+        label=tied[0],
+        decided_by=decided_by,
+        votes=len(labels),
+        agreement=top / len(labels),
+        needs_review=len(tied) > 1,
+    )
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One labeled item as training reads it: its file(s), content hash (the pixel cache's
+    key) and its ground truth (`label_class_id`, and `answer` for structured ones)."""
+
+    item_id: int
+    file: str
+    label_class_id: int | None
+    sha256: str
+    answer: object = None
+
+
+class TaskType:
+    """The platform side of one task type. Subclasses set `name` (the key shared with
+    `ml.tasks`) and `title`, and override what differs from single-image, single-class
+    work; the defaults here are what every task type so far shares."""
+
+    name: str = ""
+    title: str = ""
+
+    def ml_spec(self):
+        """The learning side of this task type (`ml.tasks`)."""
+        from ml.tasks import get_task
+
+        return get_task(self.name)
+
+    # --- Label Studio ------------------------------------------------------------------------
+
+    def label_config(self, *, classes: list[str], guidelines: str, image_px: int | None) -> str:
+        """The labeling config XML; ValueError when the classes cannot make one."""
+        raise NotImplementedError
+
+    def task_data(self, *, file: str, extra_files: Sequence[str] = ()) -> dict[str, str]:
+        """The task data naming the item's file(s), as URLs Label Studio loads."""
+        raise NotImplementedError
+
+    def pre_annotation(self, *, predicted_class: str | None, confidence: float | None):
+        """The model's guess pushed with a task (`ls_payloads.PushPrediction`), or None."""
+        raise NotImplementedError
+
+    def read_answer(self, result: list[dict]) -> list[str]:
+        """The class names an annotation's result chose, in order, each once."""
+        raise NotImplementedError
+
+    def answer_class(self, result: list[dict], class_ids: dict[str, int]) -> int | None:
+        """The class id an answer votes for (None: no vote); `class_ids` by class name."""
+        chosen = self.read_answer(result)
+        return class_ids.get(chosen[0]) if chosen else None
+
+    def decide(self, votes: Sequence[Vote], *, overlap: int) -> Outcome:
+        """Ground truth from the annotators' latest answers on one item."""
+        return plurality(votes, overlap=overlap)
+
+    # --- learning ----------------------------------------------------------------------------
+
+    def training_rows(self, *, project, holdout: bool) -> list[TrainingRow]:
+        """The labeled items of the train split, or of the holdout, in item order."""
+        raise NotImplementedError
+
+    def training_targets(self, rows: Sequence[TrainingRow], *, classes) -> np.ndarray:
+        """What the model learns for these rows, in the ml spec's shape."""
+        raise NotImplementedError
+
+    def holdout_report(self, *, model, x_train, y_train, x_holdout, y_holdout, names):
+        """(metrics, baseline metrics) of a trained model on the holdout, as the model
+        version keeps them."""
+        raise NotImplementedError
+
+    def predictions_insert(self, *, version, run, item_ids: np.ndarray, probs: np.ndarray):
+        """Writes the prediction rows people filter and sort on for a scored chunk."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
