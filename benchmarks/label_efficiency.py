@@ -1,26 +1,34 @@
-"""Label efficiency: how many labels does each strategy need to reach 90% of the
-balanced accuracy a model trained on the whole pool gets? Random sampling is the baseline,
-run in the same process on the same seeds, holdouts, initial sets and model.
+"""Label efficiency: the whole learning curve of each strategy beside random sampling, on
+the same seeds, holdouts, initial sets and model, in one run.
 
-    .venv/bin/python benchmarks/label_efficiency.py                 # default vs random
-    .venv/bin/python benchmarks/label_efficiency.py --strategies random,margin,class_balanced \\
-        --datasets digits,digits-1-7 --seeds 10
+    .venv/bin/python benchmarks/label_efficiency.py                       # digits + images
+    .venv/bin/python benchmarks/label_efficiency.py --datasets inspection --seeds 3
+    .venv/bin/python benchmarks/label_efficiency.py --strategies random,hybrid,adaptive \\
+        --datasets digits,digits-1-7,digits-0-6 --seeds 10 --rounds 30
 
-Datasets (all class-imbalanced, two rare classes kept at 5%, about 20:1):
-  digits       sklearn's digits, rare 3 and 8  (used to choose the default strategy)
-  digits-1-7   sklearn's digits, rare 1 and 7  (used to choose it too; 1 and 7 look alike)
-  digits-0-6   sklearn's digits, rare 0 and 6  (held out: never used for a choice)
+Datasets (all class-imbalanced):
+  digits       sklearn's digits (MLP), rare 3 and 8 kept at 5%, about 20:1
+  digits-1-7   sklearn's digits (MLP), rare 1 and 7 (they look alike)
+  digits-0-6   sklearn's digits (MLP), rare 0 and 6 (held out: never used for a choice)
+  inspection   synthetic inspection tiles (ml.synthetic.make_inspection_dataset), 64x64 RGB,
+               good : scratch : dent : stain = 87 : 4 : 5 : 3, trained with the platform's
+               recipe: SmallCNN, 15 epochs and at least 200 steps, effective-number class
+               weights, cross-entropy. The rarest class (stain) is kept out of the initial
+               set: a defect type nobody has labeled yet, which the strategy must find.
 
-The default strategy also runs with temperature scaling (row "<default>+temperature"): each
-round a temperature fitted on the holdout divides the pool's logits before selection sees
-them, as Loupe does with a version's temperature. Same seeds, holdouts, initial sets and
-models, so the two rows differ by calibration only. `--temperature-scaling ""` skips it.
-
-    .venv/bin/python benchmarks/label_efficiency.py --datasets digits --seeds 3 --rounds 20
-
-Target: the default strategy needs at most half the labels random sampling needs.
-A seed that never reaches the target within the budget counts as the whole budget, so the
-random baseline's mean is then a lower bound and the ratio an overestimate (conservative).
+Every batch holds the platform's default random control slice (10%, `--control-fraction`).
+Tables, per dataset:
+  1. balanced accuracy on the holdout per budget (mean ± standard error over seeds), and
+     the recall of the rarest class per budget;
+  2. per strategy: labels to 90% of the full-data balanced accuracy (a seed that never
+     reaches it counts as the whole budget, so a ratio is conservative), the area under the
+     curve (mean balanced accuracy over the budgets), and the budgets where it is behind
+     random by more than one standard error of the paired difference;
+  3. class discovery: batches until the class kept out of the initial set has 5 labels,
+     and, per batch of the default strategy, classes found, the rare-class share of the
+     picks and the adaptive mix.
+Targets (exit status 1 when missed): the default is never behind random by more than one
+standard error, and needs at most half random's labels to reach the target.
 """
 
 from __future__ import annotations
@@ -33,23 +41,53 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from ml.simulation import simulate_arrays  # noqa: E402
-from ml.simulation.engine import TEMPERATURE_SUFFIX  # noqa: E402
+from ml.simulation import image_learner, simulate_arrays  # noqa: E402
 from ml.strategies import DEFAULT_STRATEGY, available  # noqa: E402
-from ml.synthetic import load_digits_arrays  # noqa: E402
+from ml.synthetic import load_digits_arrays, make_inspection_dataset  # noqa: E402
+from ml.training import TrainConfig  # noqa: E402
 
-DATASETS = {
-    "digits": (3, 8),
-    "digits-1-7": (1, 7),
-    "digits-0-6": (0, 6),
-}
+DIGITS = {"digits": (3, 8), "digits-1-7": (1, 7), "digits-0-6": (0, 6)}
+INSPECTION_SHARES = {"good": 0.87, "scratch": 0.04, "dent": 0.05, "stain": 0.03}
+DATASETS = [*DIGITS, "inspection"]
+DISCOVERY_LABELS = 5
+
+
+def inspection_arrays(n_items: int, image_size: int, cache: Path):
+    """The inspection tiles as tensors (written once under ``cache``, then reused)."""
+    from ml.data import ImageFolderDataset, load_tensors
+
+    root = cache / f"inspection-{n_items}-{image_size}"
+    if not (root / "manifest.csv").exists():
+        counts = {c: int(round(share * n_items)) for c, share in INSPECTION_SHARES.items()}
+        make_inspection_dataset(root, image_size=image_size, class_counts=counts, seed=0)
+    dataset = ImageFolderDataset(root, image_size=image_size, mode="RGB")
+    x, y = load_tensors(dataset)
+    return x, y, list(dataset.classes)
+
+
+def platform_learner(num_classes: int, image_size: int):
+    """The CNN and training recipe a new Loupe project uses (its default settings)."""
+    config = TrainConfig(epochs=15, loss="ce", class_weighting="effective", num_classes=num_classes)
+    return image_learner(
+        num_classes, in_channels=3, image_size=image_size, train_config=config, min_steps=200
+    )
 
 
 def run_dataset(name: str, args) -> dict:
-    rare = DATASETS[name]
-    x, y = load_digits_arrays(rare, args.rare_fraction, seed=0)
+    options = {}
+    if name in DIGITS:
+        x, y = load_digits_arrays(DIGITS[name], args.rare_fraction, seed=0)
+        class_names = [str(c) for c in range(int(y.max()) + 1)]
+        rare = list(DIGITS[name])
+    else:
+        x, y, class_names = inspection_arrays(args.items, args.image_size, args.cache)
+        options["learner"] = platform_learner(len(class_names), args.image_size)
+        rarest = int(np.argmin(np.bincount(y)))
+        options["initial_without"] = [rarest]
+        rare = [rarest]
     started = time.perf_counter()
     result = simulate_arrays(
         x,
@@ -61,100 +99,183 @@ def run_dataset(name: str, args) -> dict:
         rounds=args.rounds,
         holdout_fraction=args.holdout,
         target_fraction=args.target,
-        stop_at_target=True,
-        temperature_scaling=args.temperature_scaling,
+        control_fraction=args.control_fraction,
+        class_names=class_names,
         progress=not args.quiet,
+        **options,
     )
     result["seconds"] = time.perf_counter() - started
-    result["rare_classes"] = list(rare)
+    result["rare_classes"] = rare
     return result
 
 
-def print_table(name: str, result: dict, args) -> bool | None:
-    counts = np.array(result["dataset"]["class_counts"])
-    full = result["full_data"]
-    budget = args.initial + args.rounds * args.batch
-    print(
-        f"\n{name}: {counts.sum()} items, rare classes {result['rare_classes']} "
-        f"({counts.min()} vs {int(np.median(counts))} items, "
-        f"{np.median(counts) / counts.min():.0f}:1), holdout {args.holdout:.0%}, "
-        f"initial {args.initial}, batch {args.batch}, budget {budget} labels, "
-        f"{args.seeds} seeds, {result['seconds']:.0f} s"
-    )
-    print(
-        f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
-        f"{full['balanced_accuracy_std']:.3f}; target {args.target:.0%} of it per seed"
-    )
-    base = result["labels_to_target_summary"].get("random")
-    width = max(16, *(len(name) + 1 for name in result["strategies"]))
-    header = f"{'strategy':<{width}} {'labels to target':>18} {'missed':>7} {'vs random':>10}"
-    print(header)
-    print("-" * len(header))
-    for strategy in result["strategies"]:
-        s = result["labels_to_target_summary"][strategy]
-        ratio = s["mean"] / base["mean"] if base and base["mean"] else float("nan")
-        marker = "  (default)" if strategy == DEFAULT_STRATEGY else ""
-        if strategy == DEFAULT_STRATEGY + TEMPERATURE_SUFFIX:
-            marker = "  (default, with temperature scaling)"
-        print(
-            f"{strategy:<{width}} {s['mean']:>9.0f} ± {s['std']:<6.0f} "
-            f"{s['missed']:>3}/{s['seeds']:<3} {ratio:>9.2f}x{marker}"
-        )
-    temperatures = [
-        t
-        for name in result["strategies"]
-        if name.endswith(TEMPERATURE_SUFFIX)
-        for run in result["curves"][name]["per_seed"]
-        for t in run.get("temperature", [])
+def _runs(result: dict, strategy: str) -> list[dict]:
+    return result["curves"][strategy]["per_seed"]
+
+
+def _matrix(result: dict, strategy: str, key, width: int) -> np.ndarray:
+    """(seeds, budgets) of a per-round figure; a seed's curve is as long as the budget."""
+    rows = [
+        [key(run, i) for i in range(len(run["labels"]))][:width] for run in _runs(result, strategy)
     ]
-    if temperatures:
+    return np.array([r + [np.nan] * (width - len(r)) for r in rows], dtype=np.float64)
+
+
+def curve_tables(name: str, result: dict, args) -> dict:
+    strategies = result["strategies"]
+    labels = _runs(result, strategies[0])[0]["labels"]
+    width = len(labels)
+    rare = result["rare_classes"][0]
+    class_names = result["dataset"]["class_names"]
+    bacc = {
+        s: _matrix(result, s, lambda r, i: r["balanced_accuracy"][i], width) for s in strategies
+    }
+    recall = {s: _matrix(result, s, lambda r, i: r["recall"][i][rare], width) for s in strategies}
+    seeds = bacc[strategies[0]].shape[0]
+
+    def cell(m: np.ndarray, j: int) -> str:
+        col = m[:, j]
+        se = col.std(ddof=1) / np.sqrt(len(col)) if len(col) > 1 else 0.0
+        return f"{col.mean():.3f}±{se:.3f}"
+
+    col = max(13, *(len(s) + 1 for s in strategies))
+    for title, data in (
+        ("balanced accuracy on the holdout (mean ± standard error)", bacc),
+        (f"recall of the rarest class, {class_names[rare]!r}", recall),
+    ):
+        print(f"\n{title}, {seeds} seeds")
+        print(f"{'labels':>7} " + " ".join(f"{s:>{col}}" for s in strategies))
+        for j, n in enumerate(labels):
+            print(f"{n:>7} " + " ".join(f"{cell(data[s], j):>{col}}" for s in strategies))
+    return {"bacc": bacc, "labels": labels}
+
+
+def summary_table(result: dict, curves: dict, args) -> tuple[bool | None, bool | None]:
+    strategies = result["strategies"]
+    summary = result["labels_to_target_summary"]
+    base = summary.get("random")
+    bacc, labels = curves["bacc"], curves["labels"]
+    print(
+        f"\n{'strategy':<16} {'labels to target':>17} {'missed':>7} {'vs random':>10} "
+        f"{'AUC':>13} {'behind random at':>18}"
+    )
+    behind_default = None
+    for s in strategies:
+        t = summary[s]
+        ratio = t["mean"] / base["mean"] if base and base["mean"] else float("nan")
+        auc = np.nanmean(bacc[s], axis=1)
+        auc_se = auc.std(ddof=1) / np.sqrt(len(auc)) if len(auc) > 1 else 0.0
+        behind = []
+        if "random" in bacc and s != "random":
+            diff = bacc[s] - bacc["random"]
+            for j, n in enumerate(labels):
+                d = diff[:, j]
+                se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else 0.0
+                if d.mean() < -se:
+                    behind.append(str(n))
+        if s == DEFAULT_STRATEGY:
+            behind_default = behind
+        marker = "  (default)" if s == DEFAULT_STRATEGY else ""
         print(
-            f"temperatures fitted on the holdout: median {np.median(temperatures):.2f} "
-            f"(range {min(temperatures):.2f}-{max(temperatures):.2f}, {len(temperatures)} fits)"
+            f"{s:<16} {t['mean']:>8.0f} ± {t['std']:<6.0f} {t['missed']:>3}/{t['seeds']:<3} "
+            f"{ratio:>9.2f}x {auc.mean():>6.3f}±{auc_se:.3f} "
+            f"{(','.join(behind) or '-') if s != 'random' else '':>18}{marker}"
         )
-    if base and DEFAULT_STRATEGY in result["labels_to_target_summary"]:
-        ratio = result["labels_to_target_summary"][DEFAULT_STRATEGY]["mean"] / base["mean"]
-        met = ratio <= 0.5
-        print(f"target (default <= 0.50x random): {'met' if met else 'MISSED'} ({ratio:.2f}x)")
-        return met
-    return None
+    never_behind = None if behind_default is None else not behind_default
+    efficient = None
+    if base and DEFAULT_STRATEGY in summary:
+        ratio = summary[DEFAULT_STRATEGY]["mean"] / base["mean"]
+        efficient = ratio <= 0.5
+        print(
+            f"target: default never behind random (1 SE): "
+            f"{'met' if never_behind else 'MISSED'}; labels to target <= 0.50x random: "
+            f"{'met' if efficient else 'MISSED'} ({ratio:.2f}x)"
+        )
+    return never_behind, efficient
+
+
+def discovery_table(result: dict, args) -> None:
+    rare = result["rare_classes"]
+    names = result["dataset"]["class_names"]
+    print(f"\nclass discovery: batches until {DISCOVERY_LABELS} labels of each rare class")
+    print(f"{'strategy':<16} " + " ".join(f"{names[c]:>22}" for c in rare))
+    for s in result["strategies"]:
+        cells = []
+        for c in rare:
+            batches = []
+            for run in _runs(result, s):
+                reached = [
+                    i for i, cc in enumerate(run["class_counts"]) if cc[c] >= DISCOVERY_LABELS
+                ]
+                batches.append(reached[0] if reached else None)
+            found = [b for b in batches if b is not None]
+            text = f"{np.mean(found):.1f}" if found else "-"
+            cells.append(f"{text} ({len(found)}/{len(batches)} seeds)")
+        print(f"{s:<16} " + " ".join(f"{c:>22}" for c in cells))
+    if DEFAULT_STRATEGY not in result["strategies"]:
+        return
+    run = _runs(result, DEFAULT_STRATEGY)[0]
+    k = len(names)
+    print(
+        f"\n{DEFAULT_STRATEGY}, seed 0, per batch: classes with a label, "
+        "rare-class share of the picks, mix"
+    )
+    for i, picked in enumerate(run["picked_classes"]):
+        found = sum(1 for c in run["class_counts"][i] if c > 0)
+        share = sum(picked[c] for c in rare) / max(1, sum(picked))
+        arms = ", ".join(f"{a} {n}" for a, n in sorted(run["arms"][i].items()))
+        print(f"  batch {i + 1:>2}: {found}/{k} classes, rare {share:>4.0%} of picks; {arms}")
+    if run["notes"] and run["notes"][-1]:
+        print(f"  last batch's reason: {run['notes'][-1]}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Labels needed to reach 90% of full data.")
+    parser = argparse.ArgumentParser(description="Learning curves of strategies beside random.")
     parser.add_argument("--strategies", default=f"random,{DEFAULT_STRATEGY}")
-    parser.add_argument("--datasets", default="digits,digits-1-7,digits-0-6")
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--datasets", default="digits,inspection")
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--initial", type=int, default=20)
     parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--holdout", type=float, default=0.25)
     parser.add_argument("--target", type=float, default=0.9)
+    parser.add_argument("--control-fraction", type=float, default=0.1)
     parser.add_argument("--rare-fraction", type=float, default=0.05)
-    parser.add_argument(
-        "--temperature-scaling",
-        default=DEFAULT_STRATEGY,
-        help="strategies also run with temperature scaling (comma-separated; '' for none)",
-    )
+    parser.add_argument("--items", type=int, default=2300, help="inspection tiles")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--cache", type=Path, default=ROOT / "var" / "benchmarks")
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.strategies = [s for s in args.strategies.split(",") if s]
-    args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
-    unknown = [s for s in args.strategies if s not in available()]
-    unknown += [s for s in args.temperature_scaling if s not in args.strategies]
     datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [s for s in args.strategies if s not in available()]
     unknown += [d for d in datasets if d not in DATASETS]
     if unknown:
         print(f"unknown: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    results = {}
-    verdicts = []
+    results, verdicts = {}, []
     for name in datasets:
-        results[name] = run_dataset(name, args)
-        verdicts.append(print_table(name, results[name], args))
+        result = run_dataset(name, args)
+        results[name] = result
+        counts = np.array(result["dataset"]["class_counts"])
+        full = result["full_data"]
+        classes = dict(zip(result["dataset"]["class_names"], counts.tolist(), strict=True))
+        print(
+            f"\n== {name}: {counts.sum()} items, classes {classes}, "
+            f"holdout {args.holdout:.0%}, initial {args.initial}, {args.rounds} batches of "
+            f"{args.batch} ({args.control_fraction:.0%} random control), {args.seeds} seeds, "
+            f"{result['seconds']:.0f} s"
+        )
+        print(
+            f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
+            f"{full['balanced_accuracy_std']:.3f}; target {args.target:.0%} of it per seed"
+        )
+        curves = curve_tables(name, result, args)
+        verdicts += list(summary_table(result, curves, args))
+        discovery_table(result, args)
     if args.json:
-        Path(args.json).write_text(json.dumps(results))
+        Path(args.json).write_text(json.dumps(results, default=float))
     return 0 if all(v is not False for v in verdicts) else 1
 
 

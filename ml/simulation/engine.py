@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ml.artifacts import ItemArrays
-from ml.metrics import balanced_accuracy, macro_f1
+from ml.metrics import balanced_accuracy, confusion_matrix, macro_f1
 from ml.stopping import stopping_signal
-from ml.strategies import AcquisitionInputs, Strategy, get_strategy, select_batch
+from ml.strategies import AcquisitionInputs, PickHistory, Strategy, get_strategy, select_batch
 from ml.strategies.cold_start import cold_start
 from ml.training import TrainConfig, train_classifier
 
@@ -43,6 +43,9 @@ class SimulationConfig:
     # the holdout (as Loupe fits it on a project's fixed holdout) and divides the pool's
     # logits before selection sees them. Reported as "<name>+temperature".
     temperature_scaling: Sequence[str] = ()
+    # Classes kept out of the initial labeled set: a defect type nobody has labeled yet,
+    # to measure how fast each strategy discovers it.
+    initial_without: Sequence[int] = ()
 
 
 TEMPERATURE_SUFFIX = "+temperature"
@@ -109,9 +112,12 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 def _evaluate(learner: Learner, model, x, y, num_classes: int) -> dict:
     pred = learner.score(model, x).probs.argmax(axis=1)
+    cm = confusion_matrix(y, pred, num_classes)
+    recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
     return {
         "balanced_accuracy": balanced_accuracy(y, pred, num_classes),
         "macro_f1": macro_f1(y, pred, num_classes),
+        "recall": recall.tolist(),
     }
 
 
@@ -156,8 +162,17 @@ def run_strategy(
     labeled = np.zeros(len(y_pool), dtype=bool)
     labeled[initial] = True
     needs_mc = "mc_probs" in strategy.requires
-    curve = {"labels": [], "balanced_accuracy": [], "macro_f1": [], "class_counts": []}
+    curve = {
+        "labels": [],
+        "balanced_accuracy": [],
+        "macro_f1": [],
+        "recall": [],
+        "class_counts": [],
+    }
     curve["stop_signal_at"] = None
+    # Per batch: picks per arm, the picks' classes, and why the mix was chosen.
+    curve["arms"], curve["picked_classes"], curve["notes"] = [], [], []
+    history: list[tuple] = []  # (arm, label, predicted, confidence, count_before, round)
     if temperature_scaling:
         curve["temperature"] = []
     # A fixed stop set, drawn once per seed from the pool (same for every strategy).
@@ -172,6 +187,7 @@ def run_strategy(
         curve["labels"].append(int(train_idx.shape[0]))
         curve["balanced_accuracy"].append(metrics["balanced_accuracy"])
         curve["macro_f1"].append(metrics["macro_f1"])
+        curve["recall"].append(metrics["recall"])
         curve["class_counts"].append(counts.tolist())
         if stop_idx.shape[0] and curve["stop_signal_at"] is None:
             stop_preds.append(learner.score(model, x_pool[stop_idx]).probs.argmax(axis=1))
@@ -207,6 +223,7 @@ def run_strategy(
             mc_probs=candidates.mc_probs,
             labeled_embeddings=pool.take(train_idx).embeddings,
             labeled_class_counts=counts,
+            history=_history(history, round_no),
         )
         chosen = select_batch(
             strategy,
@@ -215,8 +232,37 @@ def run_strategy(
             control_fraction=config.control_fraction,
             seed=seed * 7919 + round_no,
         )
-        labeled[unlabeled[chosen.indices]] = True
+        positions = unlabeled[chosen.indices]
+        picked_probs = scored.probs[positions]
+        for arm, pos, p in zip(chosen.arms, positions, picked_probs, strict=True):
+            label = int(y_pool[pos])
+            history.append(
+                (arm, label, int(p.argmax()), float(p.max()), int(counts[label]), round_no)
+            )
+        arms, per_arm = np.unique(chosen.arms.astype(str), return_counts=True)
+        curve["arms"].append(dict(zip(arms.tolist(), per_arm.tolist(), strict=True)))
+        curve["picked_classes"].append(
+            np.bincount(y_pool[positions], minlength=num_classes).tolist()
+        )
+        curve["notes"].append(chosen.note)
+        labeled[positions] = True
     return curve
+
+
+def _history(rows: list[tuple], round_no: int) -> PickHistory:
+    """The picks of earlier rounds as the adaptive strategy reads them (all labeled: the
+    simulator reveals a label as soon as it is asked for)."""
+    if not rows:
+        return PickHistory.empty()
+    arm, label, predicted, confidence, count_before, picked_in = zip(*rows, strict=True)
+    return PickHistory(
+        arm=np.array(arm, dtype=object),
+        label=np.array(label),
+        predicted=np.array(predicted),
+        confidence=np.array(confidence),
+        count_before=np.array(count_before),
+        age=round_no - 1 - np.array(picked_in),
+    )
 
 
 def simulate(
@@ -267,7 +313,8 @@ def simulate(
                 bar.update()
                 if config.stop_at_target:
                     target = config.target_fraction * full[-1]["balanced_accuracy"] - 1e-12
-            initial = cold_start(len(y_pool), config.initial, seed=seed)
+            allowed = np.flatnonzero(~np.isin(y_pool, list(config.initial_without)))
+            initial = allowed[cold_start(len(allowed), config.initial, seed=seed)]
             for name, strategy, calibrated in runs:
                 bar.set_postfix_str(f"seed {seed} {name}")
                 curves[name].append(
@@ -291,7 +338,11 @@ def simulate(
         bar.close()
     return {
         "config": asdict(config)
-        | {"seeds": list(config.seeds), "temperature_scaling": list(config.temperature_scaling)},
+        | {
+            "seeds": list(config.seeds),
+            "temperature_scaling": list(config.temperature_scaling),
+            "initial_without": list(config.initial_without),
+        },
         "num_classes": num_classes,
         "class_counts": np.bincount(y, minlength=num_classes).tolist(),
         "strategies": names,

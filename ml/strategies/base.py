@@ -30,6 +30,8 @@ class AcquisitionInputs:
     labeled_class_counts: np.ndarray | None = None  # (k,) labels already collected
     class_targets: np.ndarray | None = None  # (k,) how many labels each class should reach
     item_scores: np.ndarray | None = None  # (n, ...) per-item scores, extra axes unreduced
+    # What earlier batches' picks turned out to be (ml.strategies.adaptive.PickHistory).
+    history: object | None = None
 
     def __post_init__(self) -> None:
         if self.probs is None and self.item_scores is None:
@@ -132,12 +134,16 @@ class Selection:
 
     ``scores`` are the strategy's own reasons (uncertainty, distance, ...), higher meaning
     more wanted; items of the random control slice carry ``is_control=True`` and score 0.
+    ``arms`` names, per pick, the strategy that chose it (a mix such as ``adaptive`` has
+    several; control picks are ``"control"``), and ``note`` says why the mix was chosen.
     """
 
     indices: np.ndarray
     scores: np.ndarray
     is_control: np.ndarray = field(default=None)  # type: ignore[assignment]
     strategy: str = ""
+    arms: np.ndarray = field(default=None)  # type: ignore[assignment]
+    note: str = ""
 
     def __post_init__(self) -> None:
         self.indices = np.asarray(self.indices, dtype=np.int64)
@@ -145,8 +151,13 @@ class Selection:
         if self.is_control is None:
             self.is_control = np.zeros(self.indices.shape[0], dtype=bool)
         self.is_control = np.asarray(self.is_control, dtype=bool)
-        if not (self.indices.shape == self.scores.shape == self.is_control.shape):
-            raise ValueError("indices, scores and is_control must have the same length")
+        if self.arms is None:
+            self.arms = np.where(self.is_control, "control", self.strategy).astype(object)
+        self.arms = np.asarray(self.arms, dtype=object)
+        if not (
+            self.indices.shape == self.scores.shape == self.is_control.shape == self.arms.shape
+        ):
+            raise ValueError("indices, scores, is_control and arms must have the same length")
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
