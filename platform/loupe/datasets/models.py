@@ -21,8 +21,9 @@ class Item(models.Model):
     # Content-addressed: items/<sha[:2]>/<sha>.<ext> in media storage.
     file = models.FileField(max_length=255)
     # Storage names of the files an item refers to beyond `file`, for task types whose item
-    # is more than one image (the second face of a pair); empty for one-image items.
-    extra_files = models.JSONField(default=list, blank=True)
+    # is more than one image (the second face of a pair); None for one-image items (bulk
+    # imports write rows without it, so no default of Django's applies).
+    extra_files = models.JSONField(null=True, blank=True)
     original_name = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64)
     size_bytes = models.PositiveBigIntegerField()

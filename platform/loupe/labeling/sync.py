@@ -210,7 +210,7 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
             prediction = kind.pre_annotation(
                 predicted_class=pick.predicted_class.name, confidence=pick.confidence
             )
-        data = kind.task_data(file=pick.item.file.name, extra_files=pick.item.extra_files)
+        data = kind.task_data(file=pick.item.file.name, extra_files=pick.item.extra_files or ())
         task = adapter.PushTask(
             item_id=pick.item_id,
             round_id=selection_round.pk,

@@ -2,7 +2,6 @@
 bulk write, so workers on several machines share a pool; a chunk is claimed like a run, so a
 redelivered chunk never writes twice, and the last chunk to finish closes the run."""
 
-import io
 import logging
 import time
 from functools import lru_cache
@@ -15,19 +14,17 @@ from django.db.models import F
 from django.utils import timezone
 
 from loupe import jobs
-from loupe.bulk import db_value, insert_rows
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.datasets.storage import file_replace
 from loupe.learning.data import item_tensors
 from loupe.learning.models import (
     ModelVersion,
-    Prediction,
     RunStatus,
     ScoringChunk,
     ScoringRun,
 )
 from loupe.learning.runs import run_finish, stale_after
-from loupe.projects.selectors import project_classes
+from loupe.tasktypes import get_task_type
 from ml.artifacts import SUFFIX, ItemArrays, concat, load, save
 
 logger = logging.getLogger(__name__)
@@ -122,26 +119,27 @@ def version_model(*, model_version: ModelVersion):
         model_version.model_kind,
         model_version.image_size,
         len(model_version.class_names),
+        model_version.project.task_type,
     )
 
 
-def _built(weights_name: str, kind: str, size: int, classes: int):
-    import torch
-
+def _built(weights_name: str, kind: str, size: int, classes: int, task_type: str):
+    """Built and loaded by the task type's ml spec (`ml.tasks`)."""
     from ml.device import pick_device
-    from ml.models import build_model
 
-    model = build_model(kind, num_classes=classes, image_size=size)
+    spec = get_task_type(task_type).ml_spec()
+    model = spec.build_model(kind, num_classes=classes, image_size=size)
     with default_storage.open(weights_name, "rb") as handle:
-        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    model.load_state_dict(state["state_dict"])
+        model = spec.load_weights(model, handle.read())
     return model.to(pick_device()).eval()
 
 
 @lru_cache(maxsize=4)
-def _load_model(model_version_id: int, weights_name: str, kind: str, size: int, classes: int):
+def _load_model(
+    model_version_id: int, weights_name: str, kind: str, size: int, classes: int, task_type: str
+):
     """Loaded once per worker process and version: chunks of one run reuse it."""
-    return _built(weights_name, kind, size, classes)
+    return _built(weights_name, kind, size, classes, task_type)
 
 
 def scoring_chunk_execute(*, chunk_id: int) -> ScoringChunk | None:
@@ -233,16 +231,17 @@ def version_temperature(*, model_version: ModelVersion) -> float:
 def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     """Scores and writes one chunk; True when it was the run's last, closing the run."""
     from ml.calibration import apply_temperature
-    from ml.scoring import score
 
     started = time.perf_counter()
     version = run.model_version
+    task_type = get_task_type(run.project.task_type)
     model = _load_model(
         version.pk,
         version.weights.name,
         version.model_kind,
         version.image_size,
         len(version.class_names),
+        task_type.name,
     )
     rows = list(
         Item.objects.filter(pk__in=chunk.item_ids)
@@ -257,7 +256,7 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     from ml.strategies import required_inputs
 
     wants_mc = "mc_probs" in required_inputs(strategy_name(run.project))
-    output = score(
+    output = task_type.ml_spec().predict(
         model,
         x,
         batch_size=settings.LOUPE_SCORING_BATCH_SIZE,
@@ -272,6 +271,8 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     artifact = f"scoring/{run.project.slug}/run-{run.pk}/chunk-{chunk.index:05d}{SUFFIX}"
     scored = ItemArrays(
         item_ids=ids,
+        scores=output.scores,
+        extras=output.extras,
         probs=probs,
         raw_probs=output.probs,
         embeddings=output.embeddings,
@@ -304,52 +305,13 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     )
 
 
-_PREDICTION_COLUMNS = (
-    "item",
-    "model_version",
-    "scoring_run",
-    "predicted_class",
-    "confidence",
-    "uncertainty",
-    "probs",
-    "created_at",
-)
-
-
 def _predictions_insert(
     *, version: ModelVersion, run: ScoringRun, item_ids: np.ndarray, probs: np.ndarray
 ) -> None:
-    """The chunk's Prediction rows, as bulk_create(ignore_conflicts=True) writes them, from
-    plain tuples (loupe.bulk): predicted class, confidence (top probability), uncertainty
-    (1 - margin between the top two) and the probabilities kept to 5 decimals."""
-    ordered = np.sort(probs, axis=1)
-    confidence = ordered[:, -1]
-    uncertainty = 1.0 - (confidence - (ordered[:, -2] if probs.shape[1] > 1 else 0.0))
-    classes = {c.name: c.pk for c in project_classes(project=run.project)}
-    by_index = [classes.get(name) for name in version.class_names]
-    class_ids = [by_index[i] for i in probs.argmax(axis=1).tolist()]
-    created_at = db_value(Prediction, "created_at", timezone.now())
-    rows = [
-        (
-            item,
-            version.pk,
-            run.pk,
-            label,
-            conf,
-            unc,
-            db_value(Prediction, "probs", p),
-            created_at,
-        )
-        for item, label, conf, unc, p in zip(
-            item_ids.tolist(),
-            class_ids,
-            confidence.tolist(),
-            uncertainty.tolist(),
-            np.round(probs.astype(np.float64), 5).tolist(),
-            strict=True,
-        )
-    ]
-    insert_rows(Prediction, _PREDICTION_COLUMNS, rows, ignore_conflicts=True)
+    """The chunk's prediction rows, as the project's task type writes them."""
+    get_task_type(run.project.task_type).predictions_insert(
+        version=version, run=run, item_ids=item_ids, probs=probs
+    )
 
 
 def scoring_arrays(*, run: ScoringRun) -> ItemArrays:

@@ -16,6 +16,7 @@ from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from loupe.tasktypes import task_type_of
 from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def selection_round_create(
     """Picks the next batch among unlabeled pool items (never one already queued or in
     annotation), marks them queued and records the round. Without scores, a cold start
     stratified by source and camera."""
-    from ml.strategies import AcquisitionInputs, cold_start, select_batch
+    from ml.strategies import available, cold_start, get_strategy, select_batch
 
     batch_size = batch_size or project.batch_size
     number = (
@@ -173,11 +174,16 @@ def selection_round_create(
             )
     else:
         name = strategy_name(project)
+        if not get_strategy(name).supports(project.task_type):
+            raise ApplicationError(
+                f"Strategy '{name}' cannot choose items of a {project.task_type} project.",
+                extra={"available": available(project.task_type)},
+            )
         arrays = scoring_arrays(run=scoring_run)
         still_open = set(candidates.values_list("id", flat=True))
         keep = np.array([int(i) in still_open for i in arrays.item_ids], dtype=bool)
         open_items = arrays.take(keep)
-        ids, probs, mc_probs = open_items.item_ids, open_items.probs, open_items.mc_probs
+        ids, probs = open_items.item_ids, open_items.probs
         has_embeddings = arrays.embeddings is not None and arrays.embeddings.size
         embeddings = open_items.embeddings if has_embeddings else None
         labeled = (
@@ -186,10 +192,10 @@ def selection_round_create(
             else None
         )
         targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
-        inputs = AcquisitionInputs(
-            probs=probs,
-            embeddings=embeddings,
-            mc_probs=mc_probs,
+        # What the strategy sees is the task type's to say (`ml.tasks`).
+        spec = task_type_of(project).ml_spec()
+        inputs = spec.to_acquisition_inputs(
+            open_items,
             labeled_embeddings=labeled,
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,

@@ -1,7 +1,6 @@
 """Training: ground truth of the train split -> a model version, evaluated on the holdout,
 with the simple baseline's metrics beside it."""
 
-import io
 import logging
 import time
 
@@ -11,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from loupe import jobs
-from loupe.datasets.models import Item, Split
 from loupe.datasets.storage import file_replace
 from loupe.errors import ApplicationError
 from loupe.learning.data import item_tensors, thin_curve
@@ -20,14 +18,13 @@ from loupe.learning.runs import RunCancelled, run_beat, run_claim, run_finish
 from loupe.learning.scoring import version_model
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from loupe.tasktypes import task_type_of
 from ml.artifacts import SUFFIX, ItemArrays, save
 
 logger = logging.getLogger(__name__)
 
 TRAIN_TASK = "learning.train"
 MIN_LABELS = 4
-# Fewer holdout items than this fit no temperature (T = 1): ml.calibration's minimum.
-CALIBRATION_MIN_HOLDOUT = 50
 BEAT_SECONDS = 1.0
 
 
@@ -98,18 +95,6 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     return run
 
 
-def _labeled(project: Project, *, holdout: bool):
-    """(id, file, class id, sha256) of labeled items. The holdout is the project's fixed one
-    (`labeling.holdout`); every other label trains, including the ones experts just gave."""
-    # A tie waiting for review is not a label yet.
-    items = Item.objects.filter(
-        project=project, ground_truth__isnull=False, ground_truth__needs_review=False
-    )
-    items = items.filter(split=Split.HOLDOUT) if holdout else items.exclude(split=Split.HOLDOUT)
-    rows = items.order_by("id").values_list("id", "file", "ground_truth__label_class_id", "sha256")
-    return list(rows)
-
-
 def training_run_execute(*, training_run_id: int) -> TrainingRun:
     """Runs a queued training run to the end; safe to call twice."""
     run = run_claim(TrainingRun, training_run_id)
@@ -134,48 +119,48 @@ def training_run_execute(*, training_run_id: int) -> TrainingRun:
 
 
 def _train(run: TrainingRun) -> ModelVersion:
-    import torch
-
-    from ml.baseline import fit_linear_probe
-    from ml.models import build_model
-    from ml.scoring import score
-    from ml.training import TrainConfig, train_classifier
+    """The project's task type trains: its adapter reads the labeled rows and reports on the
+    holdout, its ml spec builds, trains and predicts (`loupe.tasktypes`, `ml.tasks`)."""
+    from ml.training import TrainConfig
 
     project = run.project
+    kind = task_type_of(project)
+    spec = kind.ml_spec()
     classes = project_classes(project=project)
-    class_index = {c.pk: i for i, c in enumerate(classes)}
     names = [c.name for c in classes]
     config = run.config
     size = int(config["image_size"])
 
     run_beat(run, progress=0.0, phase="loading images")
-    train_rows = _labeled(project, holdout=False)
-    holdout_rows = _labeled(project, holdout=True)
+    train_rows = kind.training_rows(project=project, holdout=False)
+    holdout_rows = kind.training_rows(project=project, holdout=True)
     if len(train_rows) < MIN_LABELS:
         raise ApplicationError(
             f"Training needs at least {MIN_LABELS} labeled items; the project has "
             f"{len(train_rows)}."
         )
-    y_train = np.array([class_index[r[2]] for r in train_rows], dtype=np.int64)
-    y_holdout = np.array([class_index[r[2]] for r in holdout_rows], dtype=np.int64)
+    y_train = kind.training_targets(train_rows, classes=classes)
+    y_holdout = kind.training_targets(holdout_rows, classes=classes)
 
     def loading(done, total):
         run_beat(run, progress=0.1 * done / max(1, total))
 
     # Items labeled since they were scored in the pool read their pixels from the cache.
     x_train = item_tensors(
-        [r[1] for r in train_rows],
+        [r.file for r in train_rows],
         image_size=size,
         progress=loading,
-        cache_keys=[r[3] for r in train_rows],
+        cache_keys=[r.sha256 for r in train_rows],
     )
     x_holdout = item_tensors(
-        [r[1] for r in holdout_rows], image_size=size, cache_keys=[r[3] for r in holdout_rows]
+        [r.file for r in holdout_rows],
+        image_size=size,
+        cache_keys=[r.sha256 for r in holdout_rows],
     )
 
     model = _warm_start(run, names, size)
     if model is None:
-        model = build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
+        model = spec.build_model(config["model"], num_classes=len(names), image_size=size, seed=0)
     config = run.config  # the start point may have fallen back to scratch
     # A warm start fine-tunes for exactly its steps; from scratch, epochs and min_steps plan.
     fine_tune = config.get("warm_start_steps") if "warm_start_from" in config else None
@@ -207,7 +192,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             run_beat(run, progress=0.1 + 0.8 * step / max(1, total), phase="training")
 
     run_beat(run, progress=0.1, phase="training")
-    result = train_classifier(
+    result = spec.train(
         model,
         x_train,
         y_train,
@@ -219,24 +204,22 @@ def _train(run: TrainingRun) -> ModelVersion:
     run_beat(run, progress=0.92, phase="evaluating")
     metrics, baseline = {}, {}
     if len(holdout_rows):
-        holdout_scores = score(result.model, x_holdout)
-        metrics = holdout_metrics(y_holdout, holdout_scores.probs, names)
-        metrics["calibration"] = holdout_calibration(y_holdout, holdout_scores.probs)
-        # The simple baseline: a class-weighted linear probe on 8x8 pixel thumbnails.
-        probe = fit_linear_probe(_thumbs(x_train), y_train, num_classes=len(names), seed=0)
-        baseline = holdout_metrics(y_holdout, probe.predict_proba(_thumbs(x_holdout)), names)
-        baseline["name"] = "linear probe on 8x8 thumbnails"
-        baseline["majority_class"] = majority_baseline(y_train, y_holdout, names)
-    buffer = io.BytesIO()
-    torch.save({"state_dict": result.model.state_dict(), "classes": names}, buffer)
+        metrics, baseline = kind.holdout_report(
+            model=result.model,
+            x_train=x_train,
+            y_train=y_train,
+            x_holdout=x_holdout,
+            y_holdout=y_holdout,
+            names=names,
+        )
     embedded = ItemArrays(
-        item_ids=np.array([r[0] for r in train_rows], dtype=np.int64),
-        embeddings=score(result.model, x_train).embeddings,
+        item_ids=np.array([r.item_id for r in train_rows], dtype=np.int64),
+        embeddings=spec.predict(result.model, x_train).embeddings,
     )
     return _record(
         run,
         result,
-        (buffer.getvalue(), save(embedded)),
+        (spec.weights_bytes(result.model, class_names=names), save(embedded)),
         names,
         size,
         metrics,
@@ -245,51 +228,6 @@ def _train(run: TrainingRun) -> ModelVersion:
         labels_used=len(train_rows),
         holdout_size=len(holdout_rows),
     )
-
-
-def holdout_metrics(y_holdout: np.ndarray, probs: np.ndarray, names: list[str]) -> dict:
-    """The holdout figures with what they stand on: per-class support (in `per_class`) and
-    95% stratified-bootstrap intervals, so a figure on a handful of items reads as such.
-    Deterministic: the same holdout and predictions give the same intervals."""
-    from ml.metrics import bootstrap_intervals, classification_metrics
-
-    metrics = classification_metrics(y_holdout, probs, class_names=names)
-    metrics["intervals"] = bootstrap_intervals(
-        y_holdout,
-        probs.argmax(axis=1),
-        len(names),
-        n_resamples=settings.LOUPE_BOOTSTRAP_SAMPLES,
-        seed=0,
-    )
-    metrics["interval_level"] = 0.95
-    metrics["holdout"] = "fixed project holdout"
-    return metrics
-
-
-def holdout_calibration(y_holdout: np.ndarray, probs: np.ndarray) -> dict:
-    """Reliability bins and ECE on the holdout before and after temperature scaling, and the
-    temperature that scoring divides this version's logits by (1 on a holdout too small to
-    fit one; `note` says so). See ml.calibration.calibration_report."""
-    from ml.calibration import calibration_report
-
-    return calibration_report(y_holdout, probs, min_size=CALIBRATION_MIN_HOLDOUT)
-
-
-def majority_baseline(y_train: np.ndarray, y_holdout: np.ndarray, names: list[str]) -> dict:
-    """Doing nothing clever: always answer the most frequent training class, scored on the
-    holdout like the model. Its balanced accuracy is 1/k for the k classes the holdout
-    holds (0 when the holdout lacks that class)."""
-    from ml.metrics import classification_metrics
-
-    majority = int(np.bincount(y_train, minlength=len(names)).argmax())
-    constant = np.zeros((len(y_holdout), len(names)))
-    constant[:, majority] = 1.0
-    metrics = classification_metrics(y_holdout, constant, class_names=names)
-    return {
-        "name": f"always answering {names[majority]}, the majority class",
-        "class": names[majority],
-        **{key: metrics[key] for key in ("n", "accuracy", "balanced_accuracy", "macro_f1")},
-    }
 
 
 def _warm_start(run: TrainingRun, names: list[str], size: int):
@@ -322,12 +260,6 @@ def _warm_start(run: TrainingRun, names: list[str], size: int):
         run.config = {**fallback, "from_scratch": reason}
         TrainingRun.objects.filter(pk=run.pk).update(config=run.config)
     return model
-
-
-def _thumbs(x) -> np.ndarray:
-    import torch.nn.functional as F
-
-    return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
 
 
 def _record(run, result, artifacts, names, size, metrics, baseline, losses, **counts):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from loupe.datasets.models import Item, Split
-from loupe.learning import training
 from loupe.learning.loop import loop_start
 from loupe.learning.models import ModelVersion, Prediction, RunStatus, SelectionItem
 from loupe.learning.scoring import scoring_arrays
+from loupe.tasktypes import classification
 from ml.calibration import apply_temperature
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def test_a_small_holdout_fits_no_temperature_and_says_so(
     loop = _loop(inspection_project, django_capture_on_commit_callbacks)
     version = ModelVersion.objects.get(project=inspection_project)
     holdout = Item.objects.filter(project=inspection_project, split=Split.HOLDOUT).count()
-    assert holdout < training.CALIBRATION_MIN_HOLDOUT
+    assert holdout < classification.CALIBRATION_MIN_HOLDOUT
 
     calibration = version.metrics["calibration"]
     assert calibration["temperature"] == 1.0 and not calibration["fitted"]
@@ -59,7 +59,7 @@ def test_the_majority_class_baseline_is_scored_on_the_holdout(
 def test_a_fitted_temperature_calibrates_what_scoring_writes_and_selection_reads(
     inspection_project, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(training, "CALIBRATION_MIN_HOLDOUT", 5)
+    monkeypatch.setattr(classification, "CALIBRATION_MIN_HOLDOUT", 5)
     loop = _loop(inspection_project, django_capture_on_commit_callbacks)
     version = ModelVersion.objects.get(project=inspection_project)
 

@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="item",
             name="extra_files",
-            field=models.JSONField(blank=True, default=list),
+            field=models.JSONField(blank=True, null=True),
         ),
     ]
