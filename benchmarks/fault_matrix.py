@@ -730,7 +730,6 @@ def fault_reconcile(ctx: Context) -> Row:
     from loupe import jobs
     from loupe.labeling.ls_payloads import choices_result
     from loupe.labeling.models import Annotation, GroundTruth, LabelStudioSync
-    from loupe.labeling.reconcile import RECONCILE_TASK
     from loupe.learning.loop import loop_start
     from loupe.learning.models import SelectionRound
     from ml.synthetic import INSPECTION_CLASSES
@@ -760,7 +759,7 @@ def fault_reconcile(ctx: Context) -> Row:
             client.annotations.create(id=task_id, result=choices_result([classes[i % 4]])).id
         )
     ctx.ls.mark()
-    jobs.enqueue(RECONCILE_TASK, project_id=project.pk)
+    jobs.enqueue(jobs.RECONCILE_PROJECT, project_id=project.pk)
 
     def reconciling():
         state = LabelStudioSync.objects.filter(project=project).first()

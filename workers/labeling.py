@@ -7,6 +7,7 @@ updated_at), so acks_late with reject-on-worker-lost is safe."""
 import logging
 
 from config.celery import app
+from loupe import jobs
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def push_backoff(retries: int) -> int:
     return min(PUSH_BACKOFF_MAX_S, PUSH_BACKOFF_S * 2**retries)
 
 
-@app.task(name="labeling.push_round", bind=True, max_retries=PUSH_MAX_RETRIES, **IDEMPOTENT)
+@app.task(name=jobs.PUSH_ROUND, bind=True, max_retries=PUSH_MAX_RETRIES, **IDEMPOTENT)
 def push_round(self, *, selection_round_id: int) -> None:
     from loupe.errors import ApplicationError
     from loupe.labeling.adapter import LabelStudioError, LabelStudioUnavailable
@@ -45,14 +46,14 @@ def push_round(self, *, selection_round_id: int) -> None:
         logger.error("push of round %s refused: %s", selection_round_id, exc)
 
 
-@app.task(name="labeling.push_pending")
+@app.task(name=jobs.PUSH_PENDING)
 def push_pending() -> None:
     from loupe.labeling.services import rounds_push_pending
 
     rounds_push_pending()
 
 
-@app.task(name="labeling.sync_project", bind=True, max_retries=PUSH_MAX_RETRIES, **IDEMPOTENT)
+@app.task(name=jobs.SYNC_PROJECT, bind=True, max_retries=PUSH_MAX_RETRIES, **IDEMPOTENT)
 def sync_project(self, *, project_id: int) -> None:
     from loupe.labeling.adapter import LabelStudioUnavailable
     from loupe.labeling.services import project_sync
@@ -70,14 +71,14 @@ def sync_project(self, *, project_id: int) -> None:
         raise self.retry(exc=exc, countdown=push_backoff(self.request.retries)) from exc
 
 
-@app.task(name="labeling.apply_events", **IDEMPOTENT)
+@app.task(name=jobs.APPLY_EVENTS, **IDEMPOTENT)
 def apply_events(*, payload: dict) -> None:
     from loupe.labeling.services import events_apply
 
     events_apply(payload=payload)
 
 
-@app.task(name="labeling.reconcile_project", **IDEMPOTENT)
+@app.task(name=jobs.RECONCILE_PROJECT, **IDEMPOTENT)
 def reconcile_project(*, project_id: int, full: bool | None = None) -> None:
     from loupe.labeling.adapter import LabelStudioUnavailable
     from loupe.labeling.services import project_reconcile
@@ -95,7 +96,7 @@ def reconcile_project(*, project_id: int, full: bool | None = None) -> None:
         logger.warning("reconciliation of project %s postponed: %s", project_id, exc)
 
 
-@app.task(name="labeling.reconcile_all")
+@app.task(name=jobs.RECONCILE_ALL)
 def reconcile_all() -> None:
     from loupe.labeling.services import projects_reconcile_all
 

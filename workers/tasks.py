@@ -2,9 +2,10 @@
 row's status, so a redelivered message does nothing twice."""
 
 from config.celery import app
+from loupe import jobs
 
 
-@app.task(name="datasets.import_run", acks_late=True, reject_on_worker_lost=True)
+@app.task(name=jobs.IMPORT_RUN, acks_late=True, reject_on_worker_lost=True)
 def import_run(*, import_job_id: int) -> None:
     from loupe.datasets.services import import_job_run
 

@@ -2,7 +2,11 @@
 
 The web side never imports `workers`; it names the task, and the Celery app from
 config/celery.py routes it. Messages are sent after the surrounding transaction commits, so a
-worker never looks for a row that is not there yet."""
+worker never looks for a row that is not there yet.
+
+TASKS is the one table of task names and their queues: the workers register their tasks
+under these names, Celery routes by it (workers.routing), and every call site names a task
+by its constant here."""
 
 import logging
 from typing import Any
@@ -16,12 +20,57 @@ logger = logging.getLogger(__name__)
 
 QUEUES = ("default", "gpu")
 
+IMPORT_RUN = "datasets.import_run"
+TRAIN = "learning.train"
+SCORE_CHUNK = "learning.score_chunk"
+SELECT = "learning.select"
+EXPLAIN_ROUND = "learning.explain_round"
+SCAN_LABELS = "learning.scan_labels"
+LABELS_CHANGED = "learning.labels_changed"
+KICKOFF = "learning.kickoff"
+RESUME = "learning.resume"
+SCHEDULED = "learning.scheduled"
+PUSH_ROUND = "labeling.push_round"
+PUSH_PENDING = "labeling.push_pending"
+SYNC_PROJECT = "labeling.sync_project"
+APPLY_EVENTS = "labeling.apply_events"
+RECONCILE_PROJECT = "labeling.reconcile_project"
+RECONCILE_ALL = "labeling.reconcile_all"
 
-def enqueue(task_name: str, *, queue: str = "default", **kwargs: Any) -> None:
-    """Sends `task_name(**kwargs)` to `queue` once the current transaction commits.
+# Training, scoring and the label-suspect scan need the accelerator: they go to `gpu` (a CPU
+# worker may consume it too, as `make demo` does). Imports, Label Studio sync, selection and
+# the loop's own steps go to `default`.
+TASKS: dict[str, str] = {
+    IMPORT_RUN: "default",
+    TRAIN: "gpu",
+    SCORE_CHUNK: "gpu",
+    SELECT: "default",
+    EXPLAIN_ROUND: "default",
+    SCAN_LABELS: "gpu",
+    LABELS_CHANGED: "default",
+    KICKOFF: "default",
+    RESUME: "default",
+    SCHEDULED: "default",
+    PUSH_ROUND: "default",
+    PUSH_PENDING: "default",
+    SYNC_PROJECT: "default",
+    APPLY_EVENTS: "default",
+    RECONCILE_PROJECT: "default",
+    RECONCILE_ALL: "default",
+}
+
+
+def queue_of(task_name: str) -> str:
+    """The queue a task goes to (TASKS); an unknown name is a programming error."""
+    if task_name not in TASKS:
+        raise ValueError(f"unknown task {task_name!r}")
+    return TASKS[task_name]
+
+
+def enqueue(task_name: str, **kwargs: Any) -> None:
+    """Sends `task_name(**kwargs)` to its queue once the current transaction commits.
     With LOUPE_JOBS_EAGER the task runs in this process instead (tests, one-off scripts)."""
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}")
+    queue = queue_of(task_name)
 
     def send() -> None:
         if settings.LOUPE_JOBS_EAGER:

@@ -5,8 +5,9 @@ import pytest
 from django.conf import settings
 
 from config.celery import app
+from loupe import jobs
 from loupe.datasets.models import ImportJob, Item, JobStatus
-from loupe.datasets.services import IMPORT_TASK, import_job_create
+from loupe.datasets.services import import_job_create
 from loupe.projects.services import project_create
 from tests.images import write_imagefolder
 from tests.worker_process import WorkerProcess, wait_for
@@ -45,7 +46,7 @@ def test_a_duplicate_delivery_changes_nothing(worker, import_root):
     write_imagefolder(import_root / "batch", {"": 5})
     job = import_job_create(project=project, path=str(import_root / "batch"))
     # The same message a second time, as a broker redelivering it would.
-    app.send_task(IMPORT_TASK, kwargs={"import_job_id": job.pk}, queue="default")
+    app.send_task(jobs.IMPORT_RUN, kwargs={"import_job_id": job.pk})
 
     wait_for(lambda: finished(job.pk), timeout=90, worker=worker)
     wait_for(lambda: worker.log().count("succeeded in") >= 2, timeout=60, worker=worker)

@@ -42,12 +42,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
-# Training and scoring need the accelerator: they go to `gpu` (a CPU worker may consume it
-# too, as `make demo` does). Imports, Label Studio sync and statistics go to `default`.
-CELERY_TASK_ROUTES = {
-    "learning.train": {"queue": "gpu"},
-    "learning.score_chunk": {"queue": "gpu"},
-}
+# Each task's queue comes from the one table of tasks, loupe.jobs.TASKS: training and scoring
+# go to `gpu` (a CPU worker may consume it too, as `make demo` does), the rest to `default`.
+CELERY_TASK_ROUTES = ("workers.routing.route",)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (worker killed) comes back after this long; beat's resume
     # task usually re-sends the work sooner.

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -40,10 +39,10 @@ from loupe.errors import ApplicationError
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.projects.models import LabelClass, Project
+from loupe.runs import run_beat, run_claim, run_finish, stale_after
 
 logger = logging.getLogger(__name__)
 
-IMPORT_TASK = "datasets.import_run"
 IMPORT_THREADS = 4
 
 ProgressCallback = Callable[[ImportJob], None]
@@ -136,7 +135,7 @@ def _job_create(
         holdout_fraction=holdout_fraction,
     )
     if enqueue:
-        jobs.enqueue(IMPORT_TASK, queue="default", import_job_id=job.pk)
+        jobs.enqueue(jobs.IMPORT_RUN, import_job_id=job.pk)
     return job
 
 
@@ -219,11 +218,6 @@ def _source_check(job: ImportJob) -> Path:
     return path
 
 
-def _stale_after() -> timedelta:
-    # A running import whose heartbeat is older than this was abandoned by a dead worker.
-    return timedelta(seconds=settings.LOUPE_STALE_AFTER_SECONDS)
-
-
 def _claim(job_id: int) -> ImportJob | None:
     """Moves the job from queued (or abandoned running) to running. Returns None when another
     worker owns it or it has finished, so a redelivered task does nothing twice.
@@ -231,20 +225,14 @@ def _claim(job_id: int) -> ImportJob | None:
     A job taken over from a dead worker reads its source again from the start: the counts of
     what it read go back to zero (its rejections too, found again), while `imported` and
     `labeled` keep the rows its committed batches wrote, which `_flush` does not count twice."""
-    now = timezone.now()
-    claimed = ImportJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now
+    return run_claim(
+        ImportJob,
+        job_id,
+        on_takeover=lambda pk: ImportRejection.objects.filter(job_id=pk).delete(),
+        processed=0,
+        duplicates=0,
+        rejected=0,
     )
-    if not claimed:
-        with transaction.atomic():
-            claimed = ImportJob.objects.filter(
-                pk=job_id,
-                status=JobStatus.RUNNING,
-                heartbeat_at__lt=now - _stale_after(),
-            ).update(heartbeat_at=now, processed=0, duplicates=0, rejected=0)
-            if claimed:
-                ImportRejection.objects.filter(job_id=job_id).delete()
-    return ImportJob.objects.get(pk=job_id) if claimed else None
 
 
 def import_jobs_resume() -> list[int]:
@@ -252,7 +240,7 @@ def import_jobs_resume() -> list[int]:
     for LOUPE_STALE_AFTER_SECONDS, or still queued that long after they were created. (With
     Redis an unacknowledged message comes back only after its visibility timeout; with the
     filesystem broker never.) Harmless for a job another worker owns: `_claim` leaves it."""
-    stale = timezone.now() - _stale_after()
+    stale = timezone.now() - stale_after()
     ids = list(
         ImportJob.objects.filter(
             Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
@@ -260,7 +248,7 @@ def import_jobs_resume() -> list[int]:
         ).values_list("pk", flat=True)
     )
     for job_id in ids:
-        jobs.enqueue(IMPORT_TASK, queue="default", import_job_id=job_id)
+        jobs.enqueue(jobs.IMPORT_RUN, import_job_id=job_id)
     return ids
 
 
@@ -274,32 +262,24 @@ def import_job_run(*, import_job_id: int, progress: ProgressCallback | None = No
     try:
         _run(job, progress)
     except ApplicationError as exc:
-        _finish(job, JobStatus.FAILED, error=exc.message)
+        run_finish(job, JobStatus.FAILED, error=exc.message)
     except Exception as exc:  # keep the message for the user; the traceback goes to the log
         logger.exception("import %s failed", job.pk)
-        _finish(job, JobStatus.FAILED, error=f"Unexpected error: {exc}")
+        run_finish(job, JobStatus.FAILED, error=f"Unexpected error: {exc}")
     else:
-        _finish(job, JobStatus.SUCCEEDED)
+        run_finish(job, JobStatus.SUCCEEDED)
         succeeded = True
     # An uploaded archive is read by this job only; finished either way, it goes. (A worker
     # killed mid-import leaves it for the worker that takes the job over.)
     if (upload := _upload_of(job)) is not None:
         upload.unlink(missing_ok=True)
     if succeeded:
-        # Imported here: the loop module pulls in the whole learning stack.
-        from loupe.learning.loop import loop_kickoff
-
-        loop_kickoff(project=job.project)
+        # A project with a pool and a Label Studio link may now get its first batch.
+        jobs.enqueue(jobs.KICKOFF, project_id=job.project_id)
     job.refresh_from_db()
     if progress:
         progress(job)
     return job
-
-
-def _finish(job: ImportJob, status: str, *, error: str = "") -> None:
-    ImportJob.objects.filter(pk=job.pk).update(
-        status=status, error=error, finished_at=timezone.now()
-    )
 
 
 @contextmanager
@@ -325,7 +305,7 @@ def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
     with _entries(job, path) as (total, entries):
         job.total = total
         # Counting a large source takes a while: the job is alive.
-        ImportJob.objects.filter(pk=job.pk).update(total=total, heartbeat_at=timezone.now())
+        run_beat(job, total=total)
         _consume(job, entries, classes, progress)
 
 
@@ -508,13 +488,13 @@ def _flush(job, batch, rejections, progress) -> None:
         job.labeled += len(truths)
         job.duplicates += len(batch) - len(fresh) - earlier
         job.rejected += len(rejections)
-        ImportJob.objects.filter(pk=job.pk).update(
+        run_beat(
+            job,
             processed=job.processed,
             imported=job.imported,
             labeled=job.labeled,
             duplicates=job.duplicates,
             rejected=job.rejected,
-            heartbeat_at=timezone.now(),
         )
     if progress:
         progress(job)

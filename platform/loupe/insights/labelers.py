@@ -122,7 +122,7 @@ def current_round(project: Project) -> SelectionRound | None:
 
 def strategy_explained(*, project: Project, selection_round: SelectionRound | None) -> dict:
     """The project's strategy in plain words, and the share of random checks."""
-    from loupe.learning.selection import strategy_name
+    from loupe.projects.selectors import strategy_name
 
     try:
         name = strategy_name(project)

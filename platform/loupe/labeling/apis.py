@@ -17,13 +17,12 @@ from loupe.api.schema import ERROR
 from loupe.datasets.selectors import item_get
 from loupe.errors import ApplicationError, PermissionDeniedError
 from loupe.labeling import adapter, review, selectors
-from loupe.labeling.reconcile import RECONCILE_TASK
 from loupe.labeling.services import (
     ground_truth_review,
     project_sync,
     webhook_receive,
 )
-from loupe.labeling.sync import PUSH_TASK, WEBHOOK_SECRET_HEADER
+from loupe.labeling.sync import WEBHOOK_SECRET_HEADER
 from loupe.learning.models import SelectionRound
 from loupe.learning.selectors import selection_round_get
 from loupe.projects.selectors import project_get
@@ -174,7 +173,9 @@ class ProjectReconcileApi(APIView):
             raise ApplicationError("This project is not linked to Label Studio yet.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        jobs.enqueue(RECONCILE_TASK, project_id=project.pk, full=data.validated_data["full"])
+        jobs.enqueue(
+            jobs.RECONCILE_PROJECT, project_id=project.pk, full=data.validated_data["full"]
+        )
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -252,7 +253,7 @@ class RoundPushApi(APIView):
         selection_round = selection_round_get(user=request.user, round_id=round_id)
         require(user=request.user, project=selection_round.project, action="run_jobs")
         if selection_round.status == SelectionRound.Status.DRAFT:
-            jobs.enqueue(PUSH_TASK, selection_round_id=selection_round.pk)
+            jobs.enqueue(jobs.PUSH_ROUND, selection_round_id=selection_round.pk)
         selection_round.refresh_from_db()
         data = selectors.round_labeling(selection_round=selection_round)
         return Response(RoundLabelingSerializer(data).data, status=status.HTTP_202_ACCEPTED)

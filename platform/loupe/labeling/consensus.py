@@ -40,9 +40,13 @@ from django.utils import timezone
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Annotation, Decision, GroundTruth
-
+from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.tasktypes import Outcome, Vote, plurality, task_type_of
+
 STICKY_DECISIONS = (Decision.IMPORTED, Decision.REVIEW)
+# The strategy of a label-review round (`labeling.review`) and what its answers make.
+LABEL_REVIEW = "label_review"
+CONFIRMED, CORRECTED = "confirmed", "corrected"
 
 
 # The rule itself is the task type's (`loupe.tasktypes`); classification's is `plurality`.
@@ -157,9 +161,6 @@ def ground_truth_recompute(
     new_labels = 0
     holdout = HoldoutAssigner(project=project)
     rule = task_type_of(project)
-    # Imported here: the review module reads this one.
-    from loupe.labeling.review import review_decisions
-
     reviewed = review_decisions(item_ids=items)
     for item_id in sorted(items):
         item = items[item_id]
@@ -307,3 +308,80 @@ def class_specific_agreement(units: Iterable[Sequence[Hashable]], label: Hashabl
         agree += n * (n - 1)
         total += n * (m - 1)
     return agree / total if total else None
+
+
+# --- the rule for answered reviews ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    label: int
+    under_review: int | None
+    reviewers: int
+
+    @property
+    def outcome(self) -> str:
+        return CONFIRMED if self.label == self.under_review else CORRECTED
+
+
+def _decide(votes, under_review: int | None) -> ReviewDecision | None:
+    labels = [v.label for v in votes if v.counts]
+    if not labels:
+        return None
+    counts = Counter(labels)
+    top = max(counts.values())
+    tied = [label for label in dict.fromkeys(labels) if counts[label] == top]
+    label = under_review if under_review in tied else tied[0]
+    return ReviewDecision(label=label, under_review=under_review, reviewers=len(labels))
+
+
+def _review_picks(item_ids: Iterable[int]) -> list[SelectionItem]:
+    return list(
+        SelectionItem.objects.filter(
+            item_id__in=list(item_ids),
+            selection_round__strategy=LABEL_REVIEW,
+            ls_task_id__isnull=False,
+        )
+        .select_related("selection_round")
+        .order_by("item_id", "-selection_round__number")
+    )
+
+
+def _answers_by_task(picks: list[SelectionItem]) -> dict[int, list]:
+    by_task: dict[int, list] = defaultdict(list)
+    answers = Annotation.objects.filter(
+        ls_task_id__in={p.ls_task_id for p in picks}, item_id__in={p.item_id for p in picks}
+    ).order_by("created_at", "id")
+    for answer in answers:
+        by_task[answer.ls_task_id].append(answer)
+    return by_task
+
+
+def pick_decisions(picks: list[SelectionItem]) -> dict[int, ReviewDecision | None]:
+    """{pick id: the decision its review task's answers make, None while unanswered}."""
+    by_task = _answers_by_task([p for p in picks if p.ls_task_id])
+    return {
+        p.pk: _decide(votes_of(by_task.get(p.ls_task_id, [])), p.predicted_class_id)
+        if p.ls_task_id
+        else None
+        for p in picks
+    }
+
+
+def review_decisions(*, item_ids: Iterable[int]) -> dict[int, ReviewDecision]:
+    """{item id: decision} for items whose latest answered review task decides them."""
+    picks = _review_picks(item_ids)
+    decided = pick_decisions(picks)
+    out: dict[int, ReviewDecision] = {}
+    for pick in picks:  # newest round first per item
+        decision = decided[pick.pk]
+        if decision is not None and pick.item_id not in out:
+            out[pick.item_id] = decision
+    return out
+
+
+def review_round_open(selection_round: SelectionRound) -> bool:
+    """Whether a review round still has a pick nobody answered."""
+    picks = list(SelectionItem.objects.filter(selection_round=selection_round))
+    decided = pick_decisions(picks)
+    return any(decided[p.pk] is None for p in picks)

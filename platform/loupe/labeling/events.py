@@ -44,7 +44,6 @@ from loupe.tasktypes import task_type_of
 
 logger = logging.getLogger(__name__)
 
-APPLY_TASK = "labeling.apply_events"
 _EMAILS_TTL_S = 300
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 # How far Label Studio's clock may run ahead of Loupe's before a time stamp is not believed.
@@ -145,7 +144,7 @@ def webhook_receive(*, payload) -> str:
     ):
         logger.warning("webhook %s ignored: unknown project %s", event.action, event.project_id)
         return "ignored"
-    jobs.enqueue(APPLY_TASK, payload=_trimmed(payload, received_at=received_at))
+    jobs.enqueue(jobs.APPLY_EVENTS, payload=_trimmed(payload, received_at=received_at))
     return "queued"
 
 
@@ -427,9 +426,8 @@ def _settle(project: Project, item_ids: set[int], returned: Iterable[int] = ()) 
     new_labels = ground_truth_recompute(project=project, item_ids=item_ids, returned=returned)
     _rounds_complete(item_ids)
     if new_labels:
-        from loupe.learning.loop import loop_trigger_on_labels
-
-        transaction.on_commit(lambda: loop_trigger_on_labels(project=project))
+        # The loop decides whether to retrain (once this transaction commits).
+        jobs.enqueue(jobs.LABELS_CHANGED, project_id=project.pk)
     return new_labels
 
 

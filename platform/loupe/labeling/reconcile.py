@@ -26,7 +26,6 @@ from loupe.labeling.sync import claim, ls_client, release, sync_state
 from loupe.learning.models import SelectionItem
 from loupe.projects.models import Project
 
-RECONCILE_TASK = "labeling.reconcile_project"
 APPLY_CHUNK = 1000
 # Annotations changed this close to a full listing's start may be missing from it without
 # being deleted; the next full listing checks them.
@@ -122,5 +121,5 @@ def projects_reconcile_all() -> list[int]:
     """Queues a reconciliation of every project linked to Label Studio (beat runs this)."""
     ids = list(Project.objects.filter(ls_project_id__isnull=False).values_list("pk", flat=True))
     for project_id in ids:
-        jobs.enqueue(RECONCILE_TASK, project_id=project_id)
+        jobs.enqueue(jobs.RECONCILE_PROJECT, project_id=project_id)
     return ids

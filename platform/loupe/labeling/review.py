@@ -13,26 +13,35 @@ as every round (`sync.round_selected`). Each pick records the label under review
 Label Studio task opens with that label chosen and a reason saying why it came back:
 keeping it confirms it, choosing another class corrects it.
 
-The rule for an answered review (applied by `consensus.ground_truth_recompute`, so webhook
-and reconciliation both go through it): the answers on the item's latest answered review
-task decide, each reviewer's latest answer one vote, most votes winning and a tie keeping
-the label under review. The decision is a review decision (`Decision.REVIEW`), which
-overrides any earlier decision, imported labels included, and which later ordinary votes
-never overwrite. Confirmed: the decision is the label under review; corrected: another class.
-A review answer withdrawn in Label Studio leaves the decision it made.
+The rule for an answered review (in `consensus`, beside the voting rule, and applied by
+`consensus.ground_truth_recompute`, so webhook and reconciliation both go through it): the
+answers on the item's latest answered review task decide, each reviewer's latest answer one
+vote, most votes winning and a tie keeping the label under review. The decision is a review
+decision (`Decision.REVIEW`), which overrides any earlier decision, imported labels
+included, and which later ordinary votes never overwrite. Confirmed: the decision is the
+label under review; corrected: another class. A review answer withdrawn in Label Studio
+leaves the decision it made.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Max
 
 from loupe.errors import ApplicationError
-from loupe.labeling.consensus import latest_votes, votes_of
+from loupe.labeling.consensus import (  # noqa: F401  (the review's names, read from here too)
+    CONFIRMED,
+    CORRECTED,
+    LABEL_REVIEW,
+    ReviewDecision,
+    latest_votes,
+    pick_decisions,
+    review_decisions,
+    review_round_open,
+)
 from loupe.labeling.models import Annotation, Decision, GroundTruth
 from loupe.labeling.sync import round_selected
 from loupe.learning.label_suspects import (
@@ -48,8 +57,7 @@ from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
 
-LABEL_REVIEW = "label_review"
-CONFIRMED, CORRECTED, PENDING = "confirmed", "corrected", "pending"
+PENDING = "pending"
 # One send takes at most this many suspects (Label Studio tasks, one review each).
 MAX_SEND = 500
 
@@ -116,83 +124,6 @@ def review_reason(suspect: dict, *, version: int, decided: str) -> str:
         f" Keep {suspect['given']} if it is right, choose the class you see if not."
     )
     return reason[:300]
-
-
-# --- the rule for answered reviews ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReviewDecision:
-    label: int
-    under_review: int | None
-    reviewers: int
-
-    @property
-    def outcome(self) -> str:
-        return CONFIRMED if self.label == self.under_review else CORRECTED
-
-
-def _decide(votes, under_review: int | None) -> ReviewDecision | None:
-    labels = [v.label for v in votes if v.counts]
-    if not labels:
-        return None
-    counts = Counter(labels)
-    top = max(counts.values())
-    tied = [label for label in dict.fromkeys(labels) if counts[label] == top]
-    label = under_review if under_review in tied else tied[0]
-    return ReviewDecision(label=label, under_review=under_review, reviewers=len(labels))
-
-
-def _review_picks(item_ids: Iterable[int]) -> list[SelectionItem]:
-    return list(
-        SelectionItem.objects.filter(
-            item_id__in=list(item_ids),
-            selection_round__strategy=LABEL_REVIEW,
-            ls_task_id__isnull=False,
-        )
-        .select_related("selection_round")
-        .order_by("item_id", "-selection_round__number")
-    )
-
-
-def _answers_by_task(picks: list[SelectionItem]) -> dict[int, list]:
-    by_task: dict[int, list] = defaultdict(list)
-    answers = Annotation.objects.filter(
-        ls_task_id__in={p.ls_task_id for p in picks}, item_id__in={p.item_id for p in picks}
-    ).order_by("created_at", "id")
-    for answer in answers:
-        by_task[answer.ls_task_id].append(answer)
-    return by_task
-
-
-def pick_decisions(picks: list[SelectionItem]) -> dict[int, ReviewDecision | None]:
-    """{pick id: the decision its review task's answers make, None while unanswered}."""
-    by_task = _answers_by_task([p for p in picks if p.ls_task_id])
-    return {
-        p.pk: _decide(votes_of(by_task.get(p.ls_task_id, [])), p.predicted_class_id)
-        if p.ls_task_id
-        else None
-        for p in picks
-    }
-
-
-def review_decisions(*, item_ids: Iterable[int]) -> dict[int, ReviewDecision]:
-    """{item id: decision} for items whose latest answered review task decides them."""
-    picks = _review_picks(item_ids)
-    decided = pick_decisions(picks)
-    out: dict[int, ReviewDecision] = {}
-    for pick in picks:  # newest round first per item
-        decision = decided[pick.pk]
-        if decision is not None and pick.item_id not in out:
-            out[pick.item_id] = decision
-    return out
-
-
-def review_round_open(selection_round: SelectionRound) -> bool:
-    """Whether a review round still has a pick nobody answered."""
-    picks = list(SelectionItem.objects.filter(selection_round=selection_round))
-    decided = pick_decisions(picks)
-    return any(decided[p.pk] is None for p in picks)
 
 
 # --- the queue --------------------------------------------------------------------------------

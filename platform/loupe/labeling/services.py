@@ -7,6 +7,7 @@ The work lives in three modules: `sync` (Loupe -> Label Studio: project twin and
 
 from django.db import transaction
 
+from loupe import jobs
 from loupe.datasets.models import ItemState, Split
 from loupe.errors import ApplicationError
 from loupe.labeling.consensus import ground_truth_recompute, latest_votes
@@ -80,11 +81,8 @@ def ground_truth_review(*, item, label_class_name: str) -> GroundTruth:
             "needs_review": False,
         },
     )
-    # Imported here: the loop module pulls in the whole learning stack.
-    from loupe.learning.loop import loop_trigger_on_labels
-
-    project = item.project
     # The review may settle the last open item of a round.
     rounds_complete({item.pk})
-    transaction.on_commit(lambda: loop_trigger_on_labels(project=project))
+    # The loop decides whether to retrain (once this transaction commits).
+    jobs.enqueue(jobs.LABELS_CHANGED, project_id=item.project_id)
     return truth

@@ -41,7 +41,6 @@ from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
 
-SCAN_TASK = "learning.scan_labels"
 EVIDENCE_HOLDOUT = "holdout"
 EVIDENCE_LABELED_SINCE = "labeled_since"
 EVIDENCE_TRAINING = "training"
@@ -242,7 +241,7 @@ def label_suspects_request(*, model_version: ModelVersion) -> bool:
         return False
     if not cache.add(f"label-scan:{model_version.pk}", 1, timeout=REQUEST_SECONDS):
         return False
-    jobs.enqueue(SCAN_TASK, queue="gpu", model_version_id=model_version.pk)
+    jobs.enqueue(jobs.SCAN_LABELS, model_version_id=model_version.pk)
     return True
 
 

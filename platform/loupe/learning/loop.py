@@ -1,6 +1,12 @@
-"""The loop train -> score -> select as a chain whose state lives in the database: one active
-loop per project, each step started by the end of the previous one, and a periodic resume
-that restarts whatever a crashed worker left behind."""
+"""The loop train -> score -> select -> push as a chain whose state lives in the database: one
+active loop per project, and a periodic resume that restarts whatever a crashed worker left
+behind.
+
+This module owns the order. The steps (training, scoring chunks, selection, the Label Studio
+push) do their work and return; the tasks that run them hand the outcome here
+(`loop_train`, `loop_score_chunk`), and this module starts the next step. Labeling and
+imports tell it that labels changed, or that a project is ready for its first batch, by
+enqueueing `jobs.LABELS_CHANGED` / `jobs.KICKOFF`, never by importing it."""
 
 import logging
 from datetime import timedelta
@@ -21,21 +27,28 @@ from loupe.learning.models import (
     LearningLoop,
     ModelVersion,
     RunStatus,
+    ScoringChunk,
     ScoringRun,
     SelectionRound,
     TrainingRun,
     Trigger,
 )
-from loupe.learning.runs import run_finish, stale_after
-from loupe.learning.scoring import CHUNK_TASK, scoring_chunks_pending, scoring_run_create
+from loupe.learning.scoring import (
+    scoring_chunk_execute,
+    scoring_chunks_pending,
+    scoring_run_create,
+)
 from loupe.learning.selection import selection_round_create
-from loupe.learning.training import MIN_LABELS, TRAIN_TASK, training_run_create
+from loupe.learning.training import (
+    MIN_LABELS,
+    training_run_cancel,
+    training_run_create,
+    training_run_execute,
+)
 from loupe.projects.models import Project
+from loupe.runs import run_finish, stale_after
 
 logger = logging.getLogger(__name__)
-
-SELECT_TASK = "learning.select"
-EXPLAIN_TASK = "learning.explain_round"
 
 
 def loop_active(*, project: Project) -> LearningLoop | None:
@@ -90,14 +103,14 @@ def loop_start(
                 heartbeat_at=now,
             )
             if cold:
-                jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+                jobs.enqueue(jobs.SELECT, loop_id=loop.pk)
             else:
                 run = training_run_create(
                     project=project, trigger=trigger, created_by=created_by, enqueue=False
                 )
                 loop.training_run = run
                 loop.save(update_fields=["training_run"])
-                jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+                jobs.enqueue(jobs.TRAIN, training_run_id=run.pk)
     except IntegrityError:
         return loop_active(project=project), False
     return loop, True
@@ -121,8 +134,33 @@ def _timing(loop: LearningLoop, step: str, run) -> None:
         loop.timings[step] = round((run.finished_at - run.started_at).total_seconds(), 3)
 
 
+def loop_train(*, training_run_id: int) -> TrainingRun:
+    """The training step as its task runs it: train, then move the loop on. Safe to run twice."""
+    run = training_run_execute(training_run_id=training_run_id)
+    loop_on_training_finished(training_run=run)
+    return run
+
+
+def loop_score_chunk(*, chunk_id: int) -> ScoringChunk | None:
+    """The scoring step as its task runs it: score the chunk (and the run's other queued
+    chunks), then, once the run has ended, move the loop on. Safe to run twice.
+
+    The loop hears of the run outside the chunk's own failure handling: a chunk whose
+    predictions are written stays succeeded even when the loop cannot be told (a broker down
+    as it moves on; the periodic resume sends that step again)."""
+    chunk = scoring_chunk_execute(chunk_id=chunk_id)
+    if chunk is not None:
+        run = ScoringRun.objects.get(pk=chunk.scoring_run_id)
+        if run.status not in ACTIVE_STATUSES:
+            loop_on_scoring_finished(scoring_run=run)
+    return chunk
+
+
 def loop_on_training_finished(*, training_run: TrainingRun) -> None:
-    """Called when a training run ends: score the pool with the new version, or end the loop."""
+    """After a training run: score the pool with the new version, or end the loop. Nothing
+    while the run is still going, and nothing twice for one run."""
+    if training_run.status in ACTIVE_STATUSES:
+        return
     loop = _loop_of(training_run=training_run)
     if loop is None:
         return
@@ -151,7 +189,10 @@ def loop_on_training_finished(*, training_run: TrainingRun) -> None:
 
 
 def loop_on_scoring_finished(*, scoring_run: ScoringRun) -> None:
-    """Called when a scoring run ends: select the next batch, or end the loop."""
+    """After a scoring run: select the next batch, or end the loop. Nothing while the run is
+    still going, and the selection is sent once however often the loop hears of the run."""
+    if scoring_run.status in ACTIVE_STATUSES:
+        return
     loop = _loop_of(scoring_run=scoring_run)
     if loop is None:
         return
@@ -162,14 +203,18 @@ def loop_on_scoring_finished(*, scoring_run: ScoringRun) -> None:
         run_finish(loop, status, error=scoring_run.error, phase=f"scoring {scoring_run.status}")
         return
     _timing(loop, "score", scoring_run)
-    LearningLoop.objects.filter(pk=loop.pk).update(
-        step=LearningLoop.Step.SELECT,
-        phase="selecting",
-        progress=2 / 3,
-        heartbeat_at=timezone.now(),
-        timings=loop.timings,
-    )
-    jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+    with transaction.atomic():
+        moved = LearningLoop.objects.filter(
+            pk=loop.pk, status=RunStatus.RUNNING, step=LearningLoop.Step.SCORE
+        ).update(
+            step=LearningLoop.Step.SELECT,
+            phase="selecting",
+            progress=2 / 3,
+            heartbeat_at=timezone.now(),
+            timings=loop.timings,
+        )
+        if moved:  # else a duplicate notification
+            jobs.enqueue(jobs.SELECT, loop_id=loop.pk)
 
 
 def loop_select(*, loop_id: int) -> LearningLoop:
@@ -192,7 +237,7 @@ def loop_select(*, loop_id: int) -> LearningLoop:
         loop.step = LearningLoop.Step.DONE
         loop.save(update_fields=["selection_round", "step", "timings"])
         # Once this transaction commits: explain the picks, then hand them to Label Studio.
-        jobs.enqueue(EXPLAIN_TASK, queue="default", selection_round_id=selection_round.pk)
+        jobs.enqueue(jobs.EXPLAIN_ROUND, selection_round_id=selection_round.pk)
         run_finish(loop, RunStatus.SUCCEEDED, phase="next batch selected")
     return loop
 
@@ -217,8 +262,6 @@ def loop_explain(*, selection_round_id: int) -> None:
 
 
 def loop_cancel(*, loop: LearningLoop) -> LearningLoop:
-    from loupe.learning.training import training_run_cancel
-
     if loop.training_run_id:
         training_run_cancel(run=loop.training_run)
     if loop.scoring_run_id:
@@ -240,7 +283,7 @@ def runs_resume() -> dict[str, int]:
         Q(status=RunStatus.QUEUED, created_at__lt=stale)
         | Q(status=RunStatus.RUNNING, heartbeat_at__lt=stale)
     ):
-        jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+        jobs.enqueue(jobs.TRAIN, training_run_id=run.pk)
         resent["train"] += 1
     for loop in LearningLoop.objects.filter(status=RunStatus.RUNNING):
         if loop.step == LearningLoop.Step.TRAIN and loop.training_run.status not in ACTIVE_STATUSES:
@@ -250,10 +293,10 @@ def runs_resume() -> dict[str, int]:
                 loop_on_scoring_finished(scoring_run=loop.scoring_run)
                 continue
             for chunk_id in scoring_chunks_pending(run=loop.scoring_run):
-                jobs.enqueue(CHUNK_TASK, queue="gpu", chunk_id=chunk_id)
+                jobs.enqueue(jobs.SCORE_CHUNK, chunk_id=chunk_id)
                 resent["chunks"] += 1
         elif loop.step == LearningLoop.Step.SELECT and loop.heartbeat_at < stale:
-            jobs.enqueue(SELECT_TASK, queue="default", loop_id=loop.pk)
+            jobs.enqueue(jobs.SELECT, loop_id=loop.pk)
             resent["select"] += 1
     return resent
 

@@ -7,16 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+# The lifecycle every run shares; its names are read from here by most of the code.
+from loupe.runs import ACTIVE_STATUSES, RunStatus  # noqa: F401
 
 
 class Trigger(models.TextChoices):

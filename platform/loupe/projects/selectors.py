@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractUser
 from django.db.models import QuerySet
 
-from loupe.errors import NotFoundError
+from loupe.errors import ApplicationError, NotFoundError
 from loupe.projects.models import LabelClass, Project
 
 
@@ -26,3 +26,14 @@ def project_get(*, user: AbstractUser, slug: str) -> Project:
 
 def project_classes(*, project: Project) -> list[LabelClass]:
     return list(LabelClass.objects.filter(project=project).order_by("order", "id"))
+
+
+def strategy_name(project: Project) -> str:
+    """The acquisition strategy the project selects with (the default one for "" or
+    "default"); read by scoring (which inputs to compute) and selection alike."""
+    from ml.strategies import DEFAULT_STRATEGY, available
+
+    name = DEFAULT_STRATEGY if project.strategy in ("", "default") else project.strategy
+    if name not in available():
+        raise ApplicationError(f"Unknown strategy '{name}'.", extra={"available": available()})
+    return name

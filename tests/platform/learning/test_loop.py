@@ -4,7 +4,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from loupe.datasets.models import Item, ItemState
-from loupe.learning.loop import loop_start, runs_resume
+from loupe.learning.loop import loop_score_chunk, loop_start, loop_train, runs_resume
 from loupe.learning.models import (
     LearningLoop,
     ModelVersion,
@@ -12,7 +12,6 @@ from loupe.learning.models import (
     RunStatus,
     SelectionItem,
 )
-from loupe.learning.scoring import scoring_chunk_execute
 from loupe.learning.training import training_run_execute
 from ml import artifacts
 
@@ -69,9 +68,10 @@ def test_duplicate_delivery_of_training_and_scoring_changes_nothing(
     loop.refresh_from_db()
     predictions = Prediction.objects.count()
 
-    training_run_execute(training_run_id=loop.training_run_id)
+    # Redelivered messages go through the same doorway as the workers' tasks.
+    loop_train(training_run_id=loop.training_run_id)
     for chunk in loop.scoring_run.chunks.all():
-        scoring_chunk_execute(chunk_id=chunk.pk)
+        loop_score_chunk(chunk_id=chunk.pk)
     runs_resume()
 
     assert ModelVersion.objects.filter(project=inspection_project).count() == 1

@@ -20,7 +20,7 @@ from loupe.learning.models import (
     RunStatus,
     ScoringChunk,
 )
-from loupe.learning.runs import stale_after
+from loupe.runs import stale_after
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def scoring_loop(inspection_project, django_capture_on_commit_callbacks, setting
 def score_every_chunk(loop: LearningLoop, *, tolerate=()) -> None:
     for chunk_id in loop.scoring_run.chunks.order_by("index").values_list("id", flat=True):
         with contextlib.suppress(*tolerate):
-            scoring.scoring_chunk_execute(chunk_id=chunk_id)
+            loop_module.loop_score_chunk(chunk_id=chunk_id)  # what the chunk's task runs
 
 
 def make_stale(loop: LearningLoop) -> None:
@@ -84,7 +84,7 @@ def test_the_last_chunk_stays_succeeded_when_the_broker_is_down_and_the_loop_mov
     send = jobs.enqueue
 
     def broker_down(task_name, **kwargs):
-        if task_name == loop_module.SELECT_TASK:
+        if task_name == jobs.SELECT:
             raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
         send(task_name, **kwargs)
 
