@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from loupe.runs import RunStatus
+
 
 class Split(models.TextChoices):
     POOL = "pool", "Pool"
@@ -81,12 +83,8 @@ class ImportKind(models.TextChoices):
     MANIFEST = "manifest", "CSV or JSONL manifest"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+# An import follows the lifecycle of every background run (loupe.runs).
+JobStatus = RunStatus
 
 
 class ImportJob(models.Model):

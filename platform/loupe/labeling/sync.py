@@ -32,8 +32,6 @@ from loupe.tasktypes import task_type_of
 
 logger = logging.getLogger(__name__)
 
-PUSH_TASK = "labeling.push_round"
-SYNC_TASK = "labeling.sync_project"
 WEBHOOK_PATH = "/api/v1/labeling/webhook/"
 # Label Studio sends this header with every webhook; the endpoint compares it to the secret.
 WEBHOOK_SECRET_HEADER = "X-Loupe-Webhook-Secret"
@@ -165,21 +163,19 @@ def project_sync(*, project: Project, client=None) -> int:
     LabelStudioSync.objects.filter(pk=state.pk).update(synced_classes=names)
     project_label_studio_users_ensure(project=project, client=client)
     # A newly linked project with a pool gets its first batch without a manual trigger.
-    from loupe.learning.loop import loop_kickoff
-
-    transaction.on_commit(lambda: loop_kickoff(project=project))
+    jobs.enqueue(jobs.KICKOFF, project_id=project.pk)
     return ls_project_id
 
 
 def project_changed(*, project: Project) -> None:
     """Call after classes, guidelines or overlap change: a linked project syncs in a worker."""
     if project.ls_project_id:
-        jobs.enqueue(SYNC_TASK, project_id=project.pk)
+        jobs.enqueue(jobs.SYNC_PROJECT, project_id=project.pk)
 
 
 def round_selected(*, selection_round: SelectionRound) -> None:
     """The hook after a loop selects a batch: push it to Label Studio in a worker."""
-    jobs.enqueue(PUSH_TASK, selection_round_id=selection_round.pk)
+    jobs.enqueue(jobs.PUSH_ROUND, selection_round_id=selection_round.pk)
 
 
 def _model_version_name(selection_round: SelectionRound) -> str | None:
@@ -297,5 +293,5 @@ def rounds_push_pending(*, older_than_seconds: int = 120) -> list[int]:
         ).values_list("pk", flat=True)
     )
     for round_id in ids:
-        jobs.enqueue(PUSH_TASK, selection_round_id=round_id)
+        jobs.enqueue(jobs.PUSH_ROUND, selection_round_id=round_id)
     return ids

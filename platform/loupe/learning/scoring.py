@@ -23,7 +23,7 @@ from loupe.learning.models import (
     ScoringChunk,
     ScoringRun,
 )
-from loupe.learning.runs import run_finish, stale_after
+from loupe.runs import run_claim, run_finish, stale_after
 from loupe.tasktypes import get_task_type
 from ml.artifacts import SUFFIX, ItemArrays, concat, load, save
 
@@ -84,25 +84,10 @@ def scoring_chunks_pending(*, run: ScoringRun) -> list[int]:
 
 
 def _claim_chunk(chunk_id: int) -> ScoringChunk | None:
+    """A chunk is claimed like any run (loupe.runs); its run starts with its first chunk."""
+    if run_claim(ScoringChunk, chunk_id) is None:
+        return None
     now = timezone.now()
-    # Read first: a message for a chunk that is done or held by a live worker writes nothing.
-    # On SQLite any write, even one that matches no row, can make another worker's
-    # read-then-write transaction fail with "database is locked".
-    state = ScoringChunk.objects.filter(pk=chunk_id).values_list("status", "heartbeat_at").first()
-    if state is None:
-        return None
-    status, heartbeat_at = state
-    claimed = 0
-    if status == RunStatus.QUEUED:
-        claimed = ScoringChunk.objects.filter(pk=chunk_id, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
-        )
-    elif status == RunStatus.RUNNING and heartbeat_at and heartbeat_at < now - stale_after():
-        claimed = ScoringChunk.objects.filter(
-            pk=chunk_id, status=RunStatus.RUNNING, heartbeat_at__lt=now - stale_after()
-        ).update(heartbeat_at=now, attempts=F("attempts") + 1)
-    if not claimed:
-        return None
     chunk = ScoringChunk.objects.select_related("scoring_run__model_version").get(pk=chunk_id)
     ScoringRun.objects.filter(pk=chunk.scoring_run_id).update(heartbeat_at=now)
     if chunk.scoring_run.status == RunStatus.QUEUED:
@@ -180,30 +165,19 @@ def _send_for_queued_chunk(run_id: int) -> None:
 
 
 def _execute_claimed(chunk: ScoringChunk) -> bool:
-    """Scores a claimed chunk; False when it failed (and failed its run). The loop hears
-    that the run ended, succeeded or failed, outside the chunk's failure handling: a chunk
-    whose predictions are written stays succeeded even when the loop cannot be told (a
-    broker down as it moves on; the periodic resume sends that step again)."""
+    """Scores a claimed chunk; False when it failed (and failed its run). Whether the run
+    has ended is read from it by the loop, once the step returns (`loop.loop_score_chunk`)."""
     run = chunk.scoring_run
     try:
-        closed = _score_chunk(chunk, run)
+        _score_chunk(chunk, run)
     except Exception as exc:
         logger.exception("scoring chunk %s failed", chunk.pk)
         ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.FAILED
         )
-        if run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed"):
-            _loop_tell(run)
+        run_finish(run, RunStatus.FAILED, error=f"chunk {chunk.index}: {exc}", phase="failed")
         return False
-    if closed:
-        _loop_tell(run)
     return True
-
-
-def _loop_tell(run: ScoringRun) -> None:
-    from loupe.learning.loop import loop_on_scoring_finished
-
-    loop_on_scoring_finished(scoring_run=run)
 
 
 def _queued_chunks(run_id: int):
@@ -252,7 +226,7 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
         [r[1] for r in rows], image_size=version.image_size, cache_keys=[r[2] for r in rows]
     )
     # BALD needs MC-dropout draws; other strategies do not pay for them.
-    from loupe.learning.selection import strategy_name
+    from loupe.projects.selectors import strategy_name
     from ml.strategies import required_inputs
 
     wants_mc = "mc_probs" in required_inputs(strategy_name(run.project))

@@ -15,22 +15,13 @@ from loupe.labeling.selectors import ground_truth_counts
 from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
-from loupe.projects.selectors import project_classes
+from loupe.projects.selectors import project_classes, strategy_name
 from loupe.tasktypes import task_type_of
 from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
 
 COLD_START = "cold_start"
-
-
-def strategy_name(project: Project) -> str:
-    from ml.strategies import DEFAULT_STRATEGY, available
-
-    name = DEFAULT_STRATEGY if project.strategy in ("", "default") else project.strategy
-    if name not in available():
-        raise ApplicationError(f"Unknown strategy '{name}'.", extra={"available": available()})
-    return name
 
 
 def _class_counts(project: Project, classes) -> np.ndarray:

@@ -14,16 +14,15 @@ from loupe.datasets.storage import file_replace
 from loupe.errors import ApplicationError
 from loupe.learning.data import item_tensors, thin_curve
 from loupe.learning.models import ModelVersion, RunStatus, TrainingRun, Trigger
-from loupe.learning.runs import RunCancelled, run_beat, run_claim, run_finish
 from loupe.learning.scoring import version_model
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from loupe.runs import RunCancelled, run_beat, run_claim, run_finish
 from loupe.tasktypes import task_type_of
 from ml.artifacts import SUFFIX, ItemArrays, save
 
 logger = logging.getLogger(__name__)
 
-TRAIN_TASK = "learning.train"
 MIN_LABELS = 4
 BEAT_SECONDS = 1.0
 
@@ -47,7 +46,7 @@ def training_run_create(
         project=project, trigger=trigger, created_by=created_by, config=config, phase="queued"
     )
     if enqueue:
-        jobs.enqueue(TRAIN_TASK, queue="gpu", training_run_id=run.pk)
+        jobs.enqueue(jobs.TRAIN, training_run_id=run.pk)
     return run
 
 
@@ -96,7 +95,8 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
 
 
 def training_run_execute(*, training_run_id: int) -> TrainingRun:
-    """Runs a queued training run to the end; safe to call twice."""
+    """Runs a queued training run to the end and returns it; safe to call twice. What comes
+    next is the loop's business (`loop.loop_train`)."""
     run = run_claim(TrainingRun, training_run_id)
     if run is None:
         return TrainingRun.objects.get(pk=training_run_id)
@@ -112,9 +112,6 @@ def training_run_execute(*, training_run_id: int) -> TrainingRun:
     else:
         logger.info("training run %s produced %s", run.pk, version)
     run.refresh_from_db()
-    from loupe.learning.loop import loop_on_training_finished
-
-    loop_on_training_finished(training_run=run)
     return run
 
 
