@@ -150,4 +150,5 @@ def select_batch(
         strategy=strategy.name,
         arms=np.concatenate([picked.arms, np.full(n_control, "control", dtype=object)]),
         note=picked.note,
+        mix=picked.mix,
     )

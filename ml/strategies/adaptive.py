@@ -235,4 +235,5 @@ class AdaptiveStrategy(Strategy):
             strategy=self.name,
             arms=np.asarray(arms, dtype=object),
             note=mix.note,
+            mix={"shares": mix.shares, "relative_yield": mix.relative_yield},
         )

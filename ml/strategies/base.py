@@ -135,7 +135,8 @@ class Selection:
     ``scores`` are the strategy's own reasons (uncertainty, distance, ...), higher meaning
     more wanted; items of the random control slice carry ``is_control=True`` and score 0.
     ``arms`` names, per pick, the strategy that chose it (a mix such as ``adaptive`` has
-    several; control picks are ``"control"``), and ``note`` says why the mix was chosen.
+    several; control picks are ``"control"``), ``note`` says why the mix was chosen and ``mix``
+    holds its figures.
     """
 
     indices: np.ndarray
@@ -144,6 +145,8 @@ class Selection:
     strategy: str = ""
     arms: np.ndarray = field(default=None)  # type: ignore[assignment]
     note: str = ""
+    # A mix's figures: {"shares": {arm: share}, "relative_yield": {arm: x or None}}.
+    mix: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.indices = np.asarray(self.indices, dtype=np.int64)

@@ -16,6 +16,17 @@ from loupe.projects.models import Project
 
 # One short text per strategy name, as an annotator reads it.
 STRATEGY_WORDS = {
+    "adaptive": (
+        "Loupe mixes several ways of picking: items the model is unsure about (kept varied),"
+        " items of classes with few labels, items unlike anything labeled yet (a kind of"
+        " image nobody has seen could be a new defect), and some at random. After each batch"
+        " it checks which way found the items that taught the model most, compared with the"
+        " random checks, and gives that way more of the next batch."
+    ),
+    "discovery": (
+        "Loupe picks typical items from groups of similar images that nobody has labeled"
+        " yet, so a kind of item no one has seen is found early."
+    ),
     "hybrid": (
         "Loupe first shortlists the items the model is least sure about (its two best guesses"
         " are close), then keeps a varied set among them, so one batch does not hold twenty"
@@ -63,7 +74,9 @@ STRATEGY_WORDS = {
 # How pick reasons start (loupe.learning.selection.pick_reason), and the words they are
 # counted under: what the batch is made of, without the percentages of each item.
 _REASONS = [
+    (re.compile(r"^picked at random, to explore"), lambda m: ("explore", ()), None),
     (re.compile(r"^picked at random"), lambda m: ("random", ()), None),
+    (re.compile(r"^from a group of similar images none"), lambda m: ("discovery", ()), None),
     (
         re.compile(r"^the model hesitates between (.+?) \(\d+%\) and (.+?) \(\d+%\)"),
         lambda m: ("hesitates", tuple(sorted(m.groups()))),
@@ -90,6 +103,10 @@ def _reason_words(kind: str, args: tuple, n: int) -> str:
     plural = n != 1
     if kind == "random":
         return "random checks, to see how the model does on ordinary items"
+    if kind == "explore":
+        return "picked at random to explore, beyond what the model already asks about"
+    if kind == "discovery":
+        return "from groups of similar images that nobody has labeled yet"
     if kind == "hesitates":
         return f"because the model hesitates between {args[0]} and {args[1]}"
     if kind == "unsure":
@@ -136,6 +153,8 @@ def strategy_explained(*, project: Project, selection_round: SelectionRound | No
         "words": STRATEGY_WORDS.get(name, f"Loupe picks items with the '{name}' strategy."),
         "round_strategy": shown,
         "round_words": STRATEGY_WORDS.get(shown, "") if shown != name else "",
+        # Why a mix split the current batch as it did (the adaptive default).
+        "mix_words": (selection_round.mix or {}).get("note", "") if selection_round else "",
         "control_words": (
             f"About {round(control * 100)} items in 100 of each batch are random checks:"
             " they tell everyone honestly how the model does on ordinary items."

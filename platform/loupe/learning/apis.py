@@ -144,6 +144,8 @@ class SelectionRoundSerializer(serializers.Serializer):
     control_fraction = serializers.FloatField()
     pool_size = serializers.IntegerField()
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+    # A mix of strategies (the adaptive default): its split of the batch and why.
+    mix = serializers.JSONField()
     push_error = serializers.CharField()
     created_at = serializers.DateTimeField()
 

@@ -245,6 +245,10 @@ class SelectionRound(models.Model):
     batch_size = models.PositiveIntegerField()
     control_fraction = models.FloatField(default=0.0)
     pool_size = models.PositiveIntegerField(default=0)
+    # How a mix of strategies split the batch and why: {"note": ..., "shares": {arm: share},
+    # "picks": {arm: n}, "relative_yield": {arm: x}, "class_counts": labels per class when
+    # the batch was chosen}; empty for a single strategy's round.
+    mix = models.JSONField(default=dict, blank=True)
     push_error = models.TextField(blank=True)
     push_attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

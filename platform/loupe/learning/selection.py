@@ -13,6 +13,7 @@ from loupe.datasets.models import Item, ItemState, Split
 from loupe.errors import ApplicationError
 from loupe.labeling.selectors import ground_truth_counts
 from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
+from loupe.learning.pick_history import pick_history
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes, strategy_name
@@ -63,6 +64,7 @@ def pick_reason(
     control: bool,
     labels_used: int,
     class_counts: dict[str, int] | None = None,
+    arm: str = "",
 ) -> str:
     """Why an item was picked, in words an annotator reads: what the model hesitates between,
     that the model sees a class with few labels, or that the pick is a random control; and
@@ -73,6 +75,13 @@ def pick_reason(
     margin = p[order[0]] - p[order[1]] if len(order) > 1 else 1.0
     if control:
         reason = f"picked at random, to check the model on ordinary items; it says {first}"
+    elif arm == "random":
+        reason = f"picked at random, to explore what the model has not been asked; it says {first}"
+    elif arm == "discovery":
+        reason = (
+            f"from a group of similar images none of which is labeled yet, unlike those"
+            f" labeled so far; the model says {first}"
+        )
     elif margin < 0.3 and second:
         reason = f"the model hesitates between {first} and {second}"
     elif p[order[0]] < 0.6:
@@ -138,6 +147,7 @@ def selection_round_create(
     classes = project_classes(project=project)
     candidates = Item.objects.filter(project=project, split=Split.POOL, state=ItemState.UNLABELED)
     picks: list[dict] = []
+    mix: dict = {}
     if scoring_run is None:
         rows = list(candidates.order_by("id").values_list("id", "source", "metadata"))
         pool_size = len(rows)
@@ -190,6 +200,7 @@ def selection_round_create(
             labeled_embeddings=labeled,
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,
+            history=pick_history(project=project, number=number, classes=classes),
         )
         selection = (
             select_batch(
@@ -207,8 +218,20 @@ def selection_round_create(
         labeled_by_name = {
             c.name: int(n) for c, n in zip(classes, inputs.labeled_class_counts, strict=True)
         }
-        for pos, score, control in (
-            zip(selection.indices, selection.scores, selection.is_control, strict=True)
+        if selection is not None and selection.note:
+            mix = selection.mix | {
+                "note": selection.note,
+                "picks": {str(a): int((selection.arms == a).sum()) for a in set(selection.arms)},
+                "class_counts": inputs.labeled_class_counts.tolist(),
+            }
+        for pos, score, control, arm in (
+            zip(
+                selection.indices,
+                selection.scores,
+                selection.is_control,
+                selection.arms,
+                strict=True,
+            )
             if selection is not None
             else []
         ):
@@ -225,7 +248,9 @@ def selection_round_create(
                         control=bool(control),
                         labels_used=version_labels,
                         class_counts=labeled_by_name,
+                        arm=str(arm),
                     ),
+                    "arm": str(arm),
                     "predicted": names[top[0]],
                     "confidence": float(p[top[0]]),
                 }
@@ -240,6 +265,7 @@ def selection_round_create(
         batch_size=batch_size,
         control_fraction=project.control_fraction,
         pool_size=pool_size,
+        mix=mix,
     )
     by_name = {c.name: c.pk for c in classes}
     SelectionItem.objects.bulk_create(
@@ -248,7 +274,7 @@ def selection_round_create(
             item_id=pick["item_id"],
             rank=rank,
             score=pick["score"],
-            strategy="random" if pick["is_control"] else name,
+            strategy="random" if pick["is_control"] else pick.get("arm", name),
             is_control=pick["is_control"],
             reason=pick["reason"][:300],
             predicted_class_id=by_name.get(pick.get("predicted")),

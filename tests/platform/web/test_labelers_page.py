@@ -54,7 +54,7 @@ def test_the_strategy_is_said_in_plain_words():
     # The default strategy is named by what it does, not by its code name.
     default = labeling_project(classes=NAMES)
     client, _ = client_as(default, Role.EXPERT)
-    assert escape(STRATEGY_WORDS["hybrid"]) in page(client, default)
+    assert escape(STRATEGY_WORDS["adaptive"]) in page(client, default)
 
 
 def test_the_batch_is_counted_by_why_its_items_were_picked():

@@ -1,0 +1,75 @@
+"""What earlier batches' picks turned out to be: the record the adaptive strategy learns its
+mix from (ml.strategies.adaptive), read from the selection rounds and the ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loupe.labeling.consensus import LABEL_REVIEW
+from loupe.labeling.models import GroundTruth
+from loupe.learning.models import SelectionItem, SelectionRound
+from loupe.projects.models import Project
+from ml.strategies import PickHistory
+
+# Batches looked back on: an arm's picks count half as much each batch, so older ones
+# weigh under 2% together.
+ROUNDS_BACK = 6
+
+
+def pick_history(*, project: Project, number: int, classes) -> PickHistory:
+    """The labeled picks of the ``ROUNDS_BACK`` rounds before round ``number``: each pick's
+    arm (``"control"`` for the random control slice), ground truth, what the model said when
+    it was picked, and how many labels its class had then (recorded with the round; the
+    current count for rounds recorded before that). Picks without ground truth yet, cold
+    starts and label reviews (no model picked them) are left out."""
+    index = {c.pk: i for i, c in enumerate(classes)}
+    rounds = {
+        r.pk: r
+        for r in SelectionRound.objects.filter(
+            project=project, number__lt=number, number__gte=number - ROUNDS_BACK
+        )
+        .exclude(model_version=None)
+        .exclude(strategy=LABEL_REVIEW)
+    }
+    if not rounds:
+        return PickHistory.empty()
+    picks = list(
+        SelectionItem.objects.filter(selection_round_id__in=rounds)
+        .exclude(predicted_class=None)
+        .values_list("selection_round_id", "item_id", "strategy", "is_control",
+                     "predicted_class_id", "confidence")
+    )  # fmt: skip
+    truth = dict(
+        GroundTruth.objects.filter(
+            item_id__in=[p[1] for p in picks], needs_review=False
+        ).values_list("item_id", "label_class_id")
+    )
+    current = np.bincount([index[c] for c in truth.values() if c in index], minlength=len(classes))
+    rows = []
+    for round_id, item_id, arm, control, predicted, confidence in picks:
+        label = index.get(truth.get(item_id))
+        if label is None or predicted not in index:
+            continue
+        selection_round = rounds[round_id]
+        counts = (selection_round.mix or {}).get("class_counts") or current.tolist()
+        rows.append(
+            (
+                "control" if control else arm,
+                label,
+                index[predicted],
+                confidence or 0.0,
+                counts[label] if label < len(counts) else 0,
+                number - 1 - selection_round.number,
+            )
+        )
+    if not rows:
+        return PickHistory.empty()
+    arm, label, predicted, confidence, count_before, age = zip(*rows, strict=True)
+    return PickHistory(
+        arm=np.array(arm, dtype=object),
+        label=label,
+        predicted=predicted,
+        confidence=confidence,
+        count_before=count_before,
+        age=age,
+    )
