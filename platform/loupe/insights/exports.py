@@ -14,57 +14,23 @@ from collections.abc import Iterator
 from django.core.files.storage import default_storage
 
 from loupe.csv_safe import csv_cell
-from loupe.labeling.models import GroundTruth
 from loupe.projects.models import Project
+from loupe.tasktypes import task_type_of
 
-FIELDS = [
-    "item_id",
-    "file",
-    "original_name",
-    "sha256",
-    "label",
-    "split",
-    "source",
-    "decided_by",
-    "num_annotators",
-    "agreement",
-    "width",
-    "height",
-]
 EXPORT_SPLITS = ("train", "holdout", "pool")
-_CHUNK = 2000
 _COPY_BYTES = 1 << 20
 
 
 def ground_truth_rows(*, project: Project, split: str | None = None) -> Iterator[dict]:
-    """Usable ground truth (ties waiting for review left out), item by item, read from the
-    database in chunks."""
-    truths = GroundTruth.objects.filter(project=project, needs_review=False)
-    if split:
-        truths = truths.filter(item__split=split)
-    rows = truths.order_by("item_id").values_list(
-        "item_id",
-        "item__file",
-        "item__original_name",
-        "item__sha256",
-        "label_class__name",
-        "item__split",
-        "item__source",
-        "decided_by",
-        "num_annotators",
-        "agreement",
-        "item__width",
-        "item__height",
-    )
-    for row in rows.iterator(chunk_size=_CHUNK):
-        yield dict(zip(FIELDS, row, strict=True))
+    """Usable ground truth, item by item, as the project's task type exports it."""
+    return task_type_of(project).ground_truth_rows(project=project, split=split)
 
 
 def export_csv(*, project: Project, split: str | None = None) -> Iterator[str]:
     """Ground truth as CSV. File names, sources and class names are the users' to choose:
     a cell that would run as a spreadsheet formula is defused (loupe.csv_safe)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=task_type_of(project).ground_truth_fields)
     writer.writeheader()
     for i, row in enumerate(ground_truth_rows(project=project, split=split), start=1):
         writer.writerow({name: csv_cell(value) for name, value in row.items()})

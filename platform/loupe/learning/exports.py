@@ -9,21 +9,22 @@ from datetime import datetime
 
 from loupe.csv_safe import csv_cell
 from loupe.learning.models import ModelVersion
-from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
+from loupe.tasktypes import task_type_of
 
 _FLUSH_ROWS = 500
 
 
 def predictions_csv(*, model_version: ModelVersion) -> Iterator[str]:
-    """One row per prediction; the probabilities are one column per class, `p_<class>`, in
-    the version's class order."""
+    """One row per prediction (the task type's columns); the probabilities are one column per
+    class, `p_<class>`, in the version's class order."""
+    kind = task_type_of(model_version.project)
     names = list(model_version.class_names)
-    columns = [c for c in PREDICTION_ROW_FIELDS if c != "probabilities"]
+    columns = [c for c in kind.prediction_fields if c != "probabilities"]
     header = columns + [f"p_{name}" for name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([csv_cell(cell) for cell in header])
-    for i, row in enumerate(prediction_rows(model_version=model_version), start=1):
+    for i, row in enumerate(kind.prediction_rows(model_version=model_version), start=1):
         probabilities = row["probabilities"]
         cells = [_cell(row[c]) for c in columns] + [_cell(probabilities.get(n)) for n in names]
         writer.writerow(cells)
@@ -37,7 +38,7 @@ def predictions_csv(*, model_version: ModelVersion) -> Iterator[str]:
 def predictions_jsonl(*, model_version: ModelVersion) -> Iterator[str]:
     """One JSON object per prediction, probabilities as {class name: p}."""
     lines = []
-    for row in prediction_rows(model_version=model_version):
+    for row in task_type_of(model_version.project).prediction_rows(model_version=model_version):
         row["scored_at"] = _timestamp(row["scored_at"])
         lines.append(json.dumps(row) + "\n")
         if len(lines) >= _FLUSH_ROWS:

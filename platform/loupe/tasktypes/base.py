@@ -142,5 +142,19 @@ class TaskType:
         """Writes the prediction rows people filter and sort on for a scored chunk."""
         raise NotImplementedError
 
+    # --- exports -----------------------------------------------------------------------------
+
+    # The columns of `ground_truth_rows` and of `prediction_rows`, in order.
+    ground_truth_fields: tuple[str, ...] = ()
+    prediction_fields: tuple[str, ...] = ()
+
+    def ground_truth_rows(self, *, project, split: str | None = None):
+        """Usable ground truth, item by item (dicts of `ground_truth_fields`), streamed."""
+        raise NotImplementedError
+
+    def prediction_rows(self, *, model_version):
+        """A version's predictions, item by item (dicts of `prediction_fields`), streamed."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

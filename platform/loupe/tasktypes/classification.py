@@ -3,7 +3,8 @@
 The Label Studio side is `labeling.ls_payloads` (a Choices config, a `choices` result as
 pre-annotation and answer); ground truth is the plurality of the annotators' classes;
 training reads each labeled item's class; scoring writes one Prediction row per item with
-its predicted class, confidence and uncertainty, which the pages filter and sort on.
+its predicted class, confidence and uncertainty, which the pages filter and sort on; exports
+give one row per labeled item with its class, and per prediction with its probabilities.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from django.utils import timezone
 from loupe.bulk import db_value, insert_rows
 from loupe.datasets.models import Item, Split
 from loupe.labeling import ls_payloads
+from loupe.labeling.models import GroundTruth
 from loupe.learning.models import Prediction
+from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
 from loupe.projects.selectors import project_classes
 from loupe.tasktypes.base import TaskType, TrainingRow
 
@@ -114,7 +117,50 @@ class ImageClassification(TaskType):
         ]
         insert_rows(Prediction, _PREDICTION_COLUMNS, rows, ignore_conflicts=True)
 
+    ground_truth_fields = (
+        "item_id",
+        "file",
+        "original_name",
+        "sha256",
+        "label",
+        "split",
+        "source",
+        "decided_by",
+        "num_annotators",
+        "agreement",
+        "width",
+        "height",
+    )
+    prediction_fields = PREDICTION_ROW_FIELDS
 
+    def ground_truth_rows(self, *, project, split=None):
+        """Usable ground truth (ties waiting for review left out), item by item, read from
+        the database in chunks."""
+        truths = GroundTruth.objects.filter(project=project, needs_review=False)
+        if split:
+            truths = truths.filter(item__split=split)
+        rows = truths.order_by("item_id").values_list(
+            "item_id",
+            "item__file",
+            "item__original_name",
+            "item__sha256",
+            "label_class__name",
+            "item__split",
+            "item__source",
+            "decided_by",
+            "num_annotators",
+            "agreement",
+            "item__width",
+            "item__height",
+        )
+        for row in rows.iterator(chunk_size=_EXPORT_CHUNK):
+            yield dict(zip(self.ground_truth_fields, row, strict=True))
+
+    def prediction_rows(self, *, model_version):
+        return prediction_rows(model_version=model_version)
+
+
+_EXPORT_CHUNK = 2000
 _PREDICTION_COLUMNS = (
     "item",
     "model_version",
