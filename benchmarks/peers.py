@@ -30,10 +30,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.label_efficiency import DATASETS  # noqa: E402
+from benchmarks.label_efficiency import (  # noqa: E402
+    DIGITS,
+    ROOT,
+    inspection_arrays,
+    platform_learner,
+)
 from ml.simulation import simulate_arrays  # noqa: E402
 from ml.strategies import DEFAULT_STRATEGY, Strategy, get_strategy  # noqa: E402
 from ml.synthetic import load_digits_arrays  # noqa: E402
+
+DATASETS = [*DIGITS, "inspection"]
 
 PEER_MODULES = {
     "modAL": "modAL.uncertainty",
@@ -193,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--initial", type=int, default=20)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--items", type=int, default=2300, help="inspection tiles")
+    parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--link", metavar="VENV", help="make this venv see Loupe's packages")
     args = parser.parse_args(argv)
@@ -211,7 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     strategies = [get_strategy("random"), get_strategy(DEFAULT_STRATEGY), *peer_strategies()]
     worst_margin = []
     for name in [d for d in args.datasets.split(",") if d]:
-        x, y = load_digits_arrays(DATASETS[name], 0.05, seed=0)
+        if name not in DATASETS:
+            print(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}", file=sys.stderr)
+            return 2
+        options, rare = {}, DIGITS.get(name)
+        if name in DIGITS:
+            x, y = load_digits_arrays(DIGITS[name], 0.05, seed=0)
+        else:
+            # Images with the platform's CNN recipe; the rarest class starts unlabeled.
+            x, y, classes = inspection_arrays(
+                args.items, args.image_size, ROOT / "var" / "benchmarks"
+            )
+            options["learner"] = platform_learner(len(classes), args.image_size)
+            rare = (classes[int(np.argmin(np.bincount(y)))],)
+            options["initial_without"] = [int(np.argmin(np.bincount(y)))]
         started = time.perf_counter()
         result = simulate_arrays(
             x,
@@ -223,11 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             rounds=args.rounds,
             stop_at_target=True,
             progress=not args.quiet,
+            **options,
         )
         summary = result["labels_to_target_summary"]
         full = result["full_data"]
         print(
-            f"\n{name} (rare {DATASETS[name]}), {args.seeds} seeds, budget "
+            f"\n{name} (rare {rare}), {args.seeds} seeds, budget "
             f"{args.initial + args.rounds * args.batch} labels, full-data balanced accuracy "
             f"{full['balanced_accuracy_mean']:.3f}; {time.perf_counter() - started:.0f} s"
         )
