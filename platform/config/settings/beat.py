@@ -8,6 +8,7 @@ from config.env import env
 LOUPE_LABELING_FULL_SYNC_MINUTES = env.int("LOUPE_LABELING_FULL_SYNC_MINUTES", default=60)
 LOUPE_LABELING_RECONCILE_SECONDS = env.int("LOUPE_LABELING_RECONCILE_SECONDS", default=60)
 
+# Task names are those of loupe.jobs.TASKS (tests/workers/test_routing.py holds them to it).
 CELERY_BEAT_SCHEDULE = {
     # Pulls annotations a lost webhook missed (Label Studio never retries a webhook).
     "labeling-reconcile": {

@@ -2,8 +2,6 @@
 progress bar. Runs in this process by default; --background hands it to a worker and follows
 its progress."""
 
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -12,6 +10,7 @@ from loupe.datasets.selectors import import_rejections
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.errors import ApplicationError
 from loupe.projects.models import Project
+from loupe.runs import run_follow
 
 
 class Command(BaseCommand):
@@ -48,20 +47,13 @@ class Command(BaseCommand):
             bar.refresh()
 
         if options["background"]:
-            job = self._follow(job, show)
+            job = run_follow(job, show=show)
         else:
             job = import_job_run(import_job_id=job.pk, progress=show)
         bar.close()
         self._report(job)
         if job.status != JobStatus.SUCCEEDED:
             raise CommandError(f"Import {job.pk} {job.status}: {job.error}")
-
-    def _follow(self, job, show):
-        while job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            time.sleep(0.5)
-            job.refresh_from_db()
-            show(job)
-        return job
 
     def _report(self, job):
         self.stdout.write(

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from loupe.learning.loop import loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, RunStatus
 from loupe.projects.models import Project
+from loupe.runs import run_follow
 
 STEPS = ("train", "score", "select")
 
@@ -61,11 +62,9 @@ class Command(BaseCommand):
 
     def _follow(self, loop, *, disable):
         bars = {}
-        while True:
-            loop = LearningLoop.objects.select_related("training_run", "scoring_run").get(
-                pk=loop.pk
-            )
-            parts = {"train": loop.training_run, "score": loop.scoring_run}
+
+        def show(current: LearningLoop) -> None:
+            parts = {"train": current.training_run, "score": current.scoring_run}
             for step, run in parts.items():
                 if run is None:
                     continue
@@ -74,9 +73,8 @@ class Command(BaseCommand):
                 bar.n = round(run.progress * 100)
                 bar.set_postfix_str(run.phase, refresh=False)
                 bar.refresh()
-            if loop.status not in ACTIVE_STATUSES:
-                break
-            time.sleep(0.5)
+
+        loop = run_follow(loop, show=show)
         for bar in bars.values():
             bar.close()
         return loop

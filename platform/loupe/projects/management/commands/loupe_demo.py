@@ -2,15 +2,14 @@
 (through a worker with --background, else in this process), with progress bars."""
 
 import secrets
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from loupe.datasets.models import JobStatus
 from loupe.datasets.services import import_job_run
 from loupe.projects.demo import DATASETS, demo_project_create
+from loupe.runs import run_follow
 
 
 class Command(BaseCommand):
@@ -49,10 +48,7 @@ class Command(BaseCommand):
                     bar.refresh()
 
                 if options["background"]:
-                    while job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-                        time.sleep(0.5)
-                        job.refresh_from_db()
-                        show(job)
+                    job = run_follow(job, show=show)
                 else:
                     job = import_job_run(import_job_id=job.pk, progress=show)
             self.stdout.write(
