@@ -151,3 +151,32 @@ def test_a_page_without_batches_models_or_overlap_says_so():
     assert "No batch has been picked yet." in html
     assert "No model has been trained yet." in html
     assert "each item goes to one annotator in this project" in html
+
+
+def test_a_mixed_batch_says_how_it_was_split_and_why_its_picks_were_made():
+    project = labeling_project(classes=NAMES)
+    items = ItemFactory.create_batch(3, project=project)
+    selection = selection_round(project, items, version=model_version(project))
+    note = (
+        "split hybrid 50%, discovery 30%, random 20%; worth per pick against random picks:"
+        " hybrid 2.0x (18 picks), discovery 0.5x (6 picks)"
+    )
+    selection.mix = {"note": note}
+    selection.save()
+    p = np.array([0.7, 0.2, 0.1])
+    reasons = [
+        pick_reason(p, NAMES, control=False, labels_used=300, arm="discovery"),
+        pick_reason(p, NAMES, control=False, labels_used=300, arm="discovery"),
+        pick_reason(p, NAMES, control=False, labels_used=300, arm="random"),
+    ]
+    for pick, reason in zip(selection.items.order_by("rank"), reasons, strict=True):
+        pick.reason, pick.is_control = reason, False
+        pick.save()
+    client, _ = client_as(project, Role.EXPERT)
+
+    html = page(client, project)
+
+    assert f"This batch: {escape(note)}." in html
+    assert "<b>2</b>from groups of similar images that nobody has labeled yet" in html
+    assert "<b>1</b>picked at random to explore" in html
+    assert "random checks, to see how the model does on ordinary items" not in html
