@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", type=float, default=0.9, help="fraction of full-data balanced accuracy"
     )
     parser.add_argument(
-        "--control-fraction", type=float, default=0.0, help="random control slice per batch"
+        "--control-fraction",
+        type=float,
+        default=0.1,
+        help="random control slice per batch (default 0.1, as a new project has; the adaptive"
+        " default weighs its strategies against it)",
     )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--grayscale", action="store_true", help="read images as one channel")
