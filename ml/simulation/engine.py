@@ -252,17 +252,7 @@ def run_strategy(
 def _history(rows: list[tuple], round_no: int) -> PickHistory:
     """The picks of earlier rounds as the adaptive strategy reads them (all labeled: the
     simulator reveals a label as soon as it is asked for)."""
-    if not rows:
-        return PickHistory.empty()
-    arm, label, predicted, confidence, count_before, picked_in = zip(*rows, strict=True)
-    return PickHistory(
-        arm=np.array(arm, dtype=object),
-        label=np.array(label),
-        predicted=np.array(predicted),
-        confidence=np.array(confidence),
-        count_before=np.array(count_before),
-        age=round_no - 1 - np.array(picked_in),
-    )
+    return PickHistory.from_rows(row[:5] + (round_no - 1 - row[5],) for row in rows)
 
 
 def simulate(

@@ -82,6 +82,15 @@ class PickHistory:
     def empty(cls) -> PickHistory:
         return cls(*(np.empty(0) for _ in range(6)))
 
+    @classmethod
+    def from_rows(cls, rows) -> PickHistory:
+        """From ``(arm, label, predicted, confidence, count_before, age)`` tuples."""
+        rows = list(rows)
+        if not rows:
+            return cls.empty()
+        arm, label, predicted, confidence, count_before, age = zip(*rows, strict=True)
+        return cls(np.array(arm, dtype=object), label, predicted, confidence, count_before, age)
+
 
 def pick_values(history: PickHistory) -> np.ndarray:
     """What each labeled pick taught: surprise x rarity (see the module docstring)."""

@@ -20,15 +20,7 @@ ARMS = {"hybrid": 0.4, "class_balanced": 0.2, "discovery": 0.2, "random": 0.2}
 
 def _history(rows):
     """rows: (arm, label, predicted, confidence, count_before, age)."""
-    arm, label, predicted, confidence, count_before, age = zip(*rows, strict=True)
-    return PickHistory(
-        arm=np.array(arm, dtype=object),
-        label=label,
-        predicted=predicted,
-        confidence=confidence,
-        count_before=count_before,
-        age=age,
-    )
+    return PickHistory.from_rows(rows)
 
 
 def _batch(arm, n, *, wrong, rare=False, age=0):

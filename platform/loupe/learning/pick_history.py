@@ -62,14 +62,4 @@ def pick_history(*, project: Project, number: int, classes) -> PickHistory:
                 number - 1 - selection_round.number,
             )
         )
-    if not rows:
-        return PickHistory.empty()
-    arm, label, predicted, confidence, count_before, age = zip(*rows, strict=True)
-    return PickHistory(
-        arm=np.array(arm, dtype=object),
-        label=label,
-        predicted=predicted,
-        confidence=confidence,
-        count_before=count_before,
-        age=age,
-    )
+    return PickHistory.from_rows(rows)
