@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from ml.tasks.base import Evaluation, Predictions, TaskSpec
 from ml.tasks.classification import ClassificationSpec
+from ml.tasks.pair_verification import PairVerificationSpec
 
 __all__ = [
     "TASK_TYPES",
     "ClassificationSpec",
+    "PairVerificationSpec",
     "Evaluation",
     "Predictions",
     "TaskSpec",
@@ -59,3 +61,4 @@ def get_task(name: str) -> TaskSpec:
 
 
 register(ClassificationSpec())
+register(PairVerificationSpec())
