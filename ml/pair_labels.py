@@ -1,0 +1,82 @@
+"""Checks on pair labels that need no model: "same" is transitive.
+
+If A and B are the same person and B and C are too, then A and C are; a label saying A and
+C differ contradicts the other two, and one of the three (at least) is wrong. Such triples
+and longer chains are label-error suspects worth a second look.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+def identity_groups(pairs, same) -> dict[int, int]:
+    """Image -> group id, joining images linked by a chain of "same" labels (union-find);
+    every image of ``pairs`` appears, a group id is its smallest image."""
+    parent: dict[int, int] = {}
+
+    def find(i: int) -> int:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    for (a, b), s in zip(pairs.tolist(), np.asarray(same).astype(bool).tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if s and ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {i: find(i) for i in list(parent)}
+
+
+def _path(graph: dict[int, list[int]], start: int, goal: int) -> list[int]:
+    """Shortest chain of "same" links from ``start`` to ``goal`` (breadth first)."""
+    previous = {start: start}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            break
+        for nxt in graph.get(node, ()):
+            if nxt not in previous:
+                previous[nxt] = node
+                queue.append(nxt)
+    chain = [goal]
+    while chain[-1] != start:
+        chain.append(previous[chain[-1]])
+    return chain[::-1]
+
+
+def transitivity_contradictions(pairs, same) -> list[dict]:
+    """Every "different" label whose two images are joined by a chain of "same" labels.
+
+    ``pairs (m, 2)`` are image indices (or ids), ``same (m,)`` the labels (true = same).
+    Each contradiction is ``{"different": (a, c), "different_label": i, "same_chain":
+    [a, b, ..., c], "same_labels": [j, ...]}``: the positions in ``pairs`` of the labels
+    involved, the shortest chain first, so a reviewer sees the fewest labels to re-check.
+    """
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    same = np.asarray(same).astype(bool)
+    if len(pairs) != len(same):
+        raise ValueError(f"{len(pairs)} pairs but {len(same)} labels")
+    groups = identity_groups(pairs, same)
+    graph: dict[int, list[int]] = {}
+    label_of: dict[tuple[int, int], int] = {}
+    for i, ((a, b), s) in enumerate(zip(pairs.tolist(), same.tolist(), strict=True)):
+        if s and a != b:
+            graph.setdefault(a, []).append(b)
+            graph.setdefault(b, []).append(a)
+            label_of.setdefault((min(a, b), max(a, b)), i)
+    found = []
+    for i, ((a, c), s) in enumerate(zip(pairs.tolist(), same.tolist(), strict=True)):
+        if s or groups[a] != groups[c]:
+            continue
+        chain = _path(graph, a, c) if a != c else [a]
+        links = [label_of[(min(x, y), max(x, y))] for x, y in zip(chain, chain[1:], strict=False)]
+        found.append(
+            {"different": (a, c), "different_label": i, "same_chain": chain, "same_labels": links}
+        )
+    return found
