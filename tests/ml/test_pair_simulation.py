@@ -1,0 +1,34 @@
+import pytest
+
+from ml.simulation.pairs import simulate_pairs
+from ml.synthetic_faces import make_faces_imagefolder
+
+
+def test_a_tiny_pair_simulation_reports_both_arms_against_the_full_data(tmp_path):
+    make_faces_imagefolder(tmp_path, identities=8, images_per_identity=4, image_size=16, seed=0)
+    result = simulate_pairs(
+        tmp_path,
+        seeds=[0],
+        rounds=2,
+        batch=4,
+        initial=6,
+        image_size=16,
+        holdout_pairs=20,
+        full_data_pairs=30,
+        min_steps=4,
+        full_data_steps=6,
+        model_options={"width": 4, "embedding_dim": 8},
+    )
+    full = result["full_data"]
+    assert 0.0 <= full["roc_auc_mean"] <= 1.0 and 0.0 <= full["eer_mean"] <= 1.0
+    assert full["target_roc_auc"] == pytest.approx(0.5 + 0.9 * (full["roc_auc_mean"] - 0.5))
+    assert result["config"]["n_identities"] == 8
+    for arm in ("uncertain", "random"):
+        curve = result["curves"][arm]
+        assert curve["labels"] == [6, 10, 14]
+        assert len(curve["roc_auc_mean"]) == 3
+        assert all(0.0 <= v <= 1.0 for v in curve["same_fraction_mean"])
+        reached = result["labels_to_target"][arm]
+        assert reached is None or reached in curve["labels"]
+    with pytest.raises(ValueError, match="baseline"):
+        simulate_pairs(tmp_path, strategy="random")
