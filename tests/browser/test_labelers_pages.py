@@ -76,7 +76,8 @@ def test_labelers_read_the_method_and_engineers_send_doubted_labels_back(
     page.goto(f"{live_server.url}/projects/{project.slug}/")
     page.click("nav.tabs >> text=For labelers")
     page.wait_for_selector("#strategy-words")
-    assert "shortlists the items the model is least sure about" in page.inner_text("#strategy")
+    # The default strategy is the adaptive mix.
+    assert "Loupe mixes several ways of picking" in page.inner_text("#strategy-words")
     reasons = page.locator("#reason-counts li")
     assert reasons.count() >= 2
     assert sum(int(t) for t in page.locator("#reason-counts li b").all_inner_texts()) == 12
