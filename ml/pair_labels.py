@@ -2,7 +2,8 @@
 
 If A and B are the same person and B and C are too, then A and C are; a label saying A and
 C differ contradicts the other two, and one of the three (at least) is wrong. Such triples
-and longer chains are label-error suspects worth a second look.
+and longer chains are label-error suspects worth a second look. The same rule, applied
+to consistent labels, gives pairs for free: :func:`implied_pairs`.
 """
 
 from __future__ import annotations
@@ -80,3 +81,47 @@ def transitivity_contradictions(pairs, same) -> list[dict]:
             {"different": (a, c), "different_label": i, "same_chain": chain, "same_labels": links}
         )
     return found
+
+
+def implied_pairs(pairs, same, *, max_pairs: int | None = None, seed: int = 0):
+    """The labeled pairs plus every pair their labels imply: ``(pairs (m, 2), same (m,))``.
+
+    Images joined by "same" labels are one identity, so every two of them are the same; a
+    "different" label between two identities makes every image of one different from every
+    image of the other. The labeled pairs come first (their own label wins over an implied
+    one; contradictions are :func:`transitivity_contradictions`' business); with
+    ``max_pairs``, a random sample of the implied ones (by ``seed``) fills up to that many.
+    """
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    same = np.asarray(same).astype(bool)
+    groups = identity_groups(pairs, same)
+    members: dict[int, list[int]] = {}
+    for image, group in sorted(groups.items()):
+        members.setdefault(group, []).append(image)
+    seen = {(min(a, b), max(a, b)) for a, b in pairs.tolist()}
+    extra: list[tuple[int, int, bool]] = []
+    for images in members.values():
+        for i, a in enumerate(images):
+            for b in images[i + 1 :]:
+                if (a, b) not in seen:
+                    seen.add((a, b))
+                    extra.append((a, b, True))
+    apart = {
+        (min(groups[a], groups[b]), max(groups[a], groups[b]))
+        for (a, b), s in zip(pairs.tolist(), same.tolist(), strict=True)
+        if not s and groups[a] != groups[b]
+    }
+    for g, h in sorted(apart):
+        for a in members[g]:
+            for b in members[h]:
+                key = (min(a, b), max(a, b))
+                if key not in seen:
+                    seen.add(key)
+                    extra.append((key[0], key[1], False))
+    if max_pairs is not None and len(pairs) + len(extra) > max_pairs:
+        keep = np.random.default_rng([seed, 47]).permutation(len(extra))
+        extra = [extra[i] for i in np.sort(keep[: max(0, max_pairs - len(pairs))])]
+    if not extra:
+        return pairs, same
+    more = np.array([(a, b) for a, b, _ in extra], dtype=np.int64)
+    return np.concatenate([pairs, more]), np.concatenate([same, [s for _, _, s in extra]])

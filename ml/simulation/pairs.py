@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml.pair_labels import implied_pairs
 from ml.simulation.report import censored_summary, labels_to_target
 from ml.strategies.pairs import canonical, random_pairs, select_pairs
 from ml.tasks.pair_verification import PairTrainConfig, PairVerificationSpec
 
 BASELINE = "random"
-DEFAULT_PAIR_STRATEGY = "uncertain"
+DEFAULT_PAIR_STRATEGY = "mixed"
 
 
 @contextlib.contextmanager
@@ -83,9 +84,14 @@ def _balanced_pairs(y: np.ndarray, images: np.ndarray, k: int, seed: int) -> np.
     return np.concatenate([same, np.array(different, dtype=np.int64).reshape(-1, 2)])
 
 
-def _fit_and_score(spec, x, y, train_pairs, holdout_pairs, holdout_y, *, seed, steps, options):
+def _fit_and_score(
+    spec, x, y, train_pairs, holdout_pairs, holdout_y, *, seed, steps, options, closure
+):
     model = spec.build_model(image_size=x.shape[-1], seed=seed, in_channels=x.shape[1], **options)
-    labels = (y[train_pairs[:, 0]] == y[train_pairs[:, 1]]).astype(np.int64)
+    labels = y[train_pairs[:, 0]] == y[train_pairs[:, 1]]
+    if closure:
+        train_pairs, labels = implied_pairs(train_pairs, labels, max_pairs=closure, seed=seed)
+    labels = labels.astype(np.int64)
     config = PairTrainConfig(epochs=1, min_steps=steps, seed=seed)
     result = spec.train(
         model, x[train_pairs], labels, val_x=x[holdout_pairs], val_y=holdout_y, config=config
@@ -110,13 +116,17 @@ def simulate_pairs(
     full_data_steps: int = 300,
     target_fraction: float = 0.9,
     max_per_image: int = 1,
+    closure: int = 2000,
     threads: int | None = 1,
     model_options: dict | None = None,
     progress: bool = False,
 ) -> dict:
     """Pair acquisition by ``strategy`` against random pairs on the ImageFolder ``root``,
     for each of ``seeds``, ``rounds`` batches of ``batch`` pairs after ``initial`` random
-    ones. Returns a JSON-ready document: ``curves.<arm>`` (``labels``, ``roc_auc_mean`` /
+    ones. Training sees the labeled pairs and the pairs their labels imply
+    (:func:`ml.pair_labels.implied_pairs`, up to ``closure`` pairs; 0 for the labeled pairs
+    alone), as the platform can; only labeled pairs are counted. Returns a JSON-ready
+    document: ``curves.<arm>`` (``labels``, ``roc_auc_mean`` /
     ``_std``, ``eer_mean``, ``same_fraction_mean``: the share of "same" among the labeled
     pairs), ``full_data`` (``roc_auc_mean``, ``eer_mean``, ``target_roc_auc``, per seed),
     ``labels_to_target`` (mean curve) and ``labels_to_target_per_seed`` per arm."""
@@ -148,6 +158,7 @@ def simulate_pairs(
                 seed=seed,
                 steps=full_data_steps,
                 options=options,
+                closure=closure,
             )
             full.append(
                 {
@@ -164,7 +175,16 @@ def simulate_pairs(
                 for round_ in range(rounds + 1):
                     pairs = pool[labeled]
                     model, details = _fit_and_score(
-                        spec, x, y, pairs, test, test_y, seed=seed, steps=min_steps, options=options
+                        spec,
+                        x,
+                        y,
+                        pairs,
+                        test,
+                        test_y,
+                        seed=seed,
+                        steps=min_steps,
+                        options=options,
+                        closure=closure,
                     )
                     curve["labels"].append(len(labeled))
                     curve["roc_auc"].append(details["roc_auc"])
@@ -202,8 +222,8 @@ def simulate_pairs(
         "image_size": image_size, "holdout_identities": holdout_identities,
         "holdout_pairs": holdout_pairs, "full_data_pairs": full_data_pairs, "min_steps": min_steps,
         "full_data_steps": full_data_steps, "target_fraction": target_fraction,
-        "max_per_image": max_per_image, "root": str(root), "n_images": int(len(y)),
-        "n_identities": int(len(np.unique(y))),
+        "max_per_image": max_per_image, "closure": closure, "root": str(root),
+        "n_images": int(len(y)), "n_identities": int(len(np.unique(y))),
     })  # fmt: skip
 
 

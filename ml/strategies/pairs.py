@@ -29,6 +29,8 @@ PAIR_VERIFICATION = "pair_verification"
 NEIGHBOUR = "nearest neighbour"
 ACROSS_CLUSTERS = "nearest in another cluster"
 RANDOM = "random pair"
+# Ways select_pairs chooses among candidates ("random" ignores them).
+PAIR_STRATEGIES = ("mixed", "uncertain", "likely_same", "random")
 
 
 def canonical(pairs: np.ndarray) -> np.ndarray:
@@ -145,21 +147,34 @@ def pair_uncertainty(p: np.ndarray, p_draws: np.ndarray | None = None) -> np.nda
 
 
 def select_diverse(
-    pairs: np.ndarray, scores: np.ndarray, k: int, *, max_per_image: int = 1, seed: int = 0
+    pairs: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    *,
+    max_per_image: int = 1,
+    seed: int = 0,
+    skip: np.ndarray | None = None,
+    in_batch: np.ndarray | None = None,
 ) -> np.ndarray:
     """Positions of up to ``k`` pairs, highest score first, each image in at most
     ``max_per_image`` of them; the cap is raised only when it cannot fill the batch.
-    Ties are broken at random by ``seed``."""
+    ``skip`` are positions not to choose, ``in_batch`` images the batch holds already
+    (picked by another criterion), which count toward the cap. Ties are broken at random
+    by ``seed``."""
     pairs = canonical(pairs)
     m = len(pairs)
-    k = min(int(k), m)
+    taken = np.zeros(m, bool)
+    if skip is not None:
+        taken[np.asarray(skip, dtype=np.int64)] = True
+    k = min(int(k), int((~taken).sum()))
     if k <= 0:
         return np.empty(0, np.int64)
     tiebreak = np.random.default_rng([seed, 31]).random(m)
     order = np.lexsort((tiebreak, -np.asarray(scores, dtype=np.float64)))
     chosen: list[int] = []
-    taken = np.zeros(m, bool)
     uses: dict[int, int] = {}
+    for image in np.asarray(in_batch if in_batch is not None else [], dtype=np.int64).tolist():
+        uses[image] = uses.get(image, 0) + 1
     cap = max(1, int(max_per_image))
     while len(chosen) < k:
         for i in order:
@@ -180,7 +195,8 @@ def select_diverse(
 @dataclass
 class PairSelection:
     """Pairs chosen for labeling, most wanted first, with why: each pair's ``distance``,
-    ``p_same``, ``score`` and ``reason`` (how it was mined), and the ``threshold``
+    ``p_same``, ``score`` (by the criterion that chose it) and ``reason`` (how it was mined
+    and chosen), and the ``threshold``
     distance at which ``p(same) = 0.5``."""
 
     pairs: np.ndarray
@@ -199,7 +215,8 @@ def select_pairs(
     k: int,
     *,
     calibration: tuple[float, float],
-    strategy: str = "uncertain",
+    strategy: str = "mixed",
+    same_share: float = 0.5,
     exclude: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
     mc_embeddings: np.ndarray | None = None,
@@ -210,12 +227,16 @@ def select_pairs(
 ) -> PairSelection:
     """``k`` new pairs of images to label, from image embeddings ``(n, d)``.
 
-    ``strategy="uncertain"`` mines candidates (:func:`mine_candidate_pairs`) and takes the
-    most uncertain (:func:`pair_uncertainty`, with the spread over MC-dropout embeddings
-    ``mc_embeddings (T, n, d)`` when given) under the per-image cap
-    (:func:`select_diverse`); ``"random"`` draws random unlabeled pairs. ``calibration`` is
-    the model's ``(a, b)`` of ``p(same) = sigmoid(a + b * distance)``; ``exclude`` the pairs
-    labeled already.
+    Candidates are mined (:func:`mine_candidate_pairs`). ``strategy="uncertain"`` takes
+    the most uncertain (:func:`pair_uncertainty`, with the spread over MC-dropout
+    embeddings ``mc_embeddings (T, n, d)`` when given), ``"likely_same"`` the highest
+    ``p(same)``, and ``"mixed"`` (the default) ``same_share`` of the batch the likely-same
+    way and the rest the uncertain way, all under one per-image cap
+    (:func:`select_diverse`); ``"random"`` draws random unlabeled pairs. Likely-same pairs
+    matter because "same" is the rare answer: a model shown almost only "different" pairs
+    learns little, and the uncertain pairs of a weak model are mostly different ones too.
+    ``calibration`` is the model's ``(a, b)`` of ``p(same) = sigmoid(a + b * distance)``;
+    ``exclude`` the pairs labeled already.
     """
     e = np.asarray(embeddings, dtype=np.float64)
     a, b = calibration
@@ -227,8 +248,10 @@ def select_pairs(
         return PairSelection(
             pairs, np.zeros(len(pairs)), d, p, np.full(len(pairs), RANDOM, dtype=object), threshold
         )
-    if strategy != "uncertain":
-        raise ValueError(f"unknown pair strategy {strategy!r}; choose 'uncertain' or 'random'")
+    if strategy not in PAIR_STRATEGIES:
+        raise ValueError(
+            f"unknown pair strategy {strategy!r}; choose one of {', '.join(PAIR_STRATEGIES)}"
+        )
     pairs, d, reasons = mine_candidate_pairs(
         e, neighbours=neighbours, across=across, clusters=clusters, exclude=exclude, seed=seed
     )
@@ -237,8 +260,26 @@ def select_pairs(
     if mc_embeddings is not None:
         mc = np.asarray(mc_embeddings, dtype=np.float64)
         draws = np.stack([p_same(_pair_distances(m, pairs), calibration) for m in mc], axis=1)
-    scores = pair_uncertainty(p, draws)
-    picked = select_diverse(pairs, scores, k, max_per_image=max_per_image, seed=seed)
+    uncertainty = pair_uncertainty(p, draws)
+    share = {"uncertain": 0.0, "likely_same": 1.0, "mixed": same_share}[strategy]
+    n_same = int(round(share * min(k, len(pairs))))
+    likely = select_diverse(pairs, p, n_same, max_per_image=max_per_image, seed=seed)
+    unsure = select_diverse(
+        pairs,
+        uncertainty,
+        k - len(likely),
+        max_per_image=max_per_image,
+        seed=seed,
+        skip=likely,
+        in_batch=pairs[likely].ravel(),
+    )
+    picked = np.concatenate([likely, unsure])
+    # Each pick keeps the score it was chosen by, and says which criterion that was.
+    scores = np.zeros(len(pairs))
+    scores[likely], scores[unsure] = p[likely], uncertainty[unsure]
+    reasons = reasons.copy()
+    reasons[likely] = [f"{r}, likely same" for r in reasons[likely]]
+    reasons[unsure] = [f"{r}, near the threshold" for r in reasons[unsure]]
     if len(picked) < k:  # the candidates ran out: fill up with random pairs
         more = random_pairs(
             e.shape[0],

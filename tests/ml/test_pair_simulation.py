@@ -23,7 +23,7 @@ def test_a_tiny_pair_simulation_reports_both_arms_against_the_full_data(tmp_path
     assert 0.0 <= full["roc_auc_mean"] <= 1.0 and 0.0 <= full["eer_mean"] <= 1.0
     assert full["target_roc_auc"] == pytest.approx(0.5 + 0.9 * (full["roc_auc_mean"] - 0.5))
     assert result["config"]["n_identities"] == 8
-    for arm in ("uncertain", "random"):
+    for arm in ("mixed", "random"):
         curve = result["curves"][arm]
         assert curve["labels"] == [6, 10, 14]
         assert len(curve["roc_auc_mean"]) == 3

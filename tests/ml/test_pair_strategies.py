@@ -50,18 +50,36 @@ def test_mined_candidates_find_same_pairs_random_pairs_miss():
 def test_uncertain_selection_prefers_pairs_near_the_threshold_without_repeating_images():
     e, _ = identities(n_people=8, per=6)
     calibration = (5.0, -10.0)  # p(same) = 0.5 at distance 0.5
-    picked = select_pairs(e, 12, calibration=calibration, seed=0)
+    picked = select_pairs(e, 12, calibration=calibration, strategy="uncertain", seed=0)
     assert len(picked) == 12 and picked.threshold == pytest.approx(0.5)
     images = picked.pairs.ravel()
     assert len(np.unique(images)) == len(images)  # no image twice in one batch
     candidates, d, _ = mine_candidate_pairs(e, seed=0)
     assert np.median(np.abs(picked.distances - 0.5)) < np.median(np.abs(d - 0.5))
-    again = select_pairs(e, 12, calibration=calibration, seed=0)
+    again = select_pairs(e, 12, calibration=calibration, strategy="uncertain", seed=0)
     np.testing.assert_array_equal(picked.pairs, again.pairs)
     labeled = select_pairs(e, 5, calibration=calibration, exclude=picked.pairs, seed=0)
     assert not {tuple(p) for p in labeled.pairs.tolist()} & {
         tuple(p) for p in picked.pairs.tolist()
     }
+
+
+def test_the_mixed_default_asks_for_likely_same_pairs_as_well_as_uncertain_ones():
+    e, who = identities(n_people=10, per=6, spread=0.3)
+    calibration = (8.0, -10.0)  # a threshold (0.8) where different pairs sit
+    uncertain = select_pairs(e, 10, calibration=calibration, strategy="uncertain", seed=0)
+    mixed = select_pairs(e, 10, calibration=calibration, seed=0)
+
+    def same_share(selection):
+        return float((who[selection.pairs[:, 0]] == who[selection.pairs[:, 1]]).mean())
+
+    assert same_share(mixed) > same_share(uncertain)
+    assert sum(r.endswith("likely same") for r in mixed.reasons) == 5
+    assert sum(r.endswith("near the threshold") for r in mixed.reasons) == 5
+    images = mixed.pairs.ravel()
+    assert len(np.unique(images)) == len(images)  # one cap over both halves
+    with pytest.raises(ValueError, match="unknown pair strategy"):
+        select_pairs(e, 3, calibration=calibration, strategy="oracle")
 
 
 def test_one_odd_image_does_not_fill_the_batch():
