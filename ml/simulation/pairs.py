@@ -3,7 +3,7 @@ verifier is nearly as good as with all of them?
 
 ::
 
-    python -m ml.simulation.pairs --data DIR --seeds 2 --rounds 6 --batch 20
+    python -m ml.simulation.pairs --data DIR --seeds 2 --rounds 8 --batch 30
 
 ``DIR`` holds one folder per identity (``DIR/<identity>/<image>``). Every seed sets aside
 its own holdout identities, whose pairs (half same, half different) measure ROC AUC and
@@ -105,14 +105,14 @@ def simulate_pairs(
     *,
     strategy: str = DEFAULT_PAIR_STRATEGY,
     seeds: int | Sequence[int] = 2,
-    rounds: int = 6,
-    batch: int = 20,
+    rounds: int = 8,
+    batch: int = 30,
     initial: int = 20,
     image_size: int = 32,
     holdout_identities: float = 0.3,
     holdout_pairs: int = 400,
     full_data_pairs: int = 800,
-    min_steps: int = 100,
+    min_steps: int = 200,
     full_data_steps: int = 300,
     target_fraction: float = 0.9,
     max_per_image: int = 1,
@@ -193,7 +193,8 @@ def simulate_pairs(
                     if progress:
                         print(
                             f"seed {seed} {arm:>10} round {round_}: {len(labeled)} pairs, "
-                            f"AUC {details['roc_auc']:.3f}",
+                            f"AUC {details['roc_auc']:.3f}, "
+                            f"same {curve['same_fraction'][-1]:.0%}",
                             file=sys.stderr,
                             flush=True,
                         )
@@ -279,11 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="ImageFolder: DIR/<identity>/<image>")
     parser.add_argument("--strategy", default=DEFAULT_PAIR_STRATEGY)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=30)
     parser.add_argument("--initial", type=int, default=20)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--min-steps", type=int, default=100)
+    parser.add_argument("--min-steps", type=int, default=200)
     parser.add_argument("--out", default="pair_results.json")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
