@@ -1,4 +1,3 @@
-
 from ml.data import ImageFolderDataset
 from ml.synthetic_faces import LOOKALIKE_TRAITS, make_faces_imagefolder
 
