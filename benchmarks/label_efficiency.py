@@ -100,6 +100,7 @@ def run_dataset(name: str, args) -> dict:
         holdout_fraction=args.holdout,
         target_fraction=args.target,
         control_fraction=args.control_fraction,
+        temperature_scaling=args.temperature_scaling,
         class_names=class_names,
         progress=not args.quiet,
         **options,
@@ -156,7 +157,7 @@ def summary_table(result: dict, curves: dict, args) -> tuple[bool | None, bool |
     base = summary.get("random")
     bacc, labels = curves["bacc"], curves["labels"]
     print(
-        f"\n{'strategy':<16} {'labels to target':>17} {'missed':>7} {'vs random':>10} "
+        f"\n{'strategy':<20} {'labels to target':>17} {'missed':>7} {'vs random':>10} "
         f"{'AUC':>13} {'behind random at':>18}"
     )
     behind_default = None
@@ -177,7 +178,7 @@ def summary_table(result: dict, curves: dict, args) -> tuple[bool | None, bool |
             behind_default = behind
         marker = "  (default)" if s == DEFAULT_STRATEGY else ""
         print(
-            f"{s:<16} {t['mean']:>8.0f} ± {t['std']:<6.0f} {t['missed']:>3}/{t['seeds']:<3} "
+            f"{s:<20} {t['mean']:>8.0f} ± {t['std']:<6.0f} {t['missed']:>3}/{t['seeds']:<3} "
             f"{ratio:>9.2f}x {auc.mean():>6.3f}±{auc_se:.3f} "
             f"{(','.join(behind) or '-') if s != 'random' else '':>18}{marker}"
         )
@@ -198,7 +199,7 @@ def discovery_table(result: dict, args) -> None:
     rare = result["rare_classes"]
     names = result["dataset"]["class_names"]
     print(f"\nclass discovery: batches until {DISCOVERY_LABELS} labels of each rare class")
-    print(f"{'strategy':<16} " + " ".join(f"{names[c]:>22}" for c in rare))
+    print(f"{'strategy':<20} " + " ".join(f"{names[c]:>22}" for c in rare))
     for s in result["strategies"]:
         cells = []
         for c in rare:
@@ -211,7 +212,7 @@ def discovery_table(result: dict, args) -> None:
             found = [b for b in batches if b is not None]
             text = f"{np.mean(found):.1f}" if found else "-"
             cells.append(f"{text} ({len(found)}/{len(batches)} seeds)")
-        print(f"{s:<16} " + " ".join(f"{c:>22}" for c in cells))
+        print(f"{s:<20} " + " ".join(f"{c:>22}" for c in cells))
     if DEFAULT_STRATEGY not in result["strategies"]:
         return
     run = _runs(result, DEFAULT_STRATEGY)[0]
@@ -244,13 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=2300, help="inspection tiles")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "benchmarks")
+    parser.add_argument(
+        "--temperature-scaling",
+        default="",
+        help="strategies also run with probabilities calibrated on the holdout each round, "
+        "as '<name>+temperature' (comma-separated; default none)",
+    )
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.strategies = [s for s in args.strategies.split(",") if s]
+    args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [s for s in args.strategies if s not in available()]
     unknown += [d for d in datasets if d not in DATASETS]
+    unknown += [s for s in args.temperature_scaling if s not in args.strategies]
     if unknown:
         print(f"unknown: {', '.join(unknown)}", file=sys.stderr)
         return 2
