@@ -343,3 +343,9 @@ def test_between_loops_the_overview_says_what_the_next_one_waits_for():
     running_loop(world.project)
     html = client.get(f"/projects/{world.project.slug}/").content.decode()
     assert 'id="loop-status"' not in html and 'id="loop-step"' in html
+
+
+def test_pages_declare_their_icon_so_browsers_do_not_ask_for_a_missing_favicon():
+    response = Client().get("/login/")
+    assert response.status_code == 200
+    assert b'<link rel="icon"' in response.content
