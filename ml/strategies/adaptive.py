@@ -171,7 +171,7 @@ def _note(shares, relative, counts, baseline) -> str:
     if baseline <= 0:
         return f"split {split}: no labeled pick has taught anything yet, the starting mix stands"
     yields = ", ".join(
-        f"{arm} {value:.1f}x ({counts[arm]} picks)"
+        f"{arm} {value:.1f}x (from {counts[arm]} labeled picks)"
         for arm, value in relative.items()
         if value is not None and arm != RANDOM
     )

@@ -47,7 +47,7 @@ def test_a_useless_arm_loses_its_share_and_a_useful_one_gains():
     assert mix.relative_yield["discovery"] < 1.0 < mix.relative_yield["class_balanced"]
     assert sum(mix.shares.values()) == pytest.approx(1.0)
     assert min(mix.shares.values()) >= 0.05 - 1e-12
-    assert "discovery" in mix.note and "x (10 picks)" in mix.note
+    assert "discovery" in mix.note and "x (from 10 labeled picks)" in mix.note
 
 
 def test_when_no_strategy_beats_random_picks_exploration_widens():

@@ -137,6 +137,32 @@ def current_round(project: Project) -> SelectionRound | None:
     )
 
 
+# What each arm of the adaptive mix picks, as a labeler reads it.
+ARM_WORDS = {
+    "hybrid": "the model is unsure about",
+    "class_balanced": "of classes with few labels",
+    "discovery": "from kinds of image nobody has labeled yet",
+    "random": "picked at random",
+}
+
+
+def mix_words(mix: dict | None) -> str:
+    """ "18 items the model is unsure about, 8 of classes with few labels, ... and 4 random
+    checks": how a mixed batch was split, biggest share first; "" for one strategy's batch."""
+    picks = dict((mix or {}).get("picks") or {})
+    if not picks:
+        return ""
+    control = picks.pop("control", 0)
+    parts = [
+        f"{n} item{'s' if n != 1 else ''} {ARM_WORDS.get(arm, f'picked by {arm}')}"
+        for arm, n in sorted(picks.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n
+    ]
+    if control:
+        parts.append(f"{control} random check{'s' if control != 1 else ''}")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+
 def strategy_explained(*, project: Project, selection_round: SelectionRound | None) -> dict:
     """The project's strategy in plain words, and the share of random checks."""
     from loupe.projects.selectors import strategy_name
@@ -153,8 +179,8 @@ def strategy_explained(*, project: Project, selection_round: SelectionRound | No
         "words": STRATEGY_WORDS.get(name, f"Loupe picks items with the '{name}' strategy."),
         "round_strategy": shown,
         "round_words": STRATEGY_WORDS.get(shown, "") if shown != name else "",
-        # Why a mix split the current batch as it did (the adaptive default).
-        "mix_words": (selection_round.mix or {}).get("note", "") if selection_round else "",
+        # How a mix split the current batch (the adaptive default), in words.
+        "mix_words": mix_words(selection_round.mix if selection_round else None),
         "control_words": (
             f"About {round(control * 100)} items in 100 of each batch are random checks:"
             " they tell everyone honestly how the model does on ordinary items."

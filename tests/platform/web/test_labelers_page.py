@@ -161,7 +161,7 @@ def test_a_mixed_batch_says_how_it_was_split_and_why_its_picks_were_made():
         "split hybrid 50%, discovery 30%, random 20%; worth per pick against random picks:"
         " hybrid 2.0x (18 picks), discovery 0.5x (6 picks)"
     )
-    selection.mix = {"note": note}
+    selection.mix = {"note": note, "picks": {"discovery": 2, "random": 1, "control": 0}}
     selection.save()
     p = np.array([0.7, 0.2, 0.1])
     reasons = [
@@ -176,7 +176,10 @@ def test_a_mixed_batch_says_how_it_was_split_and_why_its_picks_were_made():
 
     html = page(client, project)
 
-    assert f"This batch: {escape(note)}." in html
+    assert (
+        "This batch: 2 items from kinds of image nobody has labeled yet and 1 item picked at"
+        " random." in html
+    )
     assert "<b>2</b>from groups of similar images that nobody has labeled yet" in html
     assert "<b>1</b>picked at random to explore" in html
     assert "random checks, to see how the model does on ordinary items" not in html
