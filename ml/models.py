@@ -28,6 +28,24 @@ def _init_rng(seed: int | None) -> Iterator[None]:
         yield
 
 
+def conv_backbone(in_channels: int, image_size: int, width: int) -> tuple[nn.Sequential, int]:
+    """``(features, channels)``: conv-BN-ReLU-pool blocks, as many as the image size allows
+    (2 to 5), widening up to 4x ``width``; the small CNNs' shared trunk."""
+    n_blocks = min(5, max(2, int(math.log2(max(image_size, 4))) - 2))
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for i in range(n_blocks):
+        out = width * min(2**i, 4)
+        layers += [
+            nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
+        channels = out
+    return nn.Sequential(*layers), channels
+
+
 class SmallCNN(nn.Module):
     """A compact CNN trained from scratch, for square images of any configurable size.
 
@@ -54,20 +72,8 @@ class SmallCNN(nn.Module):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.image_size = image_size
-        n_blocks = min(5, max(2, int(math.log2(max(image_size, 4))) - 2))
         with _init_rng(seed):
-            layers: list[nn.Module] = []
-            channels = in_channels
-            for i in range(n_blocks):
-                out = width * min(2**i, 4)
-                layers += [
-                    nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=False),
-                    nn.BatchNorm2d(out),
-                    nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2),
-                ]
-                channels = out
-            self.features = nn.Sequential(*layers)
+            self.features, channels = conv_backbone(in_channels, image_size, width)
             self.embedding_dim = 2 * channels
             self.head = nn.Sequential(
                 nn.Dropout(dropout), nn.Linear(self.embedding_dim, num_classes)

@@ -71,20 +71,21 @@ class Learner:
         cfg = replace(
             self.train_config, min_steps=self.min_steps, seed=seed, early_stopping_patience=None
         )
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             return train_classifier(self.model_factory(seed), x, y, config=cfg).model
 
     def score(self, model, x: torch.Tensor, *, mc_samples: int = 0, seed: int = 0):
         from ml.scoring import score
 
-        with _torch_threads(self.threads):
+        with torch_threads(self.threads):
             return score(
                 model, x, batch_size=self.score_batch_size, mc_samples=mc_samples, seed=seed
             )
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: torch's own setting)."""
     if threads is None:
         yield
         return

@@ -20,35 +20,21 @@ and as many different ones, up to ``full_data_pairs``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ml.pair_labels import implied_pairs
+from ml.simulation.engine import torch_threads
 from ml.simulation.report import censored_summary, labels_to_target
 from ml.strategies.pairs import canonical, random_pairs, select_pairs
 from ml.tasks.pair_verification import PairTrainConfig, PairVerificationSpec
 
 BASELINE = "random"
 DEFAULT_PAIR_STRATEGY = "mixed"
-
-
-@contextlib.contextmanager
-def _threads(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _split_identities(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +128,7 @@ def simulate_pairs(
     arms = [strategy, BASELINE]
     runs: dict[str, list[dict]] = {arm: [] for arm in arms}
     full: list[dict] = []
-    with _threads(threads):
+    with torch_threads(threads):
         for seed in seeds:
             pool, held = _split_identities(y, holdout_identities, seed)
             test = _balanced_pairs(y, held, holdout_pairs, seed)

@@ -26,6 +26,7 @@ from torch import nn
 
 from ml.artifacts import ItemArrays
 from ml.device import pick_device
+from ml.models import conv_backbone
 from ml.pair_metrics import pair_metrics
 from ml.strategies.base import AcquisitionInputs
 from ml.tasks.base import Evaluation, Predictions, ProgressCallback, TaskSpec
@@ -55,23 +56,11 @@ class EmbeddingNet(nn.Module):
             image_size,
             embedding_dim,
         )
-        n_blocks = min(5, max(2, int(math.log2(max(image_size, 4))) - 2))
         fork = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
         with fork:
             if seed is not None:
                 torch.manual_seed(seed)
-            layers: list[nn.Module] = []
-            channels = in_channels
-            for i in range(n_blocks):
-                out = width * min(2**i, 4)
-                layers += [
-                    nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=False),
-                    nn.BatchNorm2d(out),
-                    nn.ReLU(inplace=True),
-                    nn.MaxPool2d(2),
-                ]
-                channels = out
-            self.features = nn.Sequential(*layers)
+            self.features, channels = conv_backbone(in_channels, image_size, width)
             self.projection = nn.Sequential(
                 nn.Dropout(dropout), nn.Linear(2 * channels, embedding_dim)
             )
