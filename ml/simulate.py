@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ml.simulate",
         description="Replay active learning on a fully labeled ImageFolder dataset.",
     )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="image_classification",
+        help="what is labeled (pair_verification: see python -m ml.simulation.pairs --help)",
+    )
     parser.add_argument("--data", required=True, help="ImageFolder root: DIR/<class>/<image>")
     parser.add_argument(
         "--strategies",
@@ -71,9 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TASKS = ("image_classification", "pair_verification")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    """Command-line entry point; returns the process exit code.
+
+    ``--task pair_verification`` replays pair labeling instead (:mod:`ml.simulation.pairs`,
+    whose own options then apply: ``--data`` is an ImageFolder with one folder per identity).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    task = argparse.ArgumentParser(add_help=False)
+    task.add_argument("--task", choices=TASKS, default="image_classification")
+    known, rest = task.parse_known_args(argv)
+    if known.task == "pair_verification":
+        from ml.simulation.pairs import main as simulate_pairs_main
+
+        return simulate_pairs_main(rest)
+    args = build_parser().parse_args(rest)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in available()]
     if unknown:

@@ -32,3 +32,20 @@ def test_a_tiny_pair_simulation_reports_both_arms_against_the_full_data(tmp_path
         assert reached is None or reached in curve["labels"]
     with pytest.raises(ValueError, match="baseline"):
         simulate_pairs(tmp_path, strategy="random")
+
+
+def test_ml_simulate_replays_pair_labeling_with_task_pair_verification(tmp_path, capsys):
+    from ml.simulate import main
+
+    make_faces_imagefolder(tmp_path / "faces", identities=6, images_per_identity=4, image_size=16)
+    out = tmp_path / "pairs.json"
+
+    code = main(
+        ["--task", "pair_verification", "--data", str(tmp_path / "faces"), "--seeds", "1",
+         "--rounds", "1", "--batch", "4", "--initial", "6", "--image-size", "16",
+         "--min-steps", "4", "--out", str(out), "--quiet"]
+    )  # fmt: skip
+
+    assert code == 0 and out.exists()
+    printed = capsys.readouterr().out
+    assert "ROC AUC" in printed and "pairs to target" in printed
