@@ -102,8 +102,18 @@ class TaskSpec:
 
     def to_acquisition_inputs(self, scored: ItemArrays, **labeled: Any) -> AcquisitionInputs:
         """What the strategies see of scored pool items; ``labeled`` carries the labeled-set
-        summaries (``labeled_embeddings``, ``labeled_class_counts``, ``class_targets``)."""
-        raise NotImplementedError
+        summaries (``labeled_embeddings``, ``labeled_class_counts``, ``class_targets``).
+
+        By default the artifact's probabilities, MC draws, embeddings (none when the artifact
+        holds none or empty ones) and per-item scores, as they are."""
+        has_embeddings = scored.embeddings is not None and np.asarray(scored.embeddings).size
+        return AcquisitionInputs(
+            probs=scored.probs,
+            embeddings=scored.embeddings if has_embeddings else None,
+            mc_probs=scored.mc_probs,
+            item_scores=scored.scores,
+            **labeled,
+        )
 
     def weights_bytes(self, model, *, class_names: list[str]) -> bytes:
         """The trained model as bytes to store; :meth:`load_weights` reads them back."""

@@ -8,12 +8,7 @@ defect classes count as much as the common good parts).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from ml.artifacts import ItemArrays
-from ml.strategies.base import CLASSIFICATION, AcquisitionInputs
+from ml.strategies.base import CLASSIFICATION
 from ml.tasks.base import Evaluation, Predictions, TaskSpec
 
 
@@ -56,16 +51,4 @@ class ClassificationSpec(TaskSpec):
             value=details[self.headline_metric],
             per_class=details["per_class"],
             details=details,
-        )
-
-    def to_acquisition_inputs(self, scored: ItemArrays, **labeled: Any) -> AcquisitionInputs:
-        """Probabilities, MC draws and embeddings of the pool (no embeddings when the
-        artifact holds none or empty ones), with the labeled-set summaries as given."""
-        has_embeddings = scored.embeddings is not None and np.asarray(scored.embeddings).size
-        return AcquisitionInputs(
-            probs=scored.probs,
-            embeddings=scored.embeddings if has_embeddings else None,
-            mc_probs=scored.mc_probs,
-            item_scores=scored.scores,
-            **labeled,
         )

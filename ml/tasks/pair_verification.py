@@ -17,18 +17,15 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ml.artifacts import ItemArrays
 from ml.device import pick_device
 from ml.models import conv_backbone
 from ml.pair_metrics import pair_metrics
-from ml.strategies.base import AcquisitionInputs
 from ml.tasks.base import Evaluation, Predictions, ProgressCallback, TaskSpec
 
 PAIR_VERIFICATION = "pair_verification"
@@ -371,16 +368,4 @@ class PairVerificationSpec(TaskSpec):
             value=float("nan") if value is None else value,
             per_class=[],
             details=details,
-        )
-
-    def to_acquisition_inputs(self, scored: ItemArrays, **labeled: Any) -> AcquisitionInputs:
-        """Candidate pairs as strategies see them: ``probs`` (different, same), MC draws,
-        the members' embeddings side by side and p(same) as ``item_scores``."""
-        has_embeddings = scored.embeddings is not None and np.asarray(scored.embeddings).size
-        return AcquisitionInputs(
-            probs=scored.probs,
-            embeddings=scored.embeddings if has_embeddings else None,
-            mc_probs=scored.mc_probs,
-            item_scores=scored.scores,
-            **labeled,
         )
