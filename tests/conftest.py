@@ -17,7 +17,12 @@ def import_root(tmp_path, settings):
 
 @pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
+    """A fresh media folder per test, and no cache entry left about another test's files
+    (ids repeat between tests on SQLite, so a key such as a version's scan request would)."""
+    from django.core.cache import cache
+
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    cache.clear()
 
 
 @pytest.fixture

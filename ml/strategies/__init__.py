@@ -29,6 +29,7 @@ from ml.strategies.cold_start import COLD_START_METHODS, cold_start, typicality
 from ml.strategies.discovery import DiscoveryStrategy
 from ml.strategies.diversity import BadgeStrategy, CoresetStrategy, badge_select
 from ml.strategies.hybrid import HybridStrategy
+from ml.strategies.pairs import PAIR_VERIFICATION, PairUncertaintyStrategy
 from ml.strategies.uncertainty import (
     RandomStrategy,
     UncertaintyStrategy,
@@ -42,6 +43,8 @@ from ml.strategies.uncertainty import (
 __all__ = [
     "ANY_TASK_TYPE",
     "DEFAULT_STRATEGY",
+    "DEFAULT_STRATEGIES",
+    "default_strategy",
     "COLD_START_METHODS",
     "AcquisitionInputs",
     "PickHistory",
@@ -77,6 +80,7 @@ _FACTORIES = {
     "hybrid": lambda **kw: HybridStrategy(**kw),
     "discovery": lambda **kw: DiscoveryStrategy(**kw),
     "adaptive": lambda **kw: AdaptiveStrategy(**kw),
+    "pair_uncertainty": lambda **kw: PairUncertaintyStrategy(**kw),
 }
 
 # The strategy new projects start with: a mix of hybrid (a margin shortlist, then k-means
@@ -87,6 +91,14 @@ _FACTORIES = {
 # it stalled for 150 labels behind random: it never asked for a defect class nobody had
 # labeled. benchmarks/label_efficiency.py measures the mix beside random on both.
 DEFAULT_STRATEGY = "adaptive"
+# The default of task types whose items the classification strategies cannot read: pairs
+# are picked by the uncertainty of p(same), no image in two picks of a batch.
+DEFAULT_STRATEGIES = {PAIR_VERIFICATION: "pair_uncertainty"}
+
+
+def default_strategy(task_type: str | None = None) -> str:
+    """The strategy a project of ``task_type`` selects with when it names none."""
+    return DEFAULT_STRATEGIES.get(task_type or "", DEFAULT_STRATEGY)
 
 
 def available(task_type: str | None = None) -> list[str]:

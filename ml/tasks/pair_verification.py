@@ -157,6 +157,24 @@ class PairTrainConfig:
     eval_batch_size: int = 256
 
 
+def _pair_config(config) -> PairTrainConfig:
+    """A PairTrainConfig as it is; from a classification ``TrainConfig`` (the platform's
+    settings), its epochs, steps, batch size, learning rate, seed and device, with the
+    pair defaults for the rest."""
+    if config is None:
+        return PairTrainConfig()
+    if isinstance(config, PairTrainConfig):
+        return config
+    defaults = PairTrainConfig()
+    return PairTrainConfig(
+        epochs=int(getattr(config, "epochs", defaults.epochs)),
+        min_steps=int(getattr(config, "min_steps", 0) or defaults.min_steps),
+        batch_size=int(getattr(config, "batch_size", defaults.batch_size)),
+        seed=int(getattr(config, "seed", defaults.seed)),
+        device=getattr(config, "device", None),
+    )
+
+
 @dataclass
 class PairTrainResult:
     """What training produced (the fields ``ml.training.TrainResult`` has that callers read)."""
@@ -251,7 +269,7 @@ class PairVerificationSpec(TaskSpec):
         is no holdout with both kinds). Deterministic by ``config.seed``."""
         from ml.augment import Augment
 
-        config = config or PairTrainConfig()
+        config = _pair_config(config)
         started = time.perf_counter()
         pairs = _as_pairs(x)
         same = torch.as_tensor(np.asarray(y, dtype=np.int64))

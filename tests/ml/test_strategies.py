@@ -36,7 +36,7 @@ def test_every_advertised_strategy_selects_distinct_valid_items_deterministicall
     assert {"random", "least_confidence", "margin", "entropy", "bald", "coreset", "badge",
             "class_balanced", "hybrid"} <= set(available())  # fmt: skip
     assert DEFAULT_STRATEGY in available()
-    for name in available():
+    for name in available("image_classification"):
         first = get_strategy(name).select(inputs, 25, seed=3)
         again = get_strategy(name).select(inputs, 25, seed=3)
         assert len(first) == 25, name
@@ -48,7 +48,7 @@ def test_every_advertised_strategy_selects_distinct_valid_items_deterministicall
 
 def test_asking_for_more_than_the_pool_returns_the_whole_pool():
     inputs = _random_inputs(n=7)
-    for name in available():
+    for name in available("image_classification"):
         chosen = get_strategy(name).select(inputs, 50, seed=0).indices
         assert sorted(chosen.tolist()) == list(range(7)), name
 

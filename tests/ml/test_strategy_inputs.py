@@ -6,9 +6,11 @@ import pytest
 
 from ml.strategies import (
     ANY_TASK_TYPE,
+    DEFAULT_STRATEGY,
     AcquisitionInputs,
     Strategy,
     available,
+    default_strategy,
     get_strategy,
     reduce,
     required_inputs,
@@ -26,8 +28,11 @@ def test_strategies_declare_the_arrays_they_cannot_work_without():
         required_inputs("oracle")
 
 
-def test_every_strategy_serves_classification_and_only_random_serves_any_task_type():
-    assert available("image_classification") == available()
+def test_every_strategy_but_the_pair_one_serves_classification_and_random_serves_all():
+    assert set(available()) - set(available("image_classification")) == {"pair_uncertainty"}
+    assert available("pair_verification") == ["random", "pair_uncertainty"]
+    assert default_strategy("pair_verification") == "pair_uncertainty"
+    assert default_strategy("image_classification") == DEFAULT_STRATEGY
     assert available("object_detection") == ["random"]
     assert get_strategy("random").task_types == (ANY_TASK_TYPE,)
 

@@ -339,17 +339,19 @@ def test_a_toy_task_type_runs_the_whole_loop_through_the_seam(
     assert ls_payloads.task_payload(task)["predictions"][0]["result"] == _count_result(expected)
 
 
-def test_classification_is_the_registered_task_type_on_both_sides():
-    assert set(SUPPORTED_TASK_TYPES) == {"image_classification"} <= set(tasks.TASK_TYPES)
-    kind = get_task_type("image_classification")
-    assert TASK_TYPES["image_classification"] is kind
-    assert kind.ml_spec() is tasks.get_task("image_classification")
+def test_classification_and_pairs_are_the_registered_task_types_on_both_sides():
+    registered = {"image_classification", "pair_verification"}
+    assert set(SUPPORTED_TASK_TYPES) == registered <= set(tasks.TASK_TYPES)
+    for name in registered:
+        kind = get_task_type(name)
+        assert TASK_TYPES[name] is kind
+        assert kind.ml_spec() is tasks.get_task(name)
 
 
 def test_an_unknown_task_type_is_refused_naming_the_supported_ones():
     with pytest.raises(ApplicationError, match="not supported yet") as refused:
         get_task_type("object_detection")
-    assert refused.value.extra == {"supported": ["image_classification"]}
+    assert refused.value.extra == {"supported": ["image_classification", "pair_verification"]}
 
 
 def test_a_platform_task_type_needs_its_learning_spec_first():

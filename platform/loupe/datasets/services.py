@@ -40,6 +40,7 @@ from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.projects.models import LabelClass, Project
 from loupe.runs import run_beat, run_claim, run_finish, stale_after
+from loupe.tasktypes import task_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +302,11 @@ def _entries(job: ImportJob, path: Path):
 
 def _run(job: ImportJob, progress: ProgressCallback | None) -> None:
     path = _source_check(job)
+    # A task type whose items are more than one image makes them its own way.
+    if task_type_of(job.project).import_items(
+        job=job, path=path, accept=lambda entry: _accept(entry, {}), progress=progress
+    ):
+        return
     classes = {c.name: c.pk for c in LabelClass.objects.filter(project=job.project)}
     with _entries(job, path) as (total, entries):
         job.total = total

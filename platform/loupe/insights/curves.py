@@ -101,7 +101,8 @@ def _majority(metrics: dict, baseline: dict) -> tuple[float | None, str | None]:
 def learning_curve(*, project: Project) -> dict:
     """One point per model version, oldest first: labels used, holdout metrics of the model
     (with the 95% interval of its balanced accuracy and its calibration), of the linear-probe
-    and majority-class baselines, and its scores on the random control slice."""
+    and majority-class baselines, and its scores on the random control slice; for pairs,
+    ROC AUC (with its interval), EER, TAR at FAR 1% and 0.1% and the threshold too."""
     versions = list(
         ModelVersion.objects.filter(project=project)
         .order_by("version")
@@ -119,7 +120,7 @@ def learning_curve(*, project: Project) -> dict:
                 "model_version_id": v["id"],
                 "created_at": v["created_at"],
                 "labels_used": v["labels_used"],
-                "holdout_size": metrics.get("n"),
+                "holdout_size": metrics.get("n", metrics.get("n_pairs")),
                 "balanced_accuracy": _metric(metrics, "balanced_accuracy"),
                 "balanced_accuracy_interval": (metrics.get("intervals") or {}).get(
                     "balanced_accuracy"
@@ -135,6 +136,14 @@ def learning_curve(*, project: Project) -> dict:
                 "temperature": _metric(calibration, "temperature"),
                 "ece_calibrated": _metric(calibration.get("after") or {}, "ece"),
                 "control": control.get(v["id"], NO_CONTROL),
+                # Pair verification's figures (None for other task types).
+                "roc_auc": _metric(metrics, "roc_auc"),
+                "roc_auc_interval": (metrics.get("intervals") or {}).get("roc_auc"),
+                "eer": _metric(metrics, "eer"),
+                "tar_at_far_1pct": _metric(metrics, "tar_at_far_1pct"),
+                "tar_at_far_0_1pct": _metric(metrics, "tar_at_far_0_1pct"),
+                "threshold_distance": _metric(metrics, "threshold_distance"),
+                "baseline_roc_auc": _metric(baseline, "roc_auc"),
             }
         )
     return {"versions": points}

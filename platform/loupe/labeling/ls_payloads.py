@@ -214,6 +214,58 @@ def labeling_config(
     return ET.tostring(view, encoding="unicode")
 
 
+# Pair verification: the second image of a pair, and the answers an expert may give.
+SECOND_IMAGE_FIELD = "image2"
+PAIR_SAME, PAIR_DIFFERENT, PAIR_CANT_TELL = "same", "different", "can't tell"
+PAIR_DISPLAY_PX = 320
+
+
+def pair_labeling_config(guidelines: str = "", *, image_px: int | None = None) -> str:
+    """The labeling config of a pair: its two images side by side at the same size
+    (`$image`, `$image2`), then "same / different / can't tell" (a single choice, required),
+    why Loupe picked the pair and the guidelines in a collapsed panel. "Can't tell" is an
+    answer, not a class: it counts as an annotator having looked, and carries no vote."""
+    view = ET.Element("View")
+    ET.SubElement(view, "Header", value="Do these two images show the same person?", size="5")
+    images = ET.SubElement(
+        view, "View", style="display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start"
+    )
+    for name, caption in ((IMAGE_FIELD, "left"), (SECOND_IMAGE_FIELD, "right")):
+        column = ET.SubElement(images, "View", style=f"flex: 0 1 {PAIR_DISPLAY_PX}px")
+        attributes = {
+            "name": name,
+            "value": f"${name}",
+            "width": "100%",
+            "maxWidth": f"{PAIR_DISPLAY_PX}px",
+            "maxHeight": f"{PAIR_DISPLAY_PX}px",
+            "zoom": "true",
+        }
+        if image_px is not None and image_px <= SMALL_IMAGE_PX:
+            attributes["smoothing"] = "false"
+        ET.SubElement(column, "Image", attributes)
+        ET.SubElement(column, "Header", value=caption, size="6")
+    control = ET.SubElement(
+        view,
+        "Choices",
+        name=CONTROL_NAME,
+        toName=IMAGE_FIELD,
+        choice="single",
+        showInline="true",
+        required="true",
+    )
+    for name in (PAIR_SAME, PAIR_DIFFERENT, PAIR_CANT_TELL):
+        ET.SubElement(control, "Choice", value=name)
+    ET.SubElement(view, "Header", value="Why Loupe picked this pair", size="6")
+    ET.SubElement(view, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
+    paragraphs = _paragraphs(guidelines)
+    if paragraphs:
+        panel = ET.SubElement(ET.SubElement(view, "Collapse"), "Panel", value="Guidelines")
+        for paragraph in paragraphs:
+            ET.SubElement(panel, "Header", value=paragraph, size="6")
+    ET.indent(view)
+    return ET.tostring(view, encoding="unicode")
+
+
 def _paragraphs(text: str) -> list[str]:
     return [" ".join(block.split()) for block in text.split("\n\n") if block.strip()]
 

@@ -56,10 +56,17 @@ from loupe.learning.label_suspects import (
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
+from loupe.tasktypes import task_type_of
 
 PENDING = "pending"
 # One send takes at most this many suspects (Label Studio tasks, one review each).
 MAX_SEND = 500
+# What the suspects a task type finds by itself stand on (pairs: transitivity).
+OWN_EVIDENCE_NOTE = (
+    "Found without a model: these labels cannot all be right together (a chain of 'same'"
+    " pairs joins two images labeled different). Each is listed once; the expert who sees"
+    " them again decides which is wrong."
+)
 
 EVIDENCE_WORDS = {
     EVIDENCE_HOLDOUT: "on the holdout, which it never trained on",
@@ -115,8 +122,13 @@ def evidence_note(scan: dict) -> str:
     return " ".join(parts)
 
 
-def review_reason(suspect: dict, *, version: int, decided: str) -> str:
+def review_reason(suspect: dict, *, version: int | None, decided: str) -> str:
     """What the expert reads on the review task."""
+    if suspect.get("why"):  # found by the task type itself, not by a model
+        return (
+            f"sent back for review: {suspect['why']} Keep {suspect['given']} if it is right,"
+            f" choose {suspect['suggested']} if not."
+        )[:300]
     reason = (
         f"sent back for review: labeled {suspect['given']} ({decided}), but model v{version}"
         f" says {suspect['predicted']} ({suspect['confidence']:.0%})"
@@ -223,6 +235,15 @@ def label_review_queue(*, project: Project) -> dict:
         "rounds": rounds,
         "totals": totals,
     }
+    own = task_type_of(project).label_suspects(project=project)
+    if own is not None:
+        return {
+            **out,
+            "status": "ready",
+            "model_version": version.version if version else None,
+            "evidence_note": OWN_EVIDENCE_NOTE,
+            "suspects": _still_suspect(project, own),
+        }
     if version is None:
         return out
     out["model_version"] = version.version
@@ -290,7 +311,9 @@ def label_review_send(
             is_control=False,
             predicted_class_id=by_name.get(s["given"]),
             confidence=s["given_probability"],
-            reason=review_reason(s, version=version.version, decided=s["decided"]),
+            reason=review_reason(
+                s, version=version.version if version else None, decided=s["decided"]
+            ),
         )
         for rank, s in enumerate(suspects, start=1)
     )

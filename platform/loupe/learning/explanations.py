@@ -13,6 +13,7 @@ from loupe.datasets.storage import file_replace
 from loupe.labeling.models import GroundTruth
 from loupe.learning.data import item_tensors
 from loupe.learning.models import ModelVersion, SelectionItem, SelectionRound
+from loupe.tasktypes import task_type_of
 from ml.artifacts import load
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def selection_round_explain(*, selection_round: SelectionRound) -> int:
     from ml.scoring import score
 
     version = selection_round.model_version
-    if version is None:
+    if version is None or not task_type_of(selection_round.project).explains:
         return 0
     picks = list(
         SelectionItem.objects.filter(selection_round=selection_round)

@@ -16,7 +16,6 @@ from django.utils import timezone
 from loupe import jobs
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.datasets.storage import file_replace
-from loupe.learning.data import item_tensors
 from loupe.learning.models import (
     ModelVersion,
     RunStatus,
@@ -220,10 +219,13 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     rows = list(
         Item.objects.filter(pk__in=chunk.item_ids)
         .order_by("id")
-        .values_list("id", "file", "sha256")
+        .values_list("id", "file", "sha256", "extra_files")
     )
-    x = item_tensors(
-        [r[1] for r in rows], image_size=version.image_size, cache_keys=[r[2] for r in rows]
+    x = task_type.item_inputs(
+        files=[r[1] for r in rows],
+        extra_files=[tuple(r[3] or ()) for r in rows],
+        cache_keys=[r[2] for r in rows],
+        image_size=version.image_size,
     )
     # BALD needs MC-dropout draws; other strategies do not pay for them.
     from loupe.projects.selectors import strategy_name

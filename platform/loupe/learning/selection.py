@@ -194,7 +194,8 @@ def selection_round_create(
         )
         targets = np.array([c.target_count or 0 for c in classes], dtype=np.int64)
         # What the strategy sees is the task type's to say (`ml.tasks`).
-        spec = task_type_of(project).ml_spec()
+        kind = task_type_of(project)
+        spec = kind.ml_spec()
         inputs = spec.to_acquisition_inputs(
             open_items,
             labeled_embeddings=labeled,
@@ -237,19 +238,27 @@ def selection_round_create(
         ):
             p = probs[pos]
             top = np.argsort(p)[::-1][:2]
+            reason = kind.pick_reason(
+                p,
+                names,
+                extras={key: values[pos] for key, values in open_items.extras.items()},
+                version=scoring_run.model_version,
+                control=bool(control),
+                arm=str(arm),
+            ) or pick_reason(
+                p,
+                names,
+                control=bool(control),
+                labels_used=version_labels,
+                class_counts=labeled_by_name,
+                arm=str(arm),
+            )
             picks.append(
                 {
                     "item_id": int(ids[pos]),
                     "score": float(score),
                     "is_control": bool(control),
-                    "reason": pick_reason(
-                        p,
-                        names,
-                        control=bool(control),
-                        labels_used=version_labels,
-                        class_counts=labeled_by_name,
-                        arm=str(arm),
-                    ),
+                    "reason": reason,
                     "arm": str(arm),
                     "predicted": names[top[0]],
                     "confidence": float(p[top[0]]),

@@ -12,7 +12,7 @@ from django.db.models import Max
 from loupe import jobs
 from loupe.datasets.storage import file_replace
 from loupe.errors import ApplicationError
-from loupe.learning.data import item_tensors, thin_curve
+from loupe.learning.data import thin_curve
 from loupe.learning.models import ModelVersion, RunStatus, TrainingRun, Trigger
 from loupe.learning.scoring import version_model
 from loupe.projects.models import Project
@@ -33,7 +33,7 @@ def training_run_create(
     """Queues a training run with the project's current settings, starting from the latest
     version's weights where it can (see `_start_point`)."""
     config = {
-        "model": "small_cnn",
+        "model": task_type_of(project).model_kind,
         "image_size": project.image_size,
         "epochs": project.train_epochs,
         "min_steps": settings.LOUPE_MIN_TRAIN_STEPS,
@@ -143,16 +143,18 @@ def _train(run: TrainingRun) -> ModelVersion:
         run_beat(run, progress=0.1 * done / max(1, total))
 
     # Items labeled since they were scored in the pool read their pixels from the cache.
-    x_train = item_tensors(
-        [r.file for r in train_rows],
+    x_train = kind.item_inputs(
+        files=[r.file for r in train_rows],
+        extra_files=[r.extra_files for r in train_rows],
+        cache_keys=[r.sha256 for r in train_rows],
         image_size=size,
         progress=loading,
-        cache_keys=[r.sha256 for r in train_rows],
     )
-    x_holdout = item_tensors(
-        [r.file for r in holdout_rows],
-        image_size=size,
+    x_holdout = kind.item_inputs(
+        files=[r.file for r in holdout_rows],
+        extra_files=[r.extra_files for r in holdout_rows],
         cache_keys=[r.sha256 for r in holdout_rows],
+        image_size=size,
     )
 
     model = _warm_start(run, names, size)
@@ -213,7 +215,7 @@ def _train(run: TrainingRun) -> ModelVersion:
         item_ids=np.array([r.item_id for r in train_rows], dtype=np.int64),
         embeddings=spec.predict(result.model, x_train).embeddings,
     )
-    return _record(
+    version = _record(
         run,
         result,
         (spec.weights_bytes(result.model, class_names=names), save(embedded)),
@@ -225,6 +227,16 @@ def _train(run: TrainingRun) -> ModelVersion:
         labels_used=len(train_rows),
         holdout_size=len(holdout_rows),
     )
+    # What the new version makes worth scoring joins the pool before scoring starts; the
+    # version stands whether or not that works.
+    try:
+        added = kind.pool_refresh(project=project, version=version, model=result.model)
+    except Exception:
+        logger.exception("training run %s: adding pool items failed", run.pk)
+    else:
+        if added:
+            logger.info("training run %s added %s pool items", run.pk, added)
+    return version
 
 
 def _warm_start(run: TrainingRun, names: list[str], size: int):

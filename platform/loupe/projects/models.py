@@ -4,12 +4,13 @@ from django.db import models
 
 class TaskType(models.TextChoices):
     # The kinds of work a project may name. A project is created only with one registered
-    # in `loupe.tasktypes` (today single-label classification): everything that differs by
-    # task type (label config, answers, ground truth, training, predictions) asks that
-    # registry by this field; the other names here have no adapter yet.
+    # in `loupe.tasktypes` (single-label classification, pair verification): everything
+    # that differs by task type (label config, answers, ground truth, training,
+    # predictions) asks that registry by this field; the other names have no adapter yet.
     IMAGE_CLASSIFICATION = "image_classification", "Image classification (single label)"
     IMAGE_MULTI_LABEL = "image_multi_label", "Image classification (multi-label)"
     OBJECT_DETECTION = "object_detection", "Object detection"
+    PAIR_VERIFICATION = "pair_verification", "Pair verification (same or different)"
 
 
 class ClassWeighting(models.TextChoices):

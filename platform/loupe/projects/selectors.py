@@ -31,9 +31,10 @@ def project_classes(*, project: Project) -> list[LabelClass]:
 def strategy_name(project: Project) -> str:
     """The acquisition strategy the project selects with (the default one for "" or
     "default"); read by scoring (which inputs to compute) and selection alike."""
-    from ml.strategies import DEFAULT_STRATEGY, available
+    from ml.strategies import available, default_strategy
 
-    name = DEFAULT_STRATEGY if project.strategy in ("", "default") else project.strategy
+    default = default_strategy(project.task_type)
+    name = default if project.strategy in ("", "default") else project.strategy
     if name not in available():
         raise ApplicationError(f"Unknown strategy '{name}'.", extra={"available": available()})
     return name

@@ -42,7 +42,8 @@ def project_create(
     **settings: Any,
 ) -> Project:
     """Creates a project with its ordered classes; the creator becomes its admin."""
-    get_task_type(task_type)  # refuses a task type without an adapter
+    kind = get_task_type(task_type)  # refuses a task type without an adapter
+    classes = classes or kind.fixed_classes
     slug = slug or slugify(name)[:80]
     if not slug:
         raise ApplicationError("A project needs a name made of letters or digits.")
@@ -79,10 +80,14 @@ def _validate_settings(project: Project) -> None:
     """Refuses settings that cannot work, saying which and why."""
     from ml.strategies import available
 
-    if project.strategy not in ("", "default", *available()):
+    serving = available(project.task_type)
+    if project.strategy not in ("", "default", *serving):
+        known = project.strategy in available()
         raise ApplicationError(
-            f"Unknown strategy '{project.strategy}'.",
-            extra={"field": "strategy", "available": ["default", *available()]},
+            f"Strategy '{project.strategy}' cannot choose items of a {project.task_type} project."
+            if known
+            else f"Unknown strategy '{project.strategy}'.",
+            extra={"field": "strategy", "available": ["default", *serving]},
         )
     if not 0.0 <= project.control_fraction < 1.0:
         raise ApplicationError("control_fraction must be in [0, 1).")
@@ -113,6 +118,14 @@ def label_classes_set(
         raise ApplicationError("Every class needs a name.")
     if len(set(names)) != len(names):
         raise ApplicationError("Class names must be unique.", extra={"classes": names})
+    fixed = get_task_type(project.task_type).fixed_classes
+    if fixed and sorted(names) != sorted(fixed):
+        raise ApplicationError(
+            f"A {project.task_type} project has the classes {', '.join(fixed)}, no others.",
+            extra={"classes": list(fixed)},
+        )
+    if fixed:  # the model's outputs come in this order
+        wanted.sort(key=lambda c: fixed.index(c["name"].strip()))
     existing = {c.name: c for c in LabelClass.objects.filter(project=project)}
     removed = [c for name, c in existing.items() if name not in names]
     for label_class in removed:

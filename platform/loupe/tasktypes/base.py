@@ -80,6 +80,7 @@ class TrainingRow:
     label_class_id: int | None
     sha256: str
     answer: object = None
+    extra_files: tuple[str, ...] = ()
 
 
 class TaskType:
@@ -89,6 +90,14 @@ class TaskType:
 
     name: str = ""
     title: str = ""
+    # The classes every project of this task type has, in the order of the model's outputs
+    # (empty: the project chooses its own).
+    fixed_classes: tuple[str, ...] = ()
+    # The model its ml spec builds (`TaskSpec.build_model`'s kind).
+    model_kind: str = "small_cnn"
+    # Whether picks get saliency overlays and nearest labeled items, and labels a
+    # label-error review by the model (both read a classifier's class probabilities).
+    explains: bool = True
 
     def ml_spec(self):
         """The learning side of this task type (`ml.tasks`)."""
@@ -123,7 +132,36 @@ class TaskType:
         """Ground truth from the annotators' latest answers on one item."""
         return plurality(votes, overlap=overlap)
 
+    # --- import ------------------------------------------------------------------------------
+
+    def import_items(self, *, job, path, accept, progress) -> bool:
+        """Imports the job's source its own way and returns True, or returns False for the
+        shared import of one image per item (`datasets.services`). `accept(entry)`
+        validates and stores one source entry, returning (accepted file, rejection reason)."""
+        return False
+
     # --- learning ----------------------------------------------------------------------------
+
+    def item_inputs(self, *, files, extra_files, cache_keys, image_size, progress=None):
+        """What the ml spec's train and predict read for these items: by default one image
+        tensor ``(n, 3, size, size)``, with pixels from the cache by the items' hashes."""
+        from loupe.learning.data import item_tensors
+
+        return item_tensors(
+            list(files), image_size=image_size, progress=progress, cache_keys=list(cache_keys)
+        )
+
+    def pool_refresh(self, *, project, version, model) -> int:
+        """After a version is trained, adds the pool items it makes worth scoring (pairs
+        mined from its embedding); returns how many. By default the pool is what was
+        imported."""
+        return 0
+
+    def pick_reason(self, probs, names, *, extras, version, control, arm) -> str | None:
+        """Why an item was picked, when this task type words it its own way (None: the
+        shared wording of `learning.selection.pick_reason`). `extras` holds the item's
+        task-specific scoring values by name."""
+        return None
 
     def training_rows(self, *, project, holdout: bool) -> list[TrainingRow]:
         """The labeled items of the train split, or of the holdout, in item order."""
@@ -141,6 +179,12 @@ class TaskType:
     def predictions_insert(self, *, version, run, item_ids: np.ndarray, probs: np.ndarray):
         """Writes the prediction rows people filter and sort on for a scored chunk."""
         raise NotImplementedError
+
+    def label_suspects(self, *, project) -> list[dict] | None:
+        """Labels this task type doubts by itself, as review suspects (`item_id`, `given`,
+        `suggested`, `score`, `evidence`, and `why` in words); None: the model's scan of
+        `learning.label_suspects` finds them."""
+        return None
 
     # --- exports -----------------------------------------------------------------------------
 
