@@ -29,7 +29,7 @@ from ml.strategies.cold_start import COLD_START_METHODS, cold_start, typicality
 from ml.strategies.discovery import DiscoveryStrategy
 from ml.strategies.diversity import BadgeStrategy, CoresetStrategy, badge_select
 from ml.strategies.hybrid import HybridStrategy
-from ml.strategies.pairs import PAIR_VERIFICATION, PairUncertaintyStrategy
+from ml.strategies.pairs import PAIR_VERIFICATION, PairMixedStrategy, PairUncertaintyStrategy
 from ml.strategies.uncertainty import (
     RandomStrategy,
     UncertaintyStrategy,
@@ -81,6 +81,7 @@ _FACTORIES = {
     "discovery": lambda **kw: DiscoveryStrategy(**kw),
     "adaptive": lambda **kw: AdaptiveStrategy(**kw),
     "pair_uncertainty": lambda **kw: PairUncertaintyStrategy(**kw),
+    "pair_mixed": lambda **kw: PairMixedStrategy(**kw),
 }
 
 # The strategy new projects start with: a mix of hybrid (a margin shortlist, then k-means
@@ -91,9 +92,11 @@ _FACTORIES = {
 # it stalled for 150 labels behind random: it never asked for a defect class nobody had
 # labeled. benchmarks/label_efficiency.py measures the mix beside random on both.
 DEFAULT_STRATEGY = "adaptive"
-# The default of task types whose items the classification strategies cannot read: pairs
-# are picked by the uncertainty of p(same), no image in two picks of a batch.
-DEFAULT_STRATEGIES = {PAIR_VERIFICATION: "pair_uncertainty"}
+# The default of task types whose items the classification strategies cannot read: half
+# of a batch of pairs the most likely same ("same" is the rare answer), half the least
+# sure, no image in two picks (the simulator's "mixed", measured beside random pairs by
+# benchmarks/label_efficiency.py --task pair_verification).
+DEFAULT_STRATEGIES = {PAIR_VERIFICATION: "pair_mixed"}
 
 
 def default_strategy(task_type: str | None = None) -> str:

@@ -324,19 +324,25 @@ class PairUncertaintyStrategy(Strategy):
     def __init__(self, max_per_image: int = 1) -> None:
         self.max_per_image = max_per_image
 
-    def _select(self, inputs, batch_size, rng):
+    def _members(self, inputs) -> np.ndarray:
+        """``(n, 2)`` image numbers of the pool pairs' members (one number per image)."""
+        if inputs.embeddings is None:
+            return np.stack([np.arange(inputs.n), np.arange(inputs.n) + inputs.n], 1)
+        half = inputs.embeddings.shape[1] // 2
+        both = np.concatenate([inputs.embeddings[:, :half], inputs.embeddings[:, half:]])
+        # Equal embeddings (to float rounding) are one image.
+        _, image = np.unique(np.round(both.astype(np.float64), 4), axis=0, return_inverse=True)
+        return np.stack([image[: inputs.n], image[inputs.n :]], 1)
+
+    def _p_and_uncertainty(self, inputs) -> tuple[np.ndarray, np.ndarray]:
         inputs.require("probs")
         p = inputs.probs[:, -1]
         draws = inputs.mc_probs[:, :, -1].T if inputs.mc_probs is not None else None
-        scores = pair_uncertainty(p, draws)
-        if inputs.embeddings is None:
-            members = np.stack([np.arange(inputs.n), np.arange(inputs.n) + inputs.n], 1)
-        else:
-            half = inputs.embeddings.shape[1] // 2
-            both = np.concatenate([inputs.embeddings[:, :half], inputs.embeddings[:, half:]])
-            # Equal embeddings (to float rounding) are one image.
-            _, image = np.unique(np.round(both.astype(np.float64), 4), axis=0, return_inverse=True)
-            members = np.stack([image[: inputs.n], image[inputs.n :]], 1)
+        return p, pair_uncertainty(p, draws)
+
+    def _select(self, inputs, batch_size, rng):
+        _, scores = self._p_and_uncertainty(inputs)
+        members = self._members(inputs)
         picked = select_diverse(
             members,
             scores,
@@ -345,3 +351,41 @@ class PairUncertaintyStrategy(Strategy):
             seed=int(rng.integers(2**31)),
         )
         return picked, scores[picked]
+
+
+class PairMixedStrategy(PairUncertaintyStrategy):
+    """The pool version of :func:`select_pairs`'s ``"mixed"``: ``same_share`` of the batch
+    the pairs most likely the same (the rare answer, which a model shown almost only
+    different pairs never learns), the rest the most uncertain ones, one image in at most
+    ``max_per_image`` picks of the whole batch. Each pick's score is the one it was chosen
+    by (p(same), or the uncertainty)."""
+
+    name = "pair_mixed"
+
+    def __init__(self, same_share: float = 0.5, max_per_image: int = 1) -> None:
+        if not 0.0 <= same_share <= 1.0:
+            raise ValueError("same_share must lie in [0, 1]")
+        super().__init__(max_per_image=max_per_image)
+        self.same_share = same_share
+
+    def _select(self, inputs, batch_size, rng):
+        p, uncertainty = self._p_and_uncertainty(inputs)
+        members = self._members(inputs)
+        seed = int(rng.integers(2**31))
+        likely = select_diverse(
+            members,
+            p,
+            int(round(self.same_share * batch_size)),
+            max_per_image=self.max_per_image,
+            seed=seed,
+        )
+        unsure = select_diverse(
+            members,
+            uncertainty,
+            batch_size - len(likely),
+            max_per_image=self.max_per_image,
+            seed=seed,
+            skip=likely,
+            in_batch=members[likely].ravel(),
+        )
+        return np.concatenate([likely, unsure]), np.concatenate([p[likely], uncertainty[unsure]])

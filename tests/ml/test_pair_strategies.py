@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ml.strategies import AcquisitionInputs, select_batch
+from ml.strategies import AcquisitionInputs, default_strategy, select_batch
 from ml.strategies.pairs import (
     ACROSS_CLUSTERS,
     NEIGHBOUR,
@@ -110,3 +110,22 @@ def test_the_pair_strategy_serves_pair_items_through_select_batch():
     assert selection.indices[0] in (0, 1) and selection.indices[1:].tolist() == [5, 7]
     assert PairUncertaintyStrategy().supports("pair_verification")
     assert not PairUncertaintyStrategy().supports("image_classification")
+
+
+def test_the_mixed_pair_strategy_asks_for_likely_same_pairs_as_well_as_unsure_ones():
+    rng = np.random.default_rng(1)
+    members = rng.normal(size=(8, 4))
+    index = np.array([[0, 1], [2, 3], [4, 5], [6, 7], [0, 2], [1, 3], [4, 6], [5, 7]])
+    # Pairs 0-3 are near the threshold; 4 and 6 are likely the same; 5 and 7 surely not.
+    p = np.array([0.5, 0.48, 0.52, 0.45, 0.97, 0.02, 0.93, 0.01])
+    inputs = AcquisitionInputs(
+        probs=np.stack([1 - p, p], 1),
+        embeddings=np.concatenate([members[index[:, 0]], members[index[:, 1]]], 1),
+    )
+    uncertain = select_batch("pair_uncertainty", inputs, 2, control_fraction=0.0, seed=0)
+    mixed = select_batch("pair_mixed", inputs, 2, control_fraction=0.0, seed=0)
+    # Uncertainty alone never asks about a likely "same" pair; the mix gives it half.
+    assert set(uncertain.indices.tolist()) <= {0, 1, 2, 3}
+    assert mixed.indices[0] == 4 and mixed.indices[1] in (1, 2, 3)  # no image of pair 4 twice
+    np.testing.assert_allclose(mixed.scores[0], 0.97)
+    assert default_strategy("pair_verification") == "pair_mixed"

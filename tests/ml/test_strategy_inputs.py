@@ -29,9 +29,10 @@ def test_strategies_declare_the_arrays_they_cannot_work_without():
 
 
 def test_every_strategy_but_the_pair_one_serves_classification_and_random_serves_all():
-    assert set(available()) - set(available("image_classification")) == {"pair_uncertainty"}
-    assert available("pair_verification") == ["random", "pair_uncertainty"]
-    assert default_strategy("pair_verification") == "pair_uncertainty"
+    pair_strategies = {"pair_uncertainty", "pair_mixed"}
+    assert set(available()) - set(available("image_classification")) == pair_strategies
+    assert available("pair_verification") == ["random", "pair_uncertainty", "pair_mixed"]
+    assert default_strategy("pair_verification") == "pair_mixed"
     assert default_strategy("image_classification") == DEFAULT_STRATEGY
     assert available("object_detection") == ["random"]
     assert get_strategy("random").task_types == (ANY_TASK_TYPE,)

@@ -72,7 +72,7 @@ def _identities(item):
 def test_a_pair_project_has_the_two_answers_as_its_classes_and_pair_defaults():
     project = _project()
     assert [c.name for c in project_classes(project=project)] == ["different", "same"]
-    assert strategy_name(project) == "pair_uncertainty"
+    assert strategy_name(project) == "pair_mixed"
     with pytest.raises(ApplicationError, match="has the classes different, same"):
         label_classes_set(project=project, classes=["cat", "dog"])
     with pytest.raises(ApplicationError, match="cannot choose items of a pair_verification"):
@@ -261,7 +261,7 @@ def test_a_pair_loop_trains_mines_scores_selects_and_reads_answers_back(
     # Select with the default: no image in two picks, reasons name distance and threshold.
     chosen = selection_round_create(project=project, scoring_run=scoring)
     picks = list(chosen.items.select_related("item").order_by("rank"))
-    assert chosen.strategy == "pair_uncertainty" and len(picks) == 12
+    assert chosen.strategy == "pair_mixed" and len(picks) == 12
     strategy_picks = [p for p in picks if not p.is_control]
     members = [m for p in strategy_picks for m in (p.item.file.name, p.item.extra_files[0])]
     assert len(members) == len(set(members))

@@ -256,9 +256,10 @@ class PairVerification(TaskType):
         )
 
     def pool_refresh(self, *, project, version, model) -> int:
-        """Pairs mined from the new version's embedding of every image of the project,
-        the least sure first, at most MINED_BATCHES batches' worth; pairs that exist
-        already (labeled or not) are left out. Returns how many joined the pool."""
+        """Pairs mined from the new version's embedding of every image of the project, at
+        most MINED_BATCHES batches' worth: half the most likely same, half the least sure
+        (what the default strategy asks for); pairs that exist already (labeled or not)
+        are left out. Returns how many joined the pool."""
         from loupe.learning.data import item_tensors
         from ml.strategies.pairs import mine_candidate_pairs, p_same, pair_uncertainty
 
@@ -289,8 +290,12 @@ class PairVerification(TaskType):
             return 0
         calibration = tuple(float(v) for v in model.calibration.detach().cpu())
         p = p_same(distance, calibration)
+        # Half the most likely same (the rare answer), half the least sure.
         keep = MINED_BATCHES * project.batch_size
-        order = np.argsort(-pair_uncertainty(p), kind="stable")[:keep]
+        likely = np.argsort(-p, kind="stable")[: keep // 2]
+        unsure = np.argsort(-pair_uncertainty(p), kind="stable")
+        unsure = unsure[~np.isin(unsure, likely)][: keep - len(likely)]
+        order = np.concatenate([likely, unsure])
         info = _image_info([images[i] for i in np.unique(pairs[order])])
         mined = [
             _Pair(
@@ -320,6 +325,11 @@ class PairVerification(TaskType):
             where = f"cosine distance {float(distance):.2f}, threshold {float(threshold):.2f}: "
         if control:
             return f"picked at random, to check the model on ordinary pairs; {where}p(same) {p:.0%}"
+        if p >= 0.8:
+            return (
+                f"the model thinks these may show the same person ({where}p(same) {p:.0%}):"
+                " 'same' is the rare answer, the one it learns most from"
+            )
         side = "near" if abs(p - 0.5) < 0.3 else "away from"
         return (
             f"the model is unsure whether these show the same person: {where}p(same) {p:.0%},"
