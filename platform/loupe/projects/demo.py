@@ -1,8 +1,11 @@
 """The demo project: a generated, class-imbalanced inspection data set (good parts vs rare
-scratches, dents and stains on scikit-image's CC0 textures), or sklearn's digits with two rare
-classes. Everything is generated on the fly, deterministic by seed; nothing is downloaded."""
+scratches, dents and stains on scikit-image's CC0 textures), sklearn's digits with two rare
+classes, or synthetic faces for pair verification (some people filed by identity, the other
+photos loose). Everything is generated on the fly, deterministic by seed; nothing is
+downloaded."""
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +18,23 @@ from loupe.datasets.services import import_job_create
 from loupe.projects.models import Project
 from loupe.projects.services import project_create
 
-DATASETS = ("inspection", "digits")
+DATASETS = ("inspection", "digits", "faces")
+# Images generated when none is asked for (digits has its fixed 1797).
+DEFAULT_IMAGES = {"inspection": 1200, "digits": 1200, "faces": 240}
 INSPECTION_TARGETS = {"good": 300, "scratch": 120, "dent": 120, "stain": 120}
+# Faces: photos per person, the share of people whose photos come filed under their identity
+# (they become labeled pairs), and the pixel size the photos are drawn at.
+FACES_PER_IDENTITY = 6
+FACES_KNOWN_FRACTION = 0.5
+FACES_PX = 48
+FACES_TARGETS = {"different": 300, "same": 300}
+FACES_GUIDELINES = (
+    "Do the two photos show the same person? Compare the face itself: its shape, the eyes, "
+    "nose, mouth and brows. Light, background, expression, a small turn of the head and a "
+    "hand or object in front of the face change from photo to photo of one person; glasses "
+    "and hair may too. Some people look alike on purpose: look for the one feature that "
+    "differs. Answer 'can't tell' when the photos do not show enough to decide."
+)
 GUIDELINES = (
     "Look at the whole part. Choose 'scratch' for a thin bright or dark line, 'dent' for a "
     "small shaded pit, 'stain' for a large discoloured blob, and 'good' only when none is "
@@ -27,12 +45,18 @@ GUIDELINES = (
 
 def demo_data_generate(*, dataset: str, root: Path, n_images: int, seed: int) -> dict:
     """Writes the demo images under `root` (skipped when already there) and two manifests:
-    a small labeled seed set and the unlabeled pool."""
+    a small labeled seed set and the unlabeled pool; for faces, one folder of identity
+    folders and loose photos instead (`folder`)."""
     from ml import synthetic
 
     root.mkdir(parents=True, exist_ok=True)
     marker = root / f"{dataset}-{n_images}-{seed}.done"
     images = root / dataset
+    if dataset == "faces":
+        if not marker.exists():
+            _faces_generate(images, n_images=n_images, seed=seed)
+            marker.touch()
+        return {"classes": ["different", "same"], "folder": images}
     if dataset == "inspection":
         if not marker.exists():
             synthetic.make_inspection_dataset(images, n_images=n_images, seed=seed)
@@ -43,6 +67,39 @@ def demo_data_generate(*, dataset: str, root: Path, n_images: int, seed: int) ->
         raise ValueError(f"unknown demo dataset {dataset!r}; choose one of {DATASETS}")
     marker.touch()
     return _split_manifests(images, root, seed=seed)
+
+
+def _faces_generate(folder: Path, *, n_images: int, seed: int) -> None:
+    """Synthetic people, FACES_PER_IDENTITY photos each (`ml.synthetic_faces`): a share of
+    them filed as `folder/<identity>/<photo>` (known people: labeled pairs at import), the
+    photos of the others loose at the top of the folder under shuffled neutral names
+    (`photo-0001.png`, ...), so neither their names nor their order gives a person away."""
+    from ml.synthetic_faces import make_faces_imagefolder
+
+    if folder.exists():  # another seed or size wrote it: start afresh
+        shutil.rmtree(folder)
+    identities = max(5, n_images // FACES_PER_IDENTITY)
+    made = make_faces_imagefolder(
+        folder,
+        identities=identities,
+        images_per_identity=FACES_PER_IDENTITY,
+        image_size=FACES_PX,
+        seed=seed,
+    )
+    rng = np.random.default_rng([seed, 17])
+    people = made["identities"]
+    n_known = max(5, round(FACES_KNOWN_FRACTION * len(people)))
+    unknown = sorted(rng.permutation(len(people))[n_known:].tolist())
+    loose = [path for i in unknown for path in sorted((folder / people[i]).iterdir())]
+    for number, index in enumerate(rng.permutation(len(loose)).tolist(), start=1):
+        loose[index].rename(folder / f"photo-{number:04d}.png")
+    for i in unknown:
+        (folder / people[i]).rmdir()
+
+
+def demo_images(dataset: str, n_images: int | None) -> int:
+    """The number of images to generate: the one asked for, else the dataset's default."""
+    return DEFAULT_IMAGES.get(dataset, 1200) if n_images is None else n_images
 
 
 def _split_manifests(images: Path, root: Path, *, seed: int) -> dict:
@@ -76,16 +133,20 @@ def demo_project_create(
     *,
     dataset: str,
     root: Path,
-    n_images: int = 1200,
+    n_images: int | None = None,
     seed: int = 0,
     password: str,
     enqueue: bool = True,
 ) -> tuple[Project, list[ImportJob]]:
     """Creates (or finds) the demo project and its users, and queues the imports of the
-    generated data. Running it again changes nothing."""
+    generated data (`n_images` None: the dataset's default). Running it again changes
+    nothing."""
+    n_images = demo_images(dataset, n_images)
     data = demo_data_generate(dataset=dataset, root=root, n_images=n_images, seed=seed)
     slug = f"demo-{dataset}"
     users = _demo_users(password)
+    if dataset == "faces":
+        return _faces_project(slug, users, data, enqueue=enqueue)
     project = Project.objects.filter(slug=slug).first()
     if project is None:
         classes = [
@@ -119,6 +180,38 @@ def demo_project_create(
         ),
     ]
     return project, jobs
+
+
+def _faces_project(slug: str, users: dict, data: dict, *, enqueue: bool):
+    """The pair verification demo: one import of the faces folder, whose identity folders
+    become labeled pairs (whole people held out) and whose loose photos pool pairs."""
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        project = project_create(
+            name="Demo: face matching",
+            slug=slug,
+            created_by=users["admin"],
+            task_type="pair_verification",
+            classes=[{"name": c, "target_count": FACES_TARGETS[c]} for c in data["classes"]],
+            description=(
+                "Generated demo data: synthetic faces. Half the people come filed by name"
+                " (labeled pairs); the others' photos are loose, and Loupe asks whether two of"
+                " them show the same person."
+            ),
+            guidelines=FACES_GUIDELINES,
+            image_size=FACES_PX,
+            batch_size=20,
+        )
+    for role in (Role.ENGINEER, Role.EXPERT, Role.MANAGER):
+        membership_set(project=project, user=users[role], role=role)
+    job = import_job_create(
+        project=project,
+        path=str(data["folder"]),
+        created_by=users["admin"],
+        source_tag="gate-a",
+        enqueue=enqueue,
+    )
+    return project, [job]
 
 
 def _demo_users(password: str) -> dict:

@@ -8,16 +8,26 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from loupe.datasets.services import import_job_run
-from loupe.projects.demo import DATASETS, demo_project_create
+from loupe.projects.demo import DATASETS, DEFAULT_IMAGES, demo_project_create
 from loupe.runs import run_follow
 
 
 class Command(BaseCommand):
-    help = "Create the demo project (generated, class-imbalanced images) and its users."
+    help = (
+        "Create the demo project and its users: generated, class-imbalanced images"
+        " (inspection, digits) or synthetic faces to match in pairs (faces)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", choices=DATASETS, default="inspection")
-        parser.add_argument("--images", type=int, default=1200)
+        parser.add_argument(
+            "--images",
+            type=int,
+            default=None,
+            help="images to generate (default: "
+            + ", ".join(f"{n} for {d}" for d, n in DEFAULT_IMAGES.items() if d != "digits")
+            + "; digits has its own 1797)",
+        )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--background", action="store_true", help="import on a worker")
         parser.add_argument(

@@ -1,0 +1,67 @@
+"""`loupe_demo --dataset faces`: a pair project of synthetic faces, known people as labeled
+pairs and the others' loose photos as pool pairs, the same files for the same seed."""
+
+import hashlib
+
+import pytest
+from django.core.management import call_command
+
+from loupe.datasets.models import Item, Split
+from loupe.projects.demo import DEFAULT_IMAGES, demo_data_generate, demo_images
+from loupe.projects.models import Project
+
+
+def _fingerprint(folder):
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*.png"))
+    }
+
+
+def test_the_faces_are_the_same_for_the_same_seed_and_loose_photos_hide_who_they_are(
+    tmp_path,
+):
+    first = demo_data_generate(dataset="faces", root=tmp_path / "a", n_images=60, seed=4)
+    again = demo_data_generate(dataset="faces", root=tmp_path / "b", n_images=60, seed=4)
+    other = demo_data_generate(dataset="faces", root=tmp_path / "c", n_images=60, seed=5)
+    assert _fingerprint(first["folder"]) == _fingerprint(again["folder"])
+    assert _fingerprint(first["folder"]) != _fingerprint(other["folder"])
+
+    folder = first["folder"]
+    people = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    loose = sorted(p.name for p in folder.glob("*.png"))
+    assert len(people) == 5 and all(len(list((folder / p).iterdir())) == 6 for p in people)
+    assert len(loose) == 30 and loose[0] == "photo-0001.png"
+    assert first["classes"] == ["different", "same"]
+
+
+def test_the_defaults_of_the_other_demos_are_unchanged():
+    assert demo_images("inspection", None) == 1200
+    assert demo_images("faces", None) == DEFAULT_IMAGES["faces"] == 240
+    assert demo_images("faces", 90) == 90
+
+
+@pytest.mark.django_db
+def test_loupe_demo_faces_makes_a_pair_project_with_labeled_and_pool_pairs(
+    import_root, settings, capsys
+):
+    settings.LOUPE_DEMO_DIR = import_root / "demo" / "data"
+    call_command("loupe_demo", "--dataset", "faces", "--images", "120", "--seed", "2")
+
+    project = Project.objects.get(slug="demo-faces")
+    assert project.task_type == "pair_verification"
+    items = Item.objects.filter(project=project)
+    labeled = items.filter(ground_truth__isnull=False)
+    assert labeled.filter(ground_truth__label_class__name="same").exists()
+    assert labeled.filter(ground_truth__label_class__name="different").exists()
+    assert labeled.filter(split=Split.HOLDOUT).exists()
+    pool = items.filter(split=Split.POOL)
+    assert pool.exists() and not pool.filter(ground_truth__isnull=False).exists()
+    assert all(item.extra_files and item.extra_files[0] != item.file.name for item in items)
+    out = capsys.readouterr().out
+    assert "gate-a: succeeded" in out and "'demo-faces' is ready" in out
+
+    # Running it again adds nothing.
+    count = items.count()
+    call_command("loupe_demo", "--dataset", "faces", "--images", "120", "--seed", "2")
+    assert Item.objects.filter(project=project).count() == count
