@@ -33,26 +33,27 @@
         return (c.model_interval || []).map(function (v) { return v ? v[side] : null; });
       }
       var band = "rgba(37, 99, 235, 0.12)";
+      // A series without any point (no majority baseline for pairs, no labeled control pick
+      // yet) leaves the legend rather than naming a line that is not drawn.
+      var curveSets = [
+        { label: "model (holdout)", data: points(c.model), borderColor: "#2563eb", backgroundColor: "#2563eb" },
+        { label: "interval low", data: points(bound(0)), borderWidth: 0, pointRadius: 0, fill: false },
+        { label: "95% interval (holdout)", data: points(bound(1)), borderWidth: 0, pointRadius: 0, backgroundColor: band, fill: "-1" },
+        { label: c.baseline_name + " (holdout)", data: points(c.baseline), borderColor: "#9ca3af", backgroundColor: "#9ca3af", borderDash: [5, 4] },
+        { label: "always the majority class (holdout)", data: points(c.majority), borderColor: "#6b7280", backgroundColor: "#6b7280", borderDash: [2, 3], pointStyle: "rect" },
+        { label: "this model on random pool picks (control slice)", data: points(c.control), borderColor: "#f59e0b", backgroundColor: "#f59e0b" }
+      ].filter(function (set) { return set.data.length > 0; });
       new Chart(document.getElementById("curve-chart"), {
         type: "line",
-        data: {
-          datasets: [
-            { label: "model (holdout)", data: points(c.model), borderColor: "#2563eb", backgroundColor: "#2563eb" },
-            { label: "interval low", data: points(bound(0)), borderWidth: 0, pointRadius: 0, fill: false },
-            { label: "95% interval (holdout)", data: points(bound(1)), borderWidth: 0, pointRadius: 0, backgroundColor: band, fill: "-1" },
-            { label: c.baseline_name + " (holdout)", data: points(c.baseline), borderColor: "#9ca3af", backgroundColor: "#9ca3af", borderDash: [5, 4] },
-            { label: "always the majority class (holdout)", data: points(c.majority), borderColor: "#6b7280", backgroundColor: "#6b7280", borderDash: [2, 3], pointStyle: "rect" },
-            { label: "this model on random pool picks (control slice)", data: points(c.control), borderColor: "#f59e0b", backgroundColor: "#f59e0b" }
-          ]
-        },
+        data: { datasets: curveSets },
         options: {
           plugins: {
             legend: { labels: { filter: function (item) { return item.text !== "interval low"; } } },
             tooltip: { filter: function (item) { return item.dataset.label !== "interval low"; } }
           },
           scales: {
-            x: { type: "linear", title: { display: true, text: "labels used" } },
-            y: { min: 0, max: 1, title: { display: true, text: "balanced accuracy" } }
+            x: { type: "linear", title: { display: true, text: c.labels_axis || "labels used" } },
+            y: { min: 0, max: 1, title: { display: true, text: c.metric || "balanced accuracy" } }
           }
         }
       });

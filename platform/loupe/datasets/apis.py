@@ -37,6 +37,10 @@ class ItemOutputSerializer(serializers.Serializer):
     state = serializers.CharField()
     label = serializers.SerializerMethodField()
     file_url = serializers.SerializerMethodField()
+    extra_file_urls = serializers.SerializerMethodField(
+        help_text="the item's further images in order (a pair's right image first: image=1);"
+        " empty for one-image items"
+    )
     created_at = serializers.DateTimeField()
 
     def get_label(self, item) -> str | None:
@@ -45,6 +49,12 @@ class ItemOutputSerializer(serializers.Serializer):
 
     def get_file_url(self, item) -> str:
         return f"/api/v1/items/{item.pk}/file/"
+
+    def get_extra_file_urls(self, item) -> list[str]:
+        return [
+            f"/api/v1/items/{item.pk}/file/?image={image}"
+            for image in range(1, 1 + len(item.extra_files or ()))
+        ]
 
 
 ITEM_FILTERS = [
@@ -80,10 +90,21 @@ class ItemDetailApi(APIView):
 
 
 class ItemFileApi(APIView):
-    @extend_schema(responses={(200, "image/*"): bytes})
+    class FilterSerializer(serializers.Serializer):
+        image = serializers.IntegerField(
+            min_value=0,
+            max_value=1000,
+            required=False,
+            default=0,
+            help_text="0: the item's image; 1 and on: its further images (1: a pair's right)",
+        )
+
+    @extend_schema(parameters=[FilterSerializer], responses={(200, "image/*"): bytes})
     def get(self, request, item_id: int):
         item = item_get(user=request.user, item_id=item_id)
-        response = FileResponse(item_file_open(item=item))
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        response = FileResponse(item_file_open(item=item, image=query.validated_data["image"]))
         response["Cache-Control"] = "private, max-age=86400, immutable"
         return response
 

@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from loupe.datasets.models import ImportJob, ImportRejection, Item
@@ -38,19 +39,34 @@ def item_get(*, user, item_id: int) -> Item:
     return item
 
 
-def item_file_open(*, item: Item):
-    """The item's stored image, opened for reading. A file gone from media storage (a volume
-    not mounted, a folder cleaned by hand) is a 404 that says so, and is logged: the item row
-    is kept, so nothing of its labels is lost."""
-    try:
-        return item.file.open("rb")
-    except (FileNotFoundError, OSError) as exc:
-        logger.error("image of item %s missing from media storage: %s", item.pk, exc)
+def item_file_open(*, item: Item, image: int = 0):
+    """The item's stored image, opened for reading: `image` 0 is its file, 1 and on its
+    further images (1: the right image of a pair). An image the item has not is a 404 that
+    says how many it has. A file gone from media storage (a volume not mounted, a folder
+    cleaned by hand) is a 404 that says so, and is logged: the item row is kept, so nothing
+    of its labels is lost."""
+    names = [item.file.name, *(item.extra_files or ())]
+    if not 0 <= image < len(names):
         raise NotFoundError(
-            f"The image of item {item.pk} is missing from media storage; its labels are kept."
-            " Restore the media folder (or re-import the file) to see it again.",
-            extra={"item": item.pk},
-        ) from None
+            f"Item {item.pk} has {len(names)} image{'s' if len(names) != 1 else ''} (0 to"
+            f" {len(names) - 1}); there is no image {image}.",
+            extra={"item": item.pk, "images": len(names)},
+        )
+    try:
+        if image == 0:
+            return item.file.open("rb")
+        return default_storage.open(names[image], "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise _missing(item, exc) from None
+
+
+def _missing(item: Item, exc: Exception) -> NotFoundError:
+    logger.error("image of item %s missing from media storage: %s", item.pk, exc)
+    return NotFoundError(
+        f"The image of item {item.pk} is missing from media storage; its labels are kept."
+        " Restore the media folder (or re-import the file) to see it again.",
+        extra={"item": item.pk},
+    )
 
 
 def import_job_list(*, project: Project) -> QuerySet[ImportJob]:

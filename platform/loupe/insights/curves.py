@@ -102,7 +102,9 @@ def learning_curve(*, project: Project) -> dict:
     """One point per model version, oldest first: labels used, holdout metrics of the model
     (with the 95% interval of its balanced accuracy and its calibration), of the linear-probe
     and majority-class baselines, and its scores on the random control slice; for pairs,
-    ROC AUC (with its interval), EER, TAR at FAR 1% and 0.1% and the threshold too."""
+    ROC AUC and EER (with their intervals), TAR at FAR 1% and 0.1% (and the smallest FAR the
+    holdout can measure), the threshold, the holdout in words and the baseline's ROC AUC and
+    EER too."""
     versions = list(
         ModelVersion.objects.filter(project=project)
         .order_by("version")
@@ -140,10 +142,14 @@ def learning_curve(*, project: Project) -> dict:
                 "roc_auc": _metric(metrics, "roc_auc"),
                 "roc_auc_interval": (metrics.get("intervals") or {}).get("roc_auc"),
                 "eer": _metric(metrics, "eer"),
+                "eer_interval": (metrics.get("intervals") or {}).get("eer"),
                 "tar_at_far_1pct": _metric(metrics, "tar_at_far_1pct"),
                 "tar_at_far_0_1pct": _metric(metrics, "tar_at_far_0_1pct"),
+                "far_resolution": _metric(metrics, "far_resolution"),
                 "threshold_distance": _metric(metrics, "threshold_distance"),
+                "holdout": metrics.get("holdout"),
                 "baseline_roc_auc": _metric(baseline, "roc_auc"),
+                "baseline_eer": _metric(baseline, "eer"),
             }
         )
     return {"versions": points}

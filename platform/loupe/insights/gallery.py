@@ -1,5 +1,5 @@
 """The item gallery's reads: items filtered by uncertainty as well, each with its latest
-prediction, why it was picked, and where to label it."""
+prediction (for a pair, its p(same)), why it was picked, and where to label it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from loupe.insights.common import latest_scored_version
 from loupe.labeling.selectors import pick_task_url
 from loupe.learning.models import Prediction, SelectionItem
 from loupe.projects.models import Project
+from loupe.tasktypes.pair_verification import PAIR_VERIFICATION
 
 UNCERTAINTY_LEVELS = [
     ("0.5", "uncertain (≥ 0.5)"),
@@ -45,7 +46,9 @@ def gallery_items(*, project: Project, filters: dict) -> QuerySet[Item]:
 
 def gallery_details(*, project: Project, items: list[Item]) -> dict[int, dict]:
     """For each item on a page: its latest prediction and its latest pick (reason, control,
-    round, Label Studio task link). Two queries for the whole page."""
+    round, Label Studio task link). Two queries for the whole page. A pair's prediction
+    carries its p(same) too (the last of its probabilities, `p_same`); None elsewhere."""
+    pairs = project.task_type == PAIR_VERIFICATION
     ids = [item.pk for item in items]
     details: dict[int, dict] = {pk: {"prediction": None, "pick": None} for pk in ids}
     predictions = (
@@ -60,6 +63,7 @@ def gallery_details(*, project: Project, items: list[Item]) -> dict[int, dict]:
                 "confidence": p.confidence,
                 "uncertainty": p.uncertainty,
                 "version": p.model_version.version,
+                "p_same": float(p.probs[-1]) if pairs and p.probs else None,
             }
     picks = (
         SelectionItem.objects.filter(item_id__in=ids)

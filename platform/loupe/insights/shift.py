@@ -14,16 +14,17 @@ import time
 from collections import Counter
 
 import numpy as np
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from loupe.datasets.models import Item, ItemState, Split
 from loupe.datasets.storage import file_replace
 from loupe.insights.common import latest_scoring_run
-from loupe.learning.data import item_tensors
 from loupe.learning.models import ModelVersion, ScoringRun
 from loupe.learning.scoring import scoring_arrays, version_model
 from loupe.projects.models import Project
+from loupe.tasktypes import get_task_type
 
 # Bump when the computation changes, so older cached results are not served.
 CACHE_FORMAT = 1
@@ -84,12 +85,20 @@ def _compare(name: str, a_label: str, b_label: str, a: np.ndarray, b: np.ndarray
     }
 
 
-def _embed(version: ModelVersion, files: list[str]) -> np.ndarray:
-    """Embeddings of items by the model version, as its scoring computed them for the pool."""
-    from ml.scoring import score
-
+def _embed(version: ModelVersion, rows: list[tuple]) -> np.ndarray:
+    """Embeddings of items (rows of file, extra files, sha256) by the model version, as its
+    scoring computed them for the pool: through the task type, whose inputs for a pair are
+    its two images."""
+    task_type = get_task_type(version.project.task_type)
     model = version_model(model_version=version)
-    return score(model, item_tensors(files, image_size=version.image_size)).embeddings
+    x = task_type.item_inputs(
+        files=[r[0] for r in rows],
+        extra_files=[tuple(r[1] or ()) for r in rows],
+        cache_keys=[r[2] for r in rows],
+        image_size=version.image_size,
+    )
+    batch = settings.LOUPE_SCORING_BATCH_SIZE
+    return task_type.ml_spec().predict(model, x, batch_size=batch).embeddings
 
 
 def drift_compute(*, project: Project, run: ScoringRun) -> dict:
@@ -121,7 +130,7 @@ def drift_compute(*, project: Project, run: ScoringRun) -> dict:
         )
         .exclude(split=Split.HOLDOUT)
         .order_by("?")
-        .values_list("file", flat=True)[:LABELED_SAMPLE]
+        .values_list("file", "extra_files", "sha256")[:LABELED_SAMPLE]
     )
     if len(labeled) >= MIN_GROUP and len(pool) >= MIN_GROUP:
         try:

@@ -16,6 +16,7 @@ from loupe.insights import selectors as insights
 from loupe.insights.curves import baseline_comparison
 from loupe.insights.loops import loop_status
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
+from loupe.insights.verification import verification_summary
 from loupe.learning.loop import loop_active, loop_cancel, loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
 from loupe.learning.selectors import loop_get
@@ -53,9 +54,19 @@ def project_overview(request, slug):
                 "ground_truth": [d["labels"] for d in pace["per_day"]],
             },
             "curve_chart": _curve_chart(curve),
-            "baselines": baseline_comparison(curve),
+            **_comparison(curve),
         },
     )
+
+
+def _comparison(curve: list[dict]) -> dict:
+    """The latest version against its baselines: for a pair project the verification
+    figures (ROC AUC, EER, TAR at FAR 1%, beside the baseline's ROC AUC), else the
+    balanced-accuracy verdict."""
+    verification = verification_summary(curve)
+    if verification is not None:
+        return {"verification": verification, "baselines": None}
+    return {"verification": None, "baselines": baseline_comparison(curve)}
 
 
 def _label_rate(eta: dict) -> dict:
@@ -74,8 +85,30 @@ def _label_rate(eta: dict) -> dict:
 
 def _curve_chart(curve: list[dict]) -> dict:
     """The learning curve's series: the model and both baselines on the holdout, and the
-    model on the random control slice (random pool items it scored, labeled afterwards)."""
+    model on the random control slice (random pool items it scored, labeled afterwards).
+    For pairs the holdout series are ROC AUC (model with its interval, and the baseline
+    without learning), as the verification figures beside it are."""
+    if any(p.get("roc_auc") is not None for p in curve):
+        return {
+            "metric": "ROC AUC",
+            "labels_axis": "labeled pairs used",
+            "labels": [p["labels_used"] for p in curve],
+            "versions": [p["version"] for p in curve],
+            "model": [p["roc_auc"] for p in curve],
+            "model_interval": [p["roc_auc_interval"] for p in curve],
+            "baseline": [p["baseline_roc_auc"] for p in curve],
+            "baseline_name": next(
+                (p["baseline_name"].split(",")[0] for p in reversed(curve) if p["baseline_name"]),
+                "baseline",
+            ),
+            # Neither has a ROC AUC: no majority baseline, and the control slice's figure is
+            # a balanced accuracy, which this axis does not show.
+            "majority": [None for _ in curve],
+            "control": [None for _ in curve],
+            "control_n": [p["control"]["n"] for p in curve],
+        }
     return {
+        "metric": "balanced accuracy",
         "labels": [p["labels_used"] for p in curve],
         "versions": [p["version"] for p in curve],
         "model": [p["balanced_accuracy"] for p in curve],
@@ -201,7 +234,7 @@ def project_models(request, slug):
             "reliability": _reliability(chosen) if chosen else None,
             "curve": curve,
             "curve_chart": _curve_chart(curve),
-            "baselines": baseline_comparison(curve),
+            **_comparison(curve),
             "jobs": _jobs_context(request, project),
         },
     )

@@ -22,6 +22,7 @@ from loupe.insights.selectors import latest_scored_version, project_item_totals,
 from loupe.labeling.review import label_review_queue, label_review_send
 from loupe.learning.explanations import pick_explanations, pick_saliency_name
 from loupe.projects.selectors import project_classes, project_list
+from loupe.tasktypes.pair_verification import PAIR_VERIFICATION
 from loupe.web.common import project_context, project_or_404
 
 GALLERY_PAGE_SIZE = 60
@@ -72,6 +73,7 @@ def project_items(request, slug):
             "page": page,
             "tiles": [(item, details[item.pk]) for item in page.object_list],
             "any_saliency": any(e["has_saliency"] for e in explanations.values()),
+            "is_pair_project": project.task_type == PAIR_VERIFICATION,
             "filters": filters,
             "classes": project_classes(project=project),
             "sources": item_sources(project=project),
