@@ -1,6 +1,7 @@
 """An engineer browses a pair project after its first loop: each gallery tile shows both
 images of a pair, its label and the model's p(same); the overview shows the holdout's ROC AUC
-with its interval, EER and TAR at FAR 1% beside the baseline's ROC AUC."""
+with its interval, EER and TAR at FAR 1% beside the baseline's ROC AUC, and the models page
+lists the version by them."""
 
 import re
 
@@ -130,3 +131,11 @@ def test_pairs_show_both_images_their_label_and_p_same_and_the_overview_its_figu
     assert "labeled vs pool" in page.inner_text("#drift")
     assert "could not embed" not in page.inner_text("#drift")
     screenshot("pair-overview")
+
+    # The models page lists the version by the same figures.
+    page.click("nav.tabs >> text=Models")
+    page.wait_for_selector("#pair-metrics")
+    assert f"{metrics['roc_auc']:.3f}" in page.inner_text("#versions")
+    assert "TAR at FAR 1%" in page.inner_text("#pair-metrics")
+    page.wait_for_function("document.querySelector('#curve-chart').width > 0")
+    screenshot("pair-models")

@@ -55,11 +55,11 @@ def verification_summary(points: list[dict]) -> dict | None:
         "baseline_name": baseline_name,
         "verdict": verdict,
         "message": message,
-        "far_note": _far_note(latest.get("far_resolution")),
+        "far_note": far_note(latest.get("far_resolution")),
     }
 
 
-def _far_note(resolution: float | None) -> str | None:
+def far_note(resolution: float | None) -> str | None:
     """With n different pairs the smallest FAR above zero is 1/n: below 100 of them, "TAR at
     FAR 1%" is the share of same pairs accepted while no different pair is."""
     if resolution is None or resolution <= FAR_TARGET:

@@ -16,10 +16,11 @@ from loupe.insights import selectors as insights
 from loupe.insights.curves import baseline_comparison
 from loupe.insights.loops import loop_status
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
-from loupe.insights.verification import verification_summary
+from loupe.insights.verification import far_note, verification_summary
 from loupe.learning.loop import loop_active, loop_cancel, loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, ModelVersion
 from loupe.learning.selectors import loop_get
+from loupe.tasktypes.pair_verification import PAIR_VERIFICATION
 from loupe.web.common import loop_view, project_context, project_or_404
 
 RECENT_LOOPS = 5
@@ -235,6 +236,10 @@ def project_models(request, slug):
             "curve": curve,
             "curve_chart": _curve_chart(curve),
             **_comparison(curve),
+            "is_pair_project": project.task_type == PAIR_VERIFICATION,
+            "pair_far_note": far_note((chosen.metrics or {}).get("far_resolution"))
+            if chosen
+            else None,
             "jobs": _jobs_context(request, project),
         },
     )

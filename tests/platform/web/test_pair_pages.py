@@ -178,3 +178,18 @@ def test_the_verification_sentence_follows_the_interval():
     no_interval = verification_summary([{**point, "roc_auc_interval": None}])
     assert "too few pairs for an interval" in no_interval["message"]
     assert verification_summary([{"roc_auc": None, "balanced_accuracy": 0.8}]) is None
+
+
+def test_the_models_page_lists_versions_by_their_verification_figures(pair_project):
+    _version(pair_project)
+    html = client_as(pair_project, Role.ENGINEER).get("/projects/faces/models/").content.decode()
+
+    versions = re.search(r'<table class="list" id="versions">(.*?)</table>', html, re.S).group(1)
+    assert "ROC AUC (holdout)" in versions and "Balanced acc." not in versions
+    assert "0.912" in versions and "[0.86–0.95], n=80" in versions and "0.620" in versions
+    card = re.search(r'<section class="card" id="pair-metrics">(.*?)</section>', html, re.S)
+    text = " ".join(re.sub(r"<[^>]+>", " ", card.group(1)).split())
+    assert "TAR at FAR 1% 0.640" in text and "Equal error rate 0.124 [0.08–0.18] 0.410" in text
+    assert "fixed project holdout: 80 pairs" in text
+    assert "The holdout has 40 different pairs" in text
+    assert "confusion matrix" not in html and 'id="calibration"' not in html
