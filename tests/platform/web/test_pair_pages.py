@@ -193,3 +193,27 @@ def test_the_models_page_lists_versions_by_their_verification_figures(pair_proje
     assert "fixed project holdout: 80 pairs" in text
     assert "The holdout has 40 different pairs" in text
     assert "confusion matrix" not in html and 'id="calibration"' not in html
+
+
+def test_the_label_review_shows_both_images_of_contradicting_pairs(import_root, pair_project):
+    html = client_as(pair_project, Role.ENGINEER).get("/projects/faces/label-review/")
+    assert "No pair labels contradict each other" in html.content.decode()
+
+    folder = import_root / "chain"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.png").write_bytes(png_bytes(10 + i, size=24))
+    (folder / "pairs.csv").write_text(
+        "left,right,label\n0.png,1.png,same\n1.png,2.png,same\n0.png,2.png,different\n"
+    )
+    project = project_create(name="Chain", created_by=None, task_type="pair_verification")
+    import_job_run(
+        import_job_id=import_job_create(
+            project=project, path=str(folder / "pairs.csv"), enqueue=False
+        ).pk
+    )
+    html = client_as(project, Role.ENGINEER).get("/projects/chain/label-review/")
+    html = html.content.decode()
+    assert "Pair labels that contradict each other" in html
+    for item in Item.objects.filter(project=project):
+        assert f'src="/api/v1/items/{item.pk}/file/?image=1"' in html
