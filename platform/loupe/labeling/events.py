@@ -424,14 +424,18 @@ def _apply(project: Project, records: list[AnnotationRecord], untrusted: set[int
 def _settle(project: Project, item_ids: set[int], returned: Iterable[int] = ()) -> int:
     """Ground truth, rounds and the retraining trigger after annotations changed."""
     new_labels = ground_truth_recompute(project=project, item_ids=item_ids, returned=returned)
-    _rounds_complete(item_ids)
-    if new_labels:
-        # The loop decides whether to retrain (once this transaction commits).
+    completed = _rounds_complete(item_ids)
+    # A batch that ends with a skip (or "can't tell") brings no label but ends the experts'
+    # work: the loop hears of it too. It decides whether to retrain, once this commits.
+    if new_labels or completed:
         jobs.enqueue(jobs.LABELS_CHANGED, project_id=project.pk)
     return new_labels
 
 
-def _rounds_complete(item_ids: set[int]) -> None:
+def _rounds_complete(item_ids: set[int]) -> int:
+    """Marks complete the pushed rounds of these items that have no open item left;
+    returns how many."""
+    completed = 0
     rounds = SelectionRound.objects.filter(
         status=SelectionRound.Status.PUSHED, items__item_id__in=item_ids
     ).distinct()
@@ -448,9 +452,10 @@ def _rounds_complete(item_ids: set[int]) -> None:
             state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION],
         )
         if not open_items.exists():
-            SelectionRound.objects.filter(pk=selection_round.pk).update(
-                status=SelectionRound.Status.COMPLETE
-            )
+            completed += SelectionRound.objects.filter(
+                pk=selection_round.pk, status=SelectionRound.Status.PUSHED
+            ).update(status=SelectionRound.Status.COMPLETE)
+    return completed
 
 
 def _tombstone(kind: str, times: dict[int, datetime]) -> None:

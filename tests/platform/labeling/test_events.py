@@ -171,10 +171,13 @@ def test_skips_mark_the_item_skipped_and_count_toward_overlap(apply, triggers):
     apply(created(1, item, 100, cancelled=True, user=1))
     item.refresh_from_db()
     assert item.state == ItemState.IN_ANNOTATION
+    assert triggers == []  # no label, and the batch is still open
     apply(created(2, item, 100, cancelled=True, user=2))
     item.refresh_from_db()
     assert item.state == ItemState.SKIPPED and not GroundTruth.objects.exists()
-    assert triggers == []
+    # The skip ended the batch: the loop hears of it (and starts the next one when the
+    # batch brought new labels), rather than waiting for the minute's beat.
+    assert triggers == [project]
 
 
 def test_a_tie_waits_for_review_and_the_review_decides(apply, triggers):
