@@ -239,6 +239,9 @@ def test_a_pair_loop_trains_mines_scores_selects_and_reads_answers_back(
     assert "pairs" in metrics["holdout"] and metrics["intervals"]["roc_auc"]
     assert 0.0 < metrics["threshold_distance"] < 2.0
     assert "thumbnails" in version.baseline_metrics["name"]
+    summary = task_type_of(project).holdout_summary(metrics, version.baseline_metrics)
+    assert summary.startswith(f"holdout ROC AUC {metrics['roc_auc']:.3f} [")
+    assert "thumbnail baseline" in summary and "EER" in summary and "pairs" in summary
     # The new version mined pairs from its embedding into the pool.
     mined = Item.objects.filter(project=project, source="mined")
     assert mined.exists() and mined.count() <= 5 * project.batch_size

@@ -176,6 +176,19 @@ class TaskType:
         version keeps them."""
         raise NotImplementedError
 
+    def holdout_summary(self, metrics: dict, baseline: dict) -> str:
+        """A version's holdout figures in one line, beside its baseline's (the command
+        line's report)."""
+
+        def figure(value) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        return (
+            f"holdout balanced accuracy {figure(metrics.get('balanced_accuracy'))}"
+            f" (baseline {figure(baseline.get('balanced_accuracy'))}),"
+            f" macro-F1 {figure(metrics.get('macro_f1'))}"
+        )
+
     def predictions_insert(self, *, version, run, item_ids: np.ndarray, probs: np.ndarray):
         """Writes the prediction rows people filter and sort on for a scored chunk."""
         raise NotImplementedError

@@ -220,6 +220,19 @@ class PairVerification(TaskType):
         baseline["name"] = "cosine similarity of 8x8 pixel thumbnails, no learning"
         return metrics, baseline
 
+    def holdout_summary(self, metrics, baseline):
+        def figure(value) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        low, high = (metrics.get("intervals") or {}).get("roc_auc") or (None, None)
+        interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+        return (
+            f"holdout ROC AUC {figure(metrics.get('roc_auc'))}{interval}"
+            f" (thumbnail baseline {figure(baseline.get('roc_auc'))}),"
+            f" EER {figure(metrics.get('eer'))}, TAR at FAR 1%"
+            f" {figure(metrics.get('tar_at_far_1pct'))}, on {metrics.get('n_pairs', 0)} pairs"
+        )
+
     def predictions_insert(self, *, version, run, item_ids, probs):
         """One Prediction per pair: same when p(same) >= 0.5, its confidence, uncertainty
         1 - |2p - 1| (1 at p = 0.5), and (p(different), p(same))."""

@@ -14,6 +14,7 @@ from loupe.learning.loop import loop_start
 from loupe.learning.models import ACTIVE_STATUSES, LearningLoop, RunStatus
 from loupe.projects.models import Project
 from loupe.runs import run_follow
+from loupe.tasktypes import task_type_of
 
 STEPS = ("train", "score", "select")
 
@@ -82,13 +83,10 @@ class Command(BaseCommand):
     def _report(self, loop):
         version = getattr(loop.training_run, "model_version", None) if loop.training_run else None
         if version is not None:
-            metrics, baseline = version.metrics, version.baseline_metrics
-            self.stdout.write(
-                f"model v{version.version}: {version.labels_used} labels, holdout balanced "
-                f"accuracy {metrics.get('balanced_accuracy', float('nan')):.3f} "
-                f"(baseline {baseline.get('balanced_accuracy', float('nan')):.3f}), "
-                f"macro-F1 {metrics.get('macro_f1', float('nan')):.3f}"
+            summary = task_type_of(loop.project).holdout_summary(
+                version.metrics or {}, version.baseline_metrics or {}
             )
+            self.stdout.write(f"model v{version.version}: {version.labels_used} labels, {summary}")
         if loop.selection_round_id:
             selection_round = loop.selection_round
             self.stdout.write(
