@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.strategies.adaptive import AdaptiveStrategy, PickHistory, arm_shares
+from ml.strategies.adaptive import AdaptiveStrategy, PairAdaptiveStrategy, PickHistory, arm_shares
 from ml.strategies.balanced import ClassBalancedStrategy, class_quotas
 from ml.strategies.base import (
     ANY_TASK_TYPE,
@@ -82,6 +82,7 @@ _FACTORIES = {
     "adaptive": lambda **kw: AdaptiveStrategy(**kw),
     "pair_uncertainty": lambda **kw: PairUncertaintyStrategy(**kw),
     "pair_mixed": lambda **kw: PairMixedStrategy(**kw),
+    "pair_adaptive": lambda **kw: PairAdaptiveStrategy(**kw),
 }
 
 # The strategy new projects start with: a mix of hybrid (a margin shortlist, then k-means

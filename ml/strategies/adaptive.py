@@ -30,6 +30,7 @@ from ml.strategies.balanced import ClassBalancedStrategy
 from ml.strategies.base import AcquisitionInputs, Selection, Strategy
 from ml.strategies.discovery import DiscoveryStrategy
 from ml.strategies.hybrid import HybridStrategy
+from ml.strategies.pairs import PAIR_VERIFICATION, PairMixedStrategy, PairUncertaintyStrategy
 from ml.strategies.uncertainty import RandomStrategy
 
 CONTROL = "control"
@@ -38,6 +39,10 @@ RANDOM = "random"
 # Shares before any pick has a label: uncertainty with diversity leads, and a third of the
 # batch explores, as unseen classes matter most early.
 DEFAULT_PRIOR = {"hybrid": 0.55, "class_balanced": 0.15, "discovery": 0.15, RANDOM: 0.15}
+# The same machinery for pairs (`pair_adaptive`): the pair strategy and random pairs. A
+# pair's classes are different / same, so a pick's value is the same surprise x rarity
+# ("same" is the rare answer).
+PAIR_PRIOR = {"pair_mixed": 0.85, RANDOM: 0.15}
 # Each batch, an arm's picks count half as much as those of the batch after.
 DECAY = 0.5
 # An arm's yield is shrunk toward random's, as if it had this many picks of random value.
@@ -195,6 +200,8 @@ def _arm(name: str) -> Strategy:
         "hybrid": HybridStrategy,
         "class_balanced": ClassBalancedStrategy,
         "discovery": DiscoveryStrategy,
+        "pair_mixed": PairMixedStrategy,
+        "pair_uncertainty": PairUncertaintyStrategy,
         RANDOM: RandomStrategy,
     }[name]()
 
@@ -246,3 +253,15 @@ class AdaptiveStrategy(Strategy):
             note=mix.note,
             mix={"shares": mix.shares, "relative_yield": mix.relative_yield},
         )
+
+
+class PairAdaptiveStrategy(AdaptiveStrategy):
+    """:class:`AdaptiveStrategy` over pair items: ``pair_mixed`` and random pairs by
+    default (:data:`PAIR_PRIOR`), re-weighted by what their labeled picks taught against the
+    random control slice."""
+
+    name = "pair_adaptive"
+    task_types = (PAIR_VERIFICATION,)
+
+    def __init__(self, prior: dict[str, float] | None = None, floor: float = 0.05) -> None:
+        super().__init__(prior=prior or PAIR_PRIOR, floor=floor)

@@ -189,3 +189,25 @@ def test_simulation_records_the_mix_and_the_classes_picked_per_batch():
 
 def test_adaptive_is_the_default():
     assert DEFAULT_STRATEGY == "adaptive"
+
+
+def test_the_pair_mix_drops_a_useless_pair_arm_for_random_pairs_and_keeps_a_useful_one():
+    # Classes of a pair: 0 different, 1 same. A pair arm whose picks were all confident
+    # "different" the model got right taught nothing; random pairs found missed "same" ones.
+    useless = [("pair_mixed", 0, 0, 0.99, 200, 0)] * 20 + [("control", 1, 0, 0.8, 5, 0)] * 4
+    useful = [("pair_mixed", 1, 0, 0.6, 5, 0)] * 20 + [("control", 0, 0, 0.99, 200, 0)] * 4
+    strategy = get_strategy("pair_adaptive")
+    assert strategy.supports("pair_verification") and not strategy.supports("image_classification")
+    rng = np.random.default_rng(0)
+    p = rng.random(60)
+    members = rng.normal(size=(60, 8))
+    for history, expect_low in ((useless, True), (useful, False)):
+        inputs = AcquisitionInputs(
+            probs=np.stack([1 - p, p], 1),
+            embeddings=np.concatenate([members, members[::-1]], 1),
+            history=PickHistory.from_rows(history),
+        )
+        selection = strategy.select(inputs, 20, seed=1)
+        share = float((selection.arms == "pair_mixed").mean())
+        assert (share < 0.3) if expect_low else (share > 0.8), (share, selection.note)
+        assert "pair_mixed" in selection.note and "against random picks" in selection.note

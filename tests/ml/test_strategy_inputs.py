@@ -28,10 +28,15 @@ def test_strategies_declare_the_arrays_they_cannot_work_without():
         required_inputs("oracle")
 
 
-def test_every_strategy_but_the_pair_one_serves_classification_and_random_serves_all():
-    pair_strategies = {"pair_uncertainty", "pair_mixed"}
+def test_every_strategy_but_the_pair_ones_serves_classification_and_random_serves_all():
+    pair_strategies = {"pair_uncertainty", "pair_mixed", "pair_adaptive"}
     assert set(available()) - set(available("image_classification")) == pair_strategies
-    assert available("pair_verification") == ["random", "pair_uncertainty", "pair_mixed"]
+    assert available("pair_verification") == [
+        "random",
+        "pair_uncertainty",
+        "pair_mixed",
+        "pair_adaptive",
+    ]
     assert default_strategy("pair_verification") == "pair_mixed"
     assert default_strategy("image_classification") == DEFAULT_STRATEGY
     assert available("object_detection") == ["random"]

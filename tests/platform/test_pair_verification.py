@@ -295,6 +295,15 @@ def test_a_pair_loop_trains_mines_scores_selects_and_reads_answers_back(
     assert not GroundTruth.objects.filter(item_id=second.item_id).exists()
     assert Item.objects.get(pk=second.item_id).state == ItemState.SKIPPED
 
+    # The adaptive machinery serves pairs too: its round records the mix and why.
+    project.strategy = "pair_adaptive"
+    project.save(update_fields=["strategy"])
+    adaptive = selection_round_create(project=project, scoring_run=scoring)
+    assert adaptive.strategy == "pair_adaptive"
+    assert adaptive.mix["note"].startswith("split pair_mixed")
+    arms = set(adaptive.items.values_list("strategy", flat=True))
+    assert "pair_mixed" in arms and arms <= {"pair_mixed", "random"}
+
 
 @pytest.mark.django_db
 def test_contradicting_pair_labels_are_listed_by_transitivity(import_root):
