@@ -282,6 +282,83 @@ def choices_result(classes: list[str]) -> list[dict]:
     ]
 
 
+@dataclass(frozen=True)
+class Box:
+    """A box in image pixels: top-left corner, width and height, its class, and the
+    model's score for a predicted box (None for an expert's)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    score: float | None = None
+
+
+def rectangles_result(boxes: list[Box], *, image_width: int, image_height: int) -> list[dict]:
+    """A RectangleLabels result (prediction or annotation): one region per box, in the
+    percent coordinates Label Studio stores, with the image's size in pixels and, for a
+    predicted box, its score."""
+    if image_width <= 0 or image_height <= 0:
+        raise ValueError("the image needs a positive width and height")
+    regions = []
+    for box in boxes:
+        region = {
+            "from_name": CONTROL_NAME,
+            "to_name": IMAGE_FIELD,
+            "type": "rectanglelabels",
+            "original_width": int(image_width),
+            "original_height": int(image_height),
+            "image_rotation": 0,
+            "value": {
+                "x": 100.0 * box.x / image_width,
+                "y": 100.0 * box.y / image_height,
+                "width": 100.0 * box.width / image_width,
+                "height": 100.0 * box.height / image_height,
+                "rotation": 0,
+                "rectanglelabels": [box.label],
+            },
+        }
+        if box.score is not None:
+            region["score"] = round(float(box.score), 4)
+        regions.append(region)
+    return regions
+
+
+def result_boxes(result: list[dict]) -> list[Box]:
+    """The boxes of a RectangleLabels result, back in pixels of the original image (its
+    `original_width` / `original_height`). A region without a label or a size, or of
+    another control, is left out; a rotated box becomes the upright box around it."""
+    import math
+
+    boxes = []
+    for region in result or []:
+        if not isinstance(region, dict) or region.get("from_name") != CONTROL_NAME:
+            continue
+        value = region.get("value") or {}
+        labels = value.get("rectanglelabels") or []
+        width, height = region.get("original_width"), region.get("original_height")
+        try:
+            x, y = float(value["x"]), float(value["y"])
+            w, h = float(value["width"]), float(value["height"])
+            width, height = float(width), float(height)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if not labels or w <= 0 or h <= 0 or width <= 0 or height <= 0:
+            continue
+        x, y, w, h = x * width / 100, y * height / 100, w * width / 100, h * height / 100
+        angle = math.radians(float(value.get("rotation") or 0.0))
+        if angle:
+            # Label Studio rotates around the top-left corner.
+            corners = [(0, 0), (w, 0), (0, h), (w, h)]
+            xs = [x + cx * math.cos(angle) - cy * math.sin(angle) for cx, cy in corners]
+            ys = [y + cx * math.sin(angle) + cy * math.cos(angle) for cx, cy in corners]
+            x, y, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+        score = region.get("score")
+        boxes.append(Box(x, y, w, h, str(labels[0]), None if score is None else float(score)))
+    return boxes
+
+
 def local_file_url(relative_path: str) -> str:
     """How a task refers to a file under Label Studio's LOCAL_FILES_DOCUMENT_ROOT."""
     return "/data/local-files/?d=" + quote(relative_path.lstrip("/"), safe="/")
