@@ -5,6 +5,7 @@ the same seeds, holdouts, initial sets and model, in one run.
     .venv/bin/python benchmarks/label_efficiency.py --datasets inspection --seeds 3
     .venv/bin/python benchmarks/label_efficiency.py --strategies random,hybrid,adaptive \\
         --datasets digits,digits-1-7,digits-0-6 --seeds 10 --rounds 30
+    .venv/bin/python benchmarks/label_efficiency.py --task pair_verification --seeds 3
 
 Datasets (all class-imbalanced):
   digits       sklearn's digits (MLP), rare 3 and 8 kept at 5%, about 20:1
@@ -29,6 +30,17 @@ Tables, per dataset:
      picks and the adaptive mix.
 Targets (exit status 1 when missed): the default is never behind random by more than one
 standard error, and needs at most half random's labels to reach the target.
+
+``--task pair_verification`` measures pair labeling instead (``ml.simulation.pairs``): the
+default pair strategy (``mixed``, pairs mined from the siamese model's embedding) beside
+random pairs, on synthetic face-like identities with look-alikes
+(``ml.synthetic_faces``, ``--identities`` x ``--images-per-identity``). Each seed holds out
+whole identities, whose balanced same/different pairs measure the ROC AUC. Tables: ROC AUC
+per budget (mean ± standard error over seeds); per strategy the labeled pairs to reach
+``0.5 + 0.9 * (full - 0.5)`` of each seed's own full-data AUC (a miss counts as the whole
+budget), the same read off the mean curve, the area under the curve, the budgets where it
+is behind random by more than one standard error of the paired difference, and the EER at
+the last budget. Same targets as above, on labeled pairs.
 """
 
 from __future__ import annotations
@@ -45,6 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml.simulation import image_learner, simulate_arrays  # noqa: E402
+from ml.simulation.pairs import DEFAULT_PAIR_STRATEGY  # noqa: E402
+from ml.simulation.report import censored_summary, labels_to_target  # noqa: E402
 from ml.strategies import DEFAULT_STRATEGY, available  # noqa: E402
 from ml.synthetic import load_digits_arrays, make_inspection_dataset  # noqa: E402
 from ml.training import TrainConfig  # noqa: E402
@@ -53,6 +67,12 @@ DIGITS = {"digits": (3, 8), "digits-1-7": (1, 7), "digits-0-6": (0, 6)}
 INSPECTION_SHARES = {"good": 0.87, "scratch": 0.04, "dent": 0.05, "stain": 0.03}
 DATASETS = [*DIGITS, "inspection"]
 DISCOVERY_LABELS = 5
+TASKS = ("classification", "pair_verification")
+# Per-task defaults of the options both tasks share (None on the command line).
+TASK_DEFAULTS = {
+    "classification": {"initial": 20, "batch": 20, "rounds": 15, "image_size": 64},
+    "pair_verification": {"initial": 20, "batch": 40, "rounds": 12, "image_size": 32},
+}
 
 
 def inspection_arrays(n_items: int, image_size: int, cache: Path):
@@ -230,20 +250,223 @@ def discovery_table(result: dict, args) -> None:
         print(f"  last batch's reason: {run['notes'][-1]}")
 
 
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error of the mean (0 for a single value), NaNs left out."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+    return float(v.mean()), float(se)
+
+
+def behind_budgets(scores: np.ndarray, baseline: np.ndarray, labels: list[int]) -> list[int]:
+    """Budgets where ``scores`` (seeds, budgets) is behind ``baseline`` on the same seeds by
+    more than one standard error of the paired difference."""
+    diff = np.asarray(scores, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    behind = []
+    for j, n in enumerate(labels):
+        mean, se = mean_se(diff[:, j])
+        if mean < -se:
+            behind.append(int(n))
+    return behind
+
+
+def faces_folder(args) -> Path:
+    """The synthetic identities as an ImageFolder (written once under ``--cache``)."""
+    from ml.synthetic_faces import make_faces_imagefolder
+
+    root = args.cache / (
+        f"faces-{args.identities}x{args.images_per_identity}-{args.image_size}"
+        f"-{args.lookalike_fraction:g}"
+    )
+    if not (root / "done").exists():
+        make_faces_imagefolder(
+            root,
+            identities=args.identities,
+            images_per_identity=args.images_per_identity,
+            image_size=args.image_size,
+            lookalike_fraction=args.lookalike_fraction,
+            seed=0,
+        )
+        (root / "done").write_text("")
+    return root
+
+
+def pair_holdouts(root: Path, args, seeds: list[int]) -> list[dict]:
+    """Per seed, the holdout the simulator sets aside (the same split and pairs it draws)."""
+    from ml.data import ImageFolderDataset
+    from ml.simulation.pairs import _balanced_pairs, _split_identities
+
+    y = ImageFolderDataset(root, image_size=args.image_size).targets
+    rows = []
+    for seed in seeds:
+        _, held = _split_identities(y, args.holdout_identities, seed)
+        test = _balanced_pairs(y, held, args.holdout_pairs, seed)
+        same = int((y[test[:, 0]] == y[test[:, 1]]).sum())
+        rows.append(
+            {
+                "identities": len(np.unique(y[held])),
+                "images": len(held),
+                "pairs": len(test),
+                "same": same,
+            }
+        )
+    return rows
+
+
+def run_pairs(args) -> dict:
+    """One simulator call per seed (each seed's split, start and arms depend on it alone),
+    so that the tables have every seed's curve, not only the mean."""
+    from ml.simulation.pairs import simulate_pairs
+
+    root = faces_folder(args)
+    seeds = list(range(args.seeds))
+    started = time.perf_counter()
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(
+            simulate_pairs(
+                root,
+                strategy=args.pair_strategy,
+                seeds=[seed],
+                rounds=args.rounds,
+                batch=args.batch,
+                initial=args.initial,
+                image_size=args.image_size,
+                holdout_identities=args.holdout_identities,
+                holdout_pairs=args.holdout_pairs,
+                full_data_pairs=args.full_data_pairs,
+                min_steps=args.min_steps,
+                full_data_steps=args.full_data_steps,
+                target_fraction=args.target,
+                progress=not args.quiet,
+            )
+        )
+    return {
+        "root": str(root),
+        "seconds": time.perf_counter() - started,
+        "holdouts": pair_holdouts(root, args, seeds),
+        "per_seed": per_seed,
+    }
+
+
+def pair_tables(result: dict, args) -> tuple[bool, bool]:
+    """Prints the pair tables; returns (default never behind random, default at most half
+    random's pairs to target)."""
+    runs = result["per_seed"]
+    default, base = args.pair_strategy, "random"
+    arms = [default, base]
+    labels = runs[0]["curves"][default]["labels"]
+    budget = args.initial + args.rounds * args.batch
+    auc = {a: np.array([r["curves"][a]["roc_auc_mean"] for r in runs]) for a in arms}
+    eer = {a: np.array([r["curves"][a]["eer_mean"] for r in runs]) for a in arms}
+    same = {a: np.array([r["curves"][a]["same_fraction_mean"] for r in runs]) for a in arms}
+    full_auc = np.array([r["full_data"]["roc_auc_mean"] for r in runs])
+    full_eer = np.array([r["full_data"]["eer_mean"] for r in runs])
+    full_pairs = [r["full_data"]["per_seed"][0]["n_pairs"] for r in runs]
+    per_seed_target = 0.5 + args.target * (full_auc - 0.5)
+    mean_target = 0.5 + args.target * (float(full_auc.mean()) - 0.5)
+    cfg = runs[0]["config"]
+    hold = result["holdouts"]
+
+    def spread(key: str) -> str:
+        values = sorted({h[key] for h in hold})
+        return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+
+    def cell(values) -> str:
+        m, se = mean_se(values)
+        return f"{m:.3f}±{se:.3f}"
+
+    print(
+        f"\n== pair verification: synthetic faces, {cfg['n_identities']} identities x "
+        f"{args.images_per_identity} images ({cfg['n_images']} images, {args.image_size} px, "
+        f"{args.lookalike_fraction:.0%} look-alikes); holdout per seed {spread('identities')} "
+        f"identities ({spread('images')} images), never in the pool, {spread('pairs')} pairs "
+        f"({spread('same')} same, the rest different); initial {args.initial} random pairs, "
+        f"{args.rounds} batches of {args.batch}, {len(runs)} seeds, {result['seconds']:.0f} s"
+    )
+    n_full = f"{min(full_pairs)}-{max(full_pairs)}" if min(full_pairs) < max(full_pairs) else ""
+    print(
+        f"full-data ROC AUC {cell(full_auc)} (trained on {n_full or full_pairs[0]} "
+        f"pool pairs and the pairs they imply, {args.full_data_steps} steps), EER "
+        f"{cell(full_eer)}; target 0.5 + {args.target:g} x (full - 0.5) = "
+        f"{cell(per_seed_target)}, each seed against its own"
+    )
+    col = max(13, len(default) + 1)
+    print(f"\nROC AUC on the holdout pairs (mean ± standard error), {len(runs)} seeds")
+    print(f"{'pairs':>7} " + " ".join(f"{a:>{col}}" for a in arms))
+    for j, n in enumerate(labels):
+        print(f"{n:>7} " + " ".join(f"{cell(auc[a][:, j]):>{col}}" for a in arms))
+
+    reached = {a: [r["labels_to_target_per_seed"][a][0] for r in runs] for a in arms}
+    summary = {a: censored_summary(reached[a], budget) for a in arms}
+    on_mean = {a: labels_to_target(labels, auc[a].mean(axis=0).tolist(), mean_target) for a in arms}
+    last = labels[-1]
+    print(
+        f"\n{'strategy':<18} {'pairs to target':>16} {'missed':>7} {'vs random':>10} "
+        f"{'AUC':>13} {'behind random at':>17} {'EER at ' + str(last):>14} "
+        f"{'same share':>11} {'mean curve':>11}"
+    )
+    behind_default: list[int] = []
+    for a in arms:
+        t = summary[a]
+        ratio = t["mean"] / summary[base]["mean"]
+        area = np.nanmean(auc[a], axis=1)
+        behind = behind_budgets(auc[a], auc[base], labels) if a != base else []
+        if a == default:
+            behind_default = behind
+        name = f"{a} (default)" if a == default else a
+        text = ",".join(map(str, behind)) or "-"
+        mean_curve = "missed" if on_mean[a] is None else str(on_mean[a])
+        print(
+            f"{name:<18} {t['mean']:>7.0f} ± {t['std']:<6.0f} {t['missed']:>3}/{t['seeds']:<3} "
+            f"{ratio:>9.2f}x {cell(area):>13} {text if a != base else '':>17} "
+            f"{cell(eer[a][:, -1]):>14} {cell(same[a][:, -1]):>11} {mean_curve:>11}"
+        )
+    print(
+        f"pairs to target: per seed, against that seed's full-data AUC (mean ± standard "
+        f"deviation over seeds); a seed that never reaches it counts as the whole budget "
+        f"({budget} pairs), so the mean is then a lower bound.\n'mean curve': where the mean "
+        f"curve over seeds reaches the target of the mean full-data AUC ({mean_target:.3f}); "
+        f"the exit status reads the per-seed figure, not this one.\nAUC: mean ROC AUC over "
+        f"the budgets. EER: equal error rate on the holdout pairs. same share: 'same' among "
+        f"the labeled pairs at {last}."
+    )
+    ratio = summary[default]["mean"] / summary[base]["mean"]
+    never_behind, efficient = not behind_default, ratio <= 0.5
+    print(
+        f"target: default never behind random (1 SE): {'met' if never_behind else 'MISSED'}; "
+        f"pairs to target <= 0.50x random: {'met' if efficient else 'MISSED'} ({ratio:.2f}x)"
+    )
+    return never_behind, efficient
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Learning curves of strategies beside random.")
+    parser.add_argument("--task", choices=TASKS, default="classification")
     parser.add_argument("--strategies", default=f"random,{DEFAULT_STRATEGY}")
     parser.add_argument("--datasets", default="digits,inspection")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--initial", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--initial", type=int, help="classification 20, pairs 20")
+    parser.add_argument("--batch", type=int, help="classification 20, pairs 40")
+    parser.add_argument("--rounds", type=int, help="classification 15, pairs 12")
     parser.add_argument("--holdout", type=float, default=0.25)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--control-fraction", type=float, default=0.1)
     parser.add_argument("--rare-fraction", type=float, default=0.05)
     parser.add_argument("--items", type=int, default=2300, help="inspection tiles")
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, help="inspection 64, faces 32")
+    pairs = parser.add_argument_group("pair_verification")
+    pairs.add_argument("--pair-strategy", default=DEFAULT_PAIR_STRATEGY)
+    pairs.add_argument("--identities", type=int, default=40)
+    pairs.add_argument("--images-per-identity", type=int, default=8)
+    pairs.add_argument("--lookalike-fraction", type=float, default=0.4)
+    pairs.add_argument("--holdout-identities", type=float, default=0.3)
+    pairs.add_argument("--holdout-pairs", type=int, default=400)
+    pairs.add_argument("--full-data-pairs", type=int, default=800)
+    pairs.add_argument("--min-steps", type=int, default=200)
+    pairs.add_argument("--full-data-steps", type=int, default=300)
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "benchmarks")
     parser.add_argument(
         "--temperature-scaling",
@@ -254,6 +477,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    for key, value in TASK_DEFAULTS[args.task].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.task == "pair_verification":
+        from ml.strategies.pairs import PAIR_STRATEGIES
+
+        if args.pair_strategy not in PAIR_STRATEGIES or args.pair_strategy == "random":
+            print(f"unknown pair strategy: {args.pair_strategy}", file=sys.stderr)
+            return 2
+        result = run_pairs(args)
+        verdicts = pair_tables(result, args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, default=float))
+        return 0 if all(verdicts) else 1
     args.strategies = [s for s in args.strategies.split(",") if s]
     args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
     datasets = [d for d in args.datasets.split(",") if d]
