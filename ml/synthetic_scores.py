@@ -484,13 +484,14 @@ def make_score_pages(
     instances in ``out_dir/annotations.json``; returns a summary of what was made.
 
     The last ``round(scanned_fraction * pages)`` pages are scanned (see :func:`render_page`),
-    the others clean. COCO images carry ``file_name`` relative to ``out_dir``, ``width``,
-    ``height``, and two extra keys readers may ignore: ``scanned`` and ``staves`` ([top,
-    bottom] line y per staff). Boxes are ``[x, y, w, h]`` in pixels, categories are
-    :data:`CLASSES` (ids 1..K, every class listed even when a set has none of it). The
-    summary holds ``root``, ``annotations``, ``n_images``, ``n_boxes``, ``counts`` (boxes
-    per class), ``scanned`` (file names), ``classes`` and ``seconds_per_page``. The same
-    arguments write the same bytes.
+    the others clean; a scanned page never repeats the music of a clean page of the same
+    ``seed`` (the shift case trains on one set and pools the other). COCO images carry
+    ``file_name`` relative to ``out_dir``, ``width``, ``height``, and two extra keys readers
+    may ignore: ``scanned`` and ``staves`` ([top, bottom] line y per staff). Boxes are
+    ``[x, y, w, h]`` in pixels, categories are :data:`CLASSES` (ids 1..K, every class
+    listed even when a set has none of it). The summary holds ``root``, ``annotations``,
+    ``n_images``, ``n_boxes``, ``counts`` (boxes per class), ``scanned`` (file names),
+    ``classes`` and ``seconds_per_page``. The same arguments write the same bytes.
     """
     if pages < 1:
         raise ValueError("need at least one page")
@@ -507,7 +508,9 @@ def make_score_pages(
     for index in range(pages):
         scanned = index >= pages - n_scanned
         page = render_page(
-            seed=(seed, 23, index),
+            # Scanned pages draw other music than the clean page of the same index: a clean
+            # set and a scanned set of one seed share no page.
+            seed=(seed, 29 if scanned else 23, index),
             width=width,
             height=height,
             scanned=scanned,

@@ -162,6 +162,13 @@ def test_a_scanned_page_is_the_same_music_seen_through_a_scanner():
         assert crop.min() < 140
 
 
+def test_clean_and_scanned_sets_of_one_seed_share_no_page(tmp_path):
+    clean = make_score_pages(tmp_path / "clean", pages=2, seed=0)
+    scanned = make_score_pages(tmp_path / "scanned", pages=2, scanned_fraction=1.0, seed=0)
+    assert len(scanned["scanned"]) == 2 and clean["scanned"] == []
+    assert clean["counts"] != scanned["counts"]
+
+
 def test_page_size_is_configurable_and_a_tiny_page_is_refused():
     page = render_page(seed=1, width=1024, height=1400)
     assert page.image.size == (1024, 1400) and len(page.staves) >= 12
