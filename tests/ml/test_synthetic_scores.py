@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from ml.detection_io import load_coco
-from ml.synthetic_scores import CLASSES, make_score_pages, render_page
+from ml.synthetic_scores import CLASSES, CONTEXT_PAIRS, make_score_pages, render_page
 
 NOTEHEADS = ("noteheadBlack", "noteheadHalf", "noteheadWhole")
 
@@ -90,6 +90,26 @@ def test_classes_are_imbalanced_with_notes_most_frequent(page_set):
     assert max(counts, key=counts.get) == "noteheadBlack"
     for rare in ("noteheadWhole", "accidentalNatural", "staccatoDot", "restWhole", "fClef"):
         assert counts["noteheadBlack"] > 10 * counts[rare]
+
+
+def test_context_pairs_look_the_same_on_a_page(page_set):
+    """Boxes of both classes of a pair have one size on a page: only the context tells."""
+    _, _, coco = page_set
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    compared = set()
+    for image in coco["images"]:
+        if image["scanned"]:
+            continue  # rotation grows boxes by their place on the page
+        sizes = {}
+        for ann in coco["annotations"]:
+            if ann["image_id"] == image["id"]:
+                sizes.setdefault(names[ann["category_id"]], []).append(ann["bbox"][2:])
+        for pair in CONTEXT_PAIRS:
+            if all(name in sizes for name in pair):
+                first, second = (np.array(sizes[name]).mean(axis=0) for name in pair)
+                assert np.abs(first - second).max() <= 0.8, pair
+                compared.add(pair)
+    assert len(compared) >= 3
 
 
 def test_key_signature_stands_between_clef_and_first_note(page_set):
