@@ -194,3 +194,13 @@ def test_page_size_is_configurable_and_a_tiny_page_is_refused():
     assert page.image.size == (1024, 1400) and len(page.staves) >= 12
     with pytest.raises(ValueError):
         render_page(seed=1, width=200, height=200)
+
+
+def test_stems_are_boxed_only_when_asked():
+    plain = render_page(seed=2)
+    with_stems = render_page(seed=2, annotate_stems=True)
+    assert "stem" not in {b.label for b in plain.boxes}
+    stems = [b for b in with_stems.boxes if b.label == "stem"]
+    stemmed = [b for b in with_stems.boxes if b.label in ("noteheadBlack", "noteheadHalf")]
+    assert len(stems) == len(stemmed) > 0
+    assert all(b.h > 3 * with_stems.interline for b in stems)
