@@ -3,7 +3,7 @@ prediction (for a pair, its p(same)), why it was picked, and where to label it."
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from loupe.datasets.models import Item
 from loupe.datasets.selectors import item_list
@@ -38,7 +38,11 @@ def gallery_items(*, project: Project, filters: dict) -> QuerySet[Item]:
         )
     if filters.get("order") == "uncertain" and version is not None:
         latest = Prediction.objects.filter(item=OuterRef("pk"), model_version=version)
-        items = items.annotate(u=Subquery(latest.values("uncertainty")[:1])).order_by("-u", "-id")
+        # Unscored items (labeled ones, new imports) last on every database: PostgreSQL
+        # puts NULL first in a descending order, SQLite last.
+        items = items.annotate(u=Subquery(latest.values("uncertainty")[:1])).order_by(
+            F("u").desc(nulls_last=True), "-id"
+        )
     else:
         items = items.order_by("-id")
     return items

@@ -140,6 +140,29 @@ def test_the_gallery_filters_by_uncertainty_and_shows_prediction_and_reason():
     assert "random control slice" in queued and "margin score" in queued
 
 
+def test_most_uncertain_first_puts_the_scored_items_first_and_the_unscored_last():
+    import re
+
+    from loupe.datasets.models import Item
+    from loupe.learning.models import Prediction
+
+    world = build_world()
+    client = client_as(world.project, Role.EXPERT)
+    page = client.get(f"/projects/{world.project.slug}/items/?order=uncertain").content.decode()
+    shown = [int(i) for i in re.findall(r'class="tile"[^>]*data-item="(\d+)"', page)]
+    scored = dict(
+        Prediction.objects.filter(model_version=world.v2).values_list("item_id", "uncertainty")
+    )
+    unscored = set(Item.objects.filter(project=world.project).values_list("id", flat=True))
+    unscored -= set(scored)
+    assert scored and unscored  # the world has both
+    # Scored items by falling uncertainty, then those without a score (on every database).
+    first = shown[: len(scored)]
+    assert set(first) == set(scored)
+    assert [scored[i] for i in first] == sorted(scored.values(), reverse=True)
+    assert set(shown[len(scored) :]) <= unscored
+
+
 def test_the_models_page_shows_versions_and_a_confusion_matrix():
     world = build_world()
     world.v2.metrics = {
