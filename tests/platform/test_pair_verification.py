@@ -237,6 +237,9 @@ def test_a_pair_loop_trains_mines_scores_selects_and_reads_answers_back(
     metrics = version.metrics
     assert 0.0 <= metrics["roc_auc"] <= 1.0 and "eer" in metrics
     assert "pairs" in metrics["holdout"] and metrics["intervals"]["roc_auc"]
+    # The imported holdout holds whole people: none of its faces is in a training pair.
+    assert metrics["holdout_images"] > 0 and metrics["holdout_images_in_training"] == 0
+    assert "none of which appears in a training pair" in metrics["holdout"]
     assert 0.0 < metrics["threshold_distance"] < 2.0
     assert "thumbnails" in version.baseline_metrics["name"]
     summary = task_type_of(project).holdout_summary(metrics, version.baseline_metrics)

@@ -205,10 +205,18 @@ class PairVerification(TaskType):
             y_holdout, predictions.scores, threshold=0.5, n_resamples=n_resamples
         )
         same = int(np.sum(y_holdout))
+        shared, images = _images_shared(x_train, x_holdout)
         metrics["holdout"] = (
             f"fixed project holdout: {len(y_holdout)} pairs, {same} same and"
-            f" {len(y_holdout) - same} different"
+            f" {len(y_holdout) - same} different, of {images} images"
+            + (
+                f" ({shared} of which also appear in training pairs: seen faces, not only"
+                " new people)"
+                if shared
+                else " none of which appears in a training pair"
+            )
         )
+        metrics["holdout_images"], metrics["holdout_images_in_training"] = images, shared
         metrics["interval_level"] = 0.95
         metrics["threshold_distance"] = round(float(distance_threshold(model)), 4)
         metrics["balanced_accuracy"] = _balanced_accuracy(y_holdout, predictions.scores)
@@ -431,6 +439,18 @@ class PairVerification(TaskType):
 
     def prediction_rows(self, *, model_version):
         return prediction_rows(model_version=model_version)
+
+
+def _images_shared(x_train, x_holdout) -> tuple[int, int]:
+    """(holdout images that also appear in a training pair, distinct holdout images), an
+    image known by its pixels."""
+
+    def keys(x) -> set[bytes]:
+        flat = x.flatten(0, 1).contiguous().numpy() if len(x) else np.empty((0,))
+        return {hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in flat}
+
+    held = keys(x_holdout)
+    return len(held & keys(x_train)), len(held)
 
 
 def _balanced_accuracy(y, p_same) -> float | None:
