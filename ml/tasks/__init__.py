@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from ml.tasks.base import Evaluation, Predictions, TaskSpec
 from ml.tasks.classification import ClassificationSpec
+from ml.tasks.object_detection import ObjectDetectionSpec
 from ml.tasks.pair_verification import PairVerificationSpec
 
 __all__ = [
@@ -62,3 +63,4 @@ def get_task(name: str) -> TaskSpec:
 
 register(ClassificationSpec())
 register(PairVerificationSpec())
+register(ObjectDetectionSpec())
