@@ -284,6 +284,9 @@ def train_detector(
     k = model.num_classes
     pages = [as_page(p, model.in_channels) for p in pages]
     targets = [as_targets(t) for t in targets]
+    for page, (_, labels) in enumerate(targets):
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"page {page} has a label outside 0..{k - 1}: {labels.tolist()}")
     backgrounds = [background_value(p) for p in pages]
     counts = np.bincount(
         np.concatenate([t[1] for t in targets] + [np.empty(0, np.int64)]), minlength=k
@@ -434,8 +437,8 @@ def detect(
     model: CenterNet,
     pages: Sequence,
     *,
-    tile_size: int = 256,
-    overlap: int = 32,
+    tile_size: int = 384,
+    overlap: int = 64,
     score_threshold: float = 0.05,
     max_per_tile: int = 300,
     nms_iou: float = 0.5,

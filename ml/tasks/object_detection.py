@@ -8,15 +8,18 @@ batch ``(n, C, H, W)`` of equal ones); ``y`` one dict per page, ``{"boxes": (m, 
 project's classes. The headline is mAP@0.5 over the classes (COCO's 101-point AP,
 :mod:`ml.detection_metrics`).
 
-What a page's prediction holds, padded to ``max_boxes`` boxes per page by descending box
-score (NaN, or -1 for labels, past a page's last box), so that scoring chunks join:
-``scores (n, max_boxes)`` and ``extras["box_uncertainty"]`` the per-box uncertainty
-1 − max class probability (the strategy reduces the box axis: sum, mean or max);
-``extras["box_entropy"]`` the entropy over classes; ``extras["boxes"] (n, B, 4)``,
-``extras["labels"] (n, B)``, ``extras["box_scores"] (n, B)``, ``extras["box_count"] (n,)``
-(boxes found before the cut to ``max_boxes``), with MC draws
-``extras["box_mutual_information"] (n, B)``, and with ``keep_class_probs``
-``extras["class_probs"] (n, B, K)``; ``embeddings (n, d)`` the page's pooled features.
+What a page's prediction holds: ``scores (n,)`` the page's uncertainty (the boxes'
+uncertainty averaged with their scores as weights, so faint candidate boxes weigh little; 0
+for a page without boxes), the one score per item an artifact keeps
+(:class:`ml.artifacts.ItemArrays`) and the task-level score of a pre-annotation;
+``embeddings (n, d)`` the page's pooled features; and per-box arrays in ``extras``, padded to
+``max_boxes`` boxes per page by descending box score (NaN, or -1 for labels, past a page's
+last box) so that scoring chunks join: ``box_uncertainty (n, B)`` 1 − max class probability,
+which :meth:`ObjectDetectionSpec.to_acquisition_inputs` hands the strategies as
+``item_scores`` (they reduce the box axis: sum, mean or max), ``box_entropy (n, B)`` the
+entropy over classes, ``boxes (n, B, 4)``, ``labels (n, B)``, ``box_scores (n, B)``,
+``box_count (n,)`` (boxes found before the cut to ``max_boxes``), with MC draws
+``box_mutual_information (n, B)`` and with ``keep_class_probs`` ``class_probs (n, B, K)``.
 """
 
 from __future__ import annotations
@@ -71,6 +74,15 @@ def _padded(values: list[np.ndarray], width: int, fill, dtype) -> np.ndarray:
     for i, v in enumerate(values):
         out[i, : min(len(v), width)] = v[:width]
     return out
+
+
+def page_uncertainty(found: PageDetections) -> float:
+    """A page's uncertainty: its boxes' 1 − max class probability, averaged with the box
+    scores as weights (a faint candidate box says little); 0 without boxes."""
+    weight = found.scores.astype(np.float64)
+    if weight.sum() <= 0:
+        return 0.0
+    return float((weight * found.uncertainty).sum() / weight.sum())
 
 
 def page_boxes(predictions: Predictions) -> list[dict]:
@@ -178,7 +190,11 @@ class ObjectDetectionSpec(TaskSpec):
             if found
             else np.empty((0, model.embedding_dim), np.float32)
         )
-        return Predictions(scores=uncertainty, embeddings=embeddings, extras=extras)
+        return Predictions(
+            scores=np.array([page_uncertainty(f) for f in found], dtype=np.float32),
+            embeddings=embeddings,
+            extras=extras,
+        )
 
     def evaluate(
         self, y_true, predictions: Predictions, *, class_names: list[str] | None
@@ -205,13 +221,11 @@ class ObjectDetectionSpec(TaskSpec):
         )
 
     def to_acquisition_inputs(self, scored: ItemArrays, **labeled) -> AcquisitionInputs:
-        """Per-box uncertainty ``item_scores (n, max_boxes)`` (NaN past a page's boxes; the
-        strategy reduces the box axis) and the page embeddings. The per-box figure comes
-        from ``scores`` or, in an artifact that keeps one score per item, from
-        ``extras["box_uncertainty"]``."""
-        item_scores = scored.scores
-        if item_scores is None or np.asarray(item_scores).ndim < 2:
-            item_scores = scored.extras.get("box_uncertainty", item_scores)
+        """Per-box uncertainty ``item_scores (n, max_boxes)`` from
+        ``extras["box_uncertainty"]`` (NaN past a page's boxes; the strategy reduces the box
+        axis) and the page embeddings; an artifact without the per-box extra gives its
+        per-page ``scores``."""
+        item_scores = scored.extras.get("box_uncertainty", scored.scores)
         has_embeddings = scored.embeddings is not None and np.asarray(scored.embeddings).size
         return AcquisitionInputs(
             embeddings=scored.embeddings if has_embeddings else None,

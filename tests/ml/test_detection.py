@@ -211,3 +211,10 @@ def test_boxes_carry_uncertainty_and_pages_an_embedding(trained):
     # Confident boxes are sure of their class; MC draws are deterministic by seed.
     again = detect(trained.model, pages, mc_samples=3)
     np.testing.assert_array_equal(found[0].mutual_information, again[0].mutual_information)
+
+
+def test_a_label_outside_the_classes_is_refused():
+    pages, boxes = draw_pages(1, seed=5)
+    boxes[0]["labels"][0] = 3
+    with pytest.raises(ValueError, match="outside 0..2"):
+        train_detector(CenterNet(3, seed=0), pages, boxes, config=DetectionTrainConfig(steps=1))

@@ -49,7 +49,7 @@ def test_predictions_are_padded_per_box_arrays_with_page_embeddings(spec_and_mod
     spec, result = spec_and_model
     pages, _ = draw_pages(3, seed=7)
     predicted = spec.predict(result.model, pages, max_boxes=40, mc_samples=2)
-    assert predicted.scores.shape == (3, 40)
+    assert predicted.scores.shape == (3,)
     assert predicted.embeddings.shape == (3, result.model.embedding_dim)
     extras = predicted.extras
     assert extras["boxes"].shape == (3, 40, 4) and extras["labels"].shape == (3, 40)
@@ -57,11 +57,12 @@ def test_predictions_are_padded_per_box_arrays_with_page_embeddings(spec_and_mod
     for i in range(3):
         n = min(int(extras["box_count"][i]), 40)
         assert (extras["labels"][i, :n] >= 0).all() and (extras["labels"][i, n:] == -1).all()
-        assert (
-            np.isfinite(predicted.scores[i, :n]).all() and np.isnan(predicted.scores[i, n:]).all()
-        )
+        uncertainty = extras["box_uncertainty"][i]
+        assert np.isfinite(uncertainty[:n]).all() and np.isnan(uncertainty[n:]).all()
+        # The page's figure is a weighted mean of its boxes'.
+        assert np.nanmin(uncertainty) - 1e-6 <= predicted.scores[i] <= np.nanmax(uncertainty) + 1e-6
     # The strategies' input: per-box uncertainty reduced per page by an explicit rule.
-    inputs = spec.to_acquisition_inputs(predicted.arrays(np.arange(3), scores=None))
+    inputs = spec.to_acquisition_inputs(predicted.arrays(np.arange(3)))
     np.testing.assert_array_equal(inputs.item_scores, extras["box_uncertainty"])
     assert reduce(inputs.item_scores, how="sum").shape == (3,)
     assert inputs.embeddings.shape[0] == 3
@@ -71,7 +72,8 @@ def test_the_artifact_keeps_the_boxes_through_a_file(spec_and_model):
     spec, result = spec_and_model
     pages, _ = draw_pages(2, seed=8)
     predicted = spec.predict(result.model, pages, max_boxes=32)
-    stored = artifacts.load(artifacts.save(predicted.arrays(np.array([5, 6]), scores=None)))
+    stored = artifacts.load(artifacts.save(predicted.arrays(np.array([5, 6]))))
+    np.testing.assert_array_equal(stored.scores, predicted.scores)
     np.testing.assert_array_equal(stored.extras["labels"], predicted.extras["labels"])
     np.testing.assert_array_equal(stored.extras["boxes"], predicted.extras["boxes"])
 
