@@ -8,6 +8,7 @@ per-class AP table with the largest confusions. Each timing is the best of ``--r
 
     .venv/bin/python benchmarks/detection_speed.py                  # ~3 min on one CPU core
     .venv/bin/python benchmarks/detection_speed.py --steps 0        # speed only, untrained
+    .venv/bin/python benchmarks/detection_speed.py --scanned        # + mAP on scanned pages
     .venv/bin/python benchmarks/detection_speed.py --device cuda --steps 3000 --pages 60
 """
 
@@ -23,8 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.detection import CenterNet, DetectionTrainConfig, detect, train_detector  # noqa: E402
+from ml.detection import CenterNet, detect  # noqa: E402
 from ml.detection_metrics import detection_metrics  # noqa: E402
+from ml.detection_training import DetectionTrainConfig, train_detector  # noqa: E402
 from ml.device import describe_device, pick_device  # noqa: E402
 from ml.synthetic_scores import CLASSES, render_page  # noqa: E402
 
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scanned", action="store_true", help="also score scanned versions of the test pages"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -125,6 +130,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {row['class']} | {fmt(row['ap50'])} | {fmt(row['ap'])} | {row['support']} |")
     for cell in report["confusions"][:6]:
         print(f"confused: {cell['count']} {cell['true']} found as {cell['predicted']}")
+    if args.scanned:
+        scanned_pages, scanned_targets = score_pages(
+            args.test_pages, seed=args.seed + 1000, scanned=True
+        )
+        found = detect(
+            model, scanned_pages, tile_size=args.tile, overlap=args.overlap, device=str(device)
+        )
+        shifted = detection_metrics(
+            scanned_targets,
+            [f.as_dict() for f in found],
+            num_classes=len(CLASSES),
+            class_names=CLASSES,
+        )
+        print(
+            f"\nscanned versions of the same pages (trained on clean ones): "
+            f"mAP@0.5 {fmt(shifted['map50'])}  mAP@[.5:.95] {fmt(shifted['map'])}"
+        )
 
 
 if __name__ == "__main__":

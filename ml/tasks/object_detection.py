@@ -2,11 +2,11 @@
 
 An item is a page, a float array or tensor ``(C, H, W)`` or ``(H, W)`` in [0, 1] (uint8 is
 divided by 255), of any size: pages are never resized, they are trained on native-resolution
-crops and scored as overlapping tiles (:mod:`ml.detection`). ``x`` is a list of pages (or a
-batch ``(n, C, H, W)`` of equal ones); ``y`` one dict per page, ``{"boxes": (m, 4) float,
-"labels": (m,) int}``, boxes ``(x1, y1, x2, y2)`` in the page's pixels and labels indexing the
-project's classes. The headline is mAP@0.5 over the classes (COCO's 101-point AP,
-:mod:`ml.detection_metrics`).
+crops (:mod:`ml.detection_training`) and scored as overlapping tiles (:mod:`ml.detection`).
+``x`` is a list of pages (or a batch ``(n, C, H, W)`` of equal ones); ``y`` one dict per
+page, ``{"boxes": (m, 4) float, "labels": (m,) int}``, boxes ``(x1, y1, x2, y2)`` in the
+page's pixels and labels indexing the project's classes. The headline is mAP@0.5 over the
+classes (COCO's 101-point AP, :mod:`ml.detection_metrics`).
 
 What a page's prediction holds: ``scores (n,)`` the page's uncertainty (the boxes'
 uncertainty averaged with their scores as weights, so faint candidate boxes weigh little; 0
@@ -27,15 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ml.artifacts import ItemArrays
-from ml.detection import (
-    CenterNet,
-    DetectionTrainConfig,
-    DetectionTrainResult,
-    PageDetections,
-    detect,
-    train_detector,
-)
+from ml.detection import CenterNet, PageDetections, detect
 from ml.detection_metrics import detection_metrics
+from ml.detection_training import DetectionTrainConfig, DetectionTrainResult, train_detector
 from ml.strategies.base import AcquisitionInputs
 from ml.tasks.base import Evaluation, Predictions, ProgressCallback, TaskSpec
 

@@ -4,19 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from ml.detection import (
-    CenterNet,
-    DetectionTrainConfig,
-    _decode_tile,
-    _owned,
-    as_page,
-    detect,
-    make_targets,
-    tile_starts,
-    train_detector,
-)
+from ml.detection import CenterNet, _decode_tile, _owned, as_page, detect, tile_starts
 from ml.detection_augment import NO_AUGMENT, DetectionAugment, sample_crop
 from ml.detection_metrics import box_iou, detection_metrics
+from ml.detection_training import DetectionTrainConfig, make_targets, train_detector
 from tests.ml.detection_pages import CLASSES, draw_pages
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ml import artifacts
-from ml.detection import DetectionTrainConfig
+from ml.detection_training import DetectionTrainConfig
 from ml.strategies.base import reduce
 from ml.tasks import TASK_TYPES, get_task
 from ml.tasks.object_detection import ObjectDetectionSpec, page_boxes
