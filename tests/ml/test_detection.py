@@ -7,7 +7,12 @@ import torch
 from ml.detection import CenterNet, _decode_tile, _owned, as_page, detect, tile_starts
 from ml.detection_augment import NO_AUGMENT, DetectionAugment, sample_crop
 from ml.detection_metrics import box_iou, detection_metrics
-from ml.detection_training import DetectionTrainConfig, make_targets, train_detector
+from ml.detection_training import (
+    DetectionTrainConfig,
+    heatmap_focal_loss,
+    make_targets,
+    train_detector,
+)
 from tests.ml.detection_pages import CLASSES, draw_pages
 
 
@@ -209,3 +214,26 @@ def test_a_label_outside_the_classes_is_refused():
     boxes[0]["labels"][0] = 3
     with pytest.raises(ValueError, match="outside 0..2"):
         train_detector(CenterNet(3, seed=0), pages, boxes, config=DetectionTrainConfig(steps=1))
+
+
+def test_the_focal_loss_weighs_each_class_by_its_weight():
+    boxes = np.array([[10, 10, 16, 16], [40, 40, 43, 43]], np.float32)
+    heat, _, _ = make_targets(boxes, np.array([0, 1]), 2, 64)
+    target = torch.from_numpy(heat)[None]
+    logits = torch.zeros_like(target)
+    per_class = [
+        float(heatmap_focal_loss(logits, target, torch.tensor(w)))
+        for w in ([1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [3.0, 1.0])
+    ]
+    assert per_class[2] == pytest.approx(per_class[0] + per_class[1])
+    assert per_class[3] == pytest.approx(3 * per_class[0] + per_class[1])
+
+
+def test_pages_come_in_any_common_layout():
+    grey = np.full((20, 30), 255, np.uint8)
+    assert as_page(grey, 1).shape == (1, 20, 30) and float(as_page(grey, 1).max()) == 1.0
+    colour = np.zeros((20, 30, 3), np.uint8)
+    assert as_page(colour, 1).shape == (1, 20, 30)
+    assert as_page(torch.rand(1, 20, 30), 3).shape == (3, 20, 30)
+    with pytest.raises(ValueError, match="a page must be"):
+        as_page(np.zeros((2, 2, 2, 2)), 1)

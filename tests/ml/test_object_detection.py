@@ -122,3 +122,26 @@ def test_a_classification_train_config_maps_to_the_detector_settings():
     mapped = _detection_config(TrainConfig(seed=4, max_steps=30, device="cpu"))
     assert (mapped.steps, mapped.seed, mapped.device) == (30, 4, "cpu")
     assert _detection_config(TrainConfig()).steps == DetectionTrainConfig().steps
+
+
+def test_a_pages_uncertainty_weighs_its_boxes_by_their_scores():
+    from ml.detection import PageDetections
+    from ml.tasks.object_detection import page_uncertainty
+
+    def page(scores, uncertainty):
+        m = len(scores)
+        zeros = np.zeros(m, np.float32)
+        return PageDetections(
+            boxes=np.zeros((m, 4), np.float32),
+            labels=np.zeros(m, np.int64),
+            scores=np.asarray(scores, np.float32),
+            class_probs=np.zeros((m, 3), np.float32),
+            uncertainty=np.asarray(uncertainty, np.float32),
+            entropy=zeros,
+            mutual_information=zeros,
+            embedding=np.zeros(4, np.float32),
+        )
+
+    # A sure box (score 0.9) and a faint doubtful one (0.1): mostly the sure box's figure.
+    assert page_uncertainty(page([0.9, 0.1], [0.0, 0.6])) == pytest.approx(0.06)
+    assert page_uncertainty(page([], [])) == 0.0
