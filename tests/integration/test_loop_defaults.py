@@ -15,8 +15,7 @@ from loupe.labeling.ls_payloads import choices_result
 from loupe.labeling.models import GroundTruth
 from loupe.learning.models import LearningLoop, ModelVersion, RunStatus, SelectionRound
 from tests.factories import UserFactory
-from tests.integration.labelstudio_server import point_loupe_at
-from tests.worker_process import WorkerProcess, wait_for
+from tests.worker_process import wait_for
 
 pytestmark = [
     pytest.mark.labelstudio,
@@ -26,26 +25,6 @@ pytestmark = [
 ]
 
 CLASSES = ["good", "scratch", "dent", "stain"]
-
-
-@pytest.fixture
-def stack(labelstudio_server, live_server, settings, import_root):
-    """Loupe's web side in this process (webhooks reach `live_server`), its jobs on a real
-    worker process, both talking to the session's Label Studio."""
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="defaults-secret"
-    )
-    settings.LOUPE_JOBS_EAGER = False
-    worker = WorkerProcess(
-        extra_env={
-            "LABEL_STUDIO_URL": labelstudio_server.url,
-            "LABEL_STUDIO_API_TOKEN": labelstudio_server.token,
-            "LABEL_STUDIO_WEBHOOK_SECRET": "defaults-secret",
-            "LOUPE_PUBLIC_URL": live_server.url,
-        }
-    )
-    yield labelstudio_server, worker
-    worker.stop()
 
 
 def write_data(root) -> dict[str, str]:

@@ -15,8 +15,7 @@ from loupe.labeling.models import GroundTruth
 from loupe.learning.models import ModelVersion, SelectionRound
 from ml.synthetic_faces import make_faces_imagefolder
 from tests.factories import UserFactory
-from tests.integration.labelstudio_server import point_loupe_at
-from tests.worker_process import WorkerProcess, wait_for
+from tests.worker_process import wait_for
 
 pytestmark = [
     pytest.mark.labelstudio,
@@ -26,30 +25,10 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def stack(labelstudio_server, live_server, settings, import_root):
-    point_loupe_at(
-        labelstudio_server, live_server=live_server, settings=settings, secret="pairs-secret"
-    )
-    settings.LOUPE_JOBS_EAGER = False
-    worker = WorkerProcess(
-        extra_env={
-            "LABEL_STUDIO_URL": labelstudio_server.url,
-            "LABEL_STUDIO_API_TOKEN": labelstudio_server.token,
-            "LABEL_STUDIO_WEBHOOK_SECRET": "pairs-secret",
-            "LOUPE_PUBLIC_URL": live_server.url,
-        }
-    )
-    yield labelstudio_server, worker
-    worker.stop()
-
-
 def write_faces(root):
     """Six people in identity folders, four more whose photos lie at the top without one
     (the expert knows who they are from the file names)."""
-    made = make_faces_imagefolder(
-        root, identities=10, images_per_identity=4, image_size=48, seed=5
-    )
+    made = make_faces_imagefolder(root, identities=10, images_per_identity=4, image_size=48, seed=5)
     for name in made["identities"][6:]:
         for path in sorted((root / name).iterdir()):
             path.rename(root / f"{name}-{path.name}")
@@ -135,9 +114,11 @@ def test_two_pair_rounds_run_by_themselves_through_label_studio(stack, api_clien
     unsure = tasks[-1].data["loupe_item_id"]
     answered = answer_open_tasks(client, project_id, cant_tell=unsure)
     wait_for(
-        lambda: not Item.objects.filter(
-            pk__in=answered, state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION]
-        ).exists(),
+        lambda: (
+            not Item.objects.filter(
+                pk__in=answered, state__in=[ItemState.QUEUED, ItemState.IN_ANNOTATION]
+            ).exists()
+        ),
         timeout=120,
         worker=worker,
     )

@@ -12,7 +12,7 @@ from PIL import Image
 from loupe.datasets.models import ImportRejection, Item, ItemState, Split
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.errors import ApplicationError
-from loupe.labeling import events, ls_payloads
+from loupe.labeling import ls_payloads
 from loupe.labeling.events import events_apply
 from loupe.labeling.models import GroundTruth
 from loupe.labeling.review import label_review_queue, review_reason
@@ -26,18 +26,8 @@ from loupe.projects.services import label_classes_set, project_create
 from loupe.tasktypes import Vote, task_type_of
 from loupe.tasktypes.pair_verification import pair_contradictions
 from ml.synthetic_faces import make_faces_imagefolder
-from tests.integration.labelstudio_server import free_port
 
 PAIR = "pair_verification"
-
-
-@pytest.fixture
-def label_studio_elsewhere(settings):
-    settings.LABEL_STUDIO_URL = f"http://127.0.0.1:{free_port()}"
-    settings.LABEL_STUDIO_MAX_RETRIES = 0
-    events._emails_cache.update(at=0.0, emails={})
-    yield
-    events._emails_cache.update(at=0.0, emails={})
 
 
 def _faces(root, *, identities=10, images=4, flat_from=7):

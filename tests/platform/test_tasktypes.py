@@ -21,7 +21,7 @@ from PIL import Image
 from loupe.datasets.models import Item, ItemState
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.errors import ApplicationError
-from loupe.labeling import events, ls_payloads
+from loupe.labeling import ls_payloads
 from loupe.labeling.events import events_apply
 from loupe.labeling.models import Decision, GroundTruth
 from loupe.labeling.sync import push_tasks
@@ -44,7 +44,6 @@ from loupe.tasktypes.classification import ImageClassification
 from ml import strategies, tasks
 from ml.strategies import AcquisitionInputs, Strategy, reduce, top_k
 from ml.tasks import Evaluation, Predictions, TaskSpec
-from tests.integration.labelstudio_server import free_port
 
 PARITY = "parity"
 COUNT = "count"
@@ -233,16 +232,6 @@ def _answer(annotation_id, pick, number, *, user, at):
         "annotation": annotation,
         "task": task,
     }
-
-
-@pytest.fixture
-def label_studio_elsewhere(settings):
-    """No Label Studio is reached: a refused port, and no SDK retries."""
-    settings.LABEL_STUDIO_URL = f"http://127.0.0.1:{free_port()}"
-    settings.LABEL_STUDIO_MAX_RETRIES = 0
-    events._emails_cache.update(at=0.0, emails={})
-    yield
-    events._emails_cache.update(at=0.0, emails={})
 
 
 @pytest.mark.django_db

@@ -205,11 +205,7 @@ def labeling_config(
     ET.SubElement(
         right, "HyperText", name=EXPLANATION_FIELD, value=f"${EXPLANATION_FIELD}", inline="true"
     )
-    paragraphs = _paragraphs(guidelines)
-    if paragraphs:
-        panel = ET.SubElement(ET.SubElement(right, "Collapse"), "Panel", value="Guidelines")
-        for paragraph in paragraphs:
-            ET.SubElement(panel, "Header", value=paragraph, size="6")
+    _guidelines_panel(right, guidelines)
     ET.indent(view)
     return ET.tostring(view, encoding="unicode")
 
@@ -257,13 +253,18 @@ def pair_labeling_config(guidelines: str = "", *, image_px: int | None = None) -
         ET.SubElement(control, "Choice", value=name)
     ET.SubElement(view, "Header", value="Why Loupe picked this pair", size="6")
     ET.SubElement(view, "Text", name=REASON_FIELD, value=f"${REASON_FIELD}")
-    paragraphs = _paragraphs(guidelines)
-    if paragraphs:
-        panel = ET.SubElement(ET.SubElement(view, "Collapse"), "Panel", value="Guidelines")
-        for paragraph in paragraphs:
-            ET.SubElement(panel, "Header", value=paragraph, size="6")
+    _guidelines_panel(view, guidelines)
     ET.indent(view)
     return ET.tostring(view, encoding="unicode")
+
+
+def _guidelines_panel(parent: ET.Element, guidelines: str) -> None:
+    """The guidelines, a paragraph a line, in a collapsed panel (nothing without any)."""
+    paragraphs = _paragraphs(guidelines)
+    if paragraphs:
+        panel = ET.SubElement(ET.SubElement(parent, "Collapse"), "Panel", value="Guidelines")
+        for paragraph in paragraphs:
+            ET.SubElement(panel, "Header", value=paragraph, size="6")
 
 
 def _paragraphs(text: str) -> list[str]:

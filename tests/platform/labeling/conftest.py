@@ -1,14 +1,7 @@
 import pytest
 
-from loupe.labeling import events
-from tests.integration.labelstudio_server import free_port
-
 
 @pytest.fixture(autouse=True)
-def _label_studio_elsewhere(settings):
-    """No unit test reaches a Label Studio: a refused port, and no SDK retries."""
-    settings.LABEL_STUDIO_URL = f"http://127.0.0.1:{free_port()}"
-    settings.LABEL_STUDIO_MAX_RETRIES = 0
-    events._emails_cache.update(at=0.0, emails={})
+def _label_studio_elsewhere(label_studio_elsewhere):
+    """No unit test of labeling reaches a Label Studio (tests/platform/conftest.py)."""
     yield
-    events._emails_cache.update(at=0.0, emails={})
