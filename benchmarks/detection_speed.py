@@ -9,6 +9,7 @@ per-class AP table with the largest confusions. Each timing is the best of ``--r
     .venv/bin/python benchmarks/detection_speed.py                  # ~3 min on one CPU core
     .venv/bin/python benchmarks/detection_speed.py --steps 0        # speed only, untrained
     .venv/bin/python benchmarks/detection_speed.py --scanned        # + mAP on scanned pages
+    .venv/bin/python benchmarks/detection_speed.py --scanned --blur 0 --light 0  # without
     .venv/bin/python benchmarks/detection_speed.py --device cuda --steps 3000 --pages 60
 """
 
@@ -25,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.detection import CenterNet, detect  # noqa: E402
+from ml.detection_augment import DetectionAugment  # noqa: E402
 from ml.detection_metrics import detection_metrics  # noqa: E402
 from ml.detection_training import DetectionTrainConfig, train_detector  # noqa: E402
 from ml.device import describe_device, pick_device  # noqa: E402
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scanned", action="store_true", help="also score scanned versions of the test pages"
     )
+    augment = DetectionAugment()
+    parser.add_argument("--blur", type=float, default=augment.blur, help="DetectionAugment.blur")
+    parser.add_argument("--light", type=float, default=augment.light, help="DetectionAugment.light")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -84,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train: {args.pages} pages, {sum(len(t['labels']) for t in train_targets)} boxes")
     if args.steps:
         config = DetectionTrainConfig(
-            steps=args.steps, batch_size=args.batch_size, seed=args.seed, device=str(device)
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=str(device),
+            augment=DetectionAugment(blur=args.blur, light=args.light),
         )
         result = train_detector(model, train_pages, train_targets, config=config)
         print(

@@ -112,7 +112,7 @@ def test_augmentations_are_deterministic_by_seed_and_never_flip_by_default():
     first, again, other = crop(1), crop(1), crop(2)
     assert torch.equal(first[0], again[0]) and np.array_equal(first[1], again[1])
     assert not torch.equal(first[0], other[0])
-    thick = DetectionAugment(scale=0, jitter=0, margin=0, ink=1.0, noise=0)
+    thick = DetectionAugment(scale=0, jitter=0, margin=0, ink=1.0, blur=0, light=0, noise=0)
     inked = [
         sample_crop(
             page,
@@ -237,3 +237,49 @@ def test_pages_come_in_any_common_layout():
     assert as_page(torch.rand(1, 20, 30), 3).shape == (3, 20, 30)
     with pytest.raises(ValueError, match="a page must be"):
         as_page(np.zeros((2, 2, 2, 2)), 1)
+
+
+def test_a_page_kept_as_bytes_gives_the_crop_of_its_floats():
+    pages, boxes = draw_pages(1, seed=6)
+    page = as_page(pages[0], 1)
+
+    def crop(p):
+        return sample_crop(
+            p,
+            boxes[0]["boxes"],
+            boxes[0]["labels"],
+            size=64,
+            background=1.0,
+            augment=DetectionAugment(noise=0.0),
+            generator=torch.Generator().manual_seed(3),
+        )
+
+    floats, compact = crop(page), crop((page * 255).round().to(torch.uint8))
+    assert compact[0].dtype == torch.float32
+    # Contrast changes may stretch the rounding of a byte a little.
+    torch.testing.assert_close(floats[0], compact[0], atol=2 / 255, rtol=0)
+    np.testing.assert_array_equal(floats[1], compact[1])
+
+
+def test_blur_and_light_change_the_crop_but_not_its_boxes():
+    pages, boxes = draw_pages(1, seed=7)
+    page = as_page(pages[0], 1)
+
+    def crop(augment):
+        return sample_crop(
+            page,
+            boxes[0]["boxes"],
+            boxes[0]["labels"],
+            size=64,
+            background=1.0,
+            augment=augment,
+            generator=torch.Generator().manual_seed(4),
+            around=0,
+        )
+
+    plain = crop(NO_AUGMENT)
+    scanned = crop(
+        DetectionAugment(scale=0, jitter=0, margin=0, ink=0, noise=0, blur=1.0, light=0.3)
+    )
+    np.testing.assert_array_equal(plain[1], scanned[1])
+    assert not torch.equal(plain[0], scanned[0])
