@@ -23,7 +23,7 @@ from loupe.datasets.services import import_job_create, import_job_run
 from loupe.errors import ApplicationError
 from loupe.labeling import ls_payloads
 from loupe.labeling.events import events_apply
-from loupe.labeling.models import Decision, GroundTruth
+from loupe.labeling.models import Annotation, Decision, GroundTruth
 from loupe.labeling.sync import push_tasks
 from loupe.learning.models import ModelVersion, Prediction, SelectionRound
 from loupe.learning.scoring import scoring_chunk_execute, scoring_run_create
@@ -164,6 +164,10 @@ class Parity(ImageClassification):
         ]
         return ["odd" if counts[-1] % 2 else "even"] if counts else []
 
+    def answer_value(self, result):
+        counts = [r["value"]["number"] for r in result if r.get("from_name") == COUNT]
+        return {"count": counts[-1]} if counts else None
+
     def decide(self, votes, *, overlap):
         counted = [v for v in votes if v.counts]
         if not counted:
@@ -174,6 +178,7 @@ class Parity(ImageClassification):
             decided_by=Decision.SINGLE,
             votes=len(counted),
             agreement=1.0,
+            answer=counted[-1].answer,
         )
 
     def holdout_report(self, *, model, x_train, y_train, x_holdout, y_holdout, names):
@@ -297,6 +302,11 @@ def test_a_toy_task_type_runs_the_whole_loop_through_the_seam(
         assert truths[pick.item_id].label_class.name == ("odd" if pick.item_id in odd else "even")
     assert truths[contested.item_id].num_annotators == 2
     assert not truths[contested.item_id].needs_review
+    # The toy's structured answer (the count) is kept per annotation and in ground truth.
+    for pick in picks:
+        assert truths[pick.item_id].answer == {"count": right[pick.pk]}
+    counts = Annotation.objects.filter(item_id=contested.item_id).order_by("ls_annotation_id")
+    assert [a.answer for a in counts] == [{"count": wrong}, {"count": right[contested.pk]}]
 
     # Train: the threshold, stored and evaluated by the toy.
     run = training_run_execute(

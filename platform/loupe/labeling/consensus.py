@@ -100,7 +100,12 @@ def votes_of(annotations: Iterable) -> list[Vote]:
         if current is None or answer_order(annotation) > answer_order(current):
             latest[key] = annotation
     return [
-        Vote(annotator=key, label=a.label_class_id, cancelled=a.was_cancelled)
+        Vote(
+            annotator=key,
+            label=a.label_class_id,
+            cancelled=a.was_cancelled,
+            answer=getattr(a, "answer", None),
+        )
         for key, a in latest.items()
     ]
 
@@ -114,6 +119,7 @@ ANSWER_FIELDS = (
     "id",
     "label_class_id",
     "was_cancelled",
+    "answer",
 )
 
 
@@ -172,7 +178,7 @@ def ground_truth_recompute(
         else:
             outcome = rule.decide(votes_of(by_item[item_id]), overlap=project.annotator_overlap)
         state = outcome.state
-        if outcome.label is None and item_id in returned and not by_item[item_id]:
+        if not outcome.decided and item_id in returned and not by_item[item_id]:
             state = ItemState.UNLABELED
         split = item.split
         if state == ItemState.LABELED and split == Split.POOL:
@@ -182,12 +188,13 @@ def ground_truth_recompute(
             # Only Loupe's own decisions move an item out of the pool (imported labels are
             # sticky and never get here); undoing one moves it back.
             split = Split.POOL
-        if outcome.label is None:
+        if not outcome.decided:
             if truth is not None:
                 delete.append(truth.pk)
         else:
             fields = {
                 "label_class_id": outcome.label,
+                "answer": outcome.answer,
                 "decided_by": outcome.decided_by,
                 "num_annotators": outcome.votes,
                 "agreement": outcome.agreement,
@@ -199,7 +206,9 @@ def ground_truth_recompute(
                 new_labels += not outcome.needs_review
             elif any(getattr(truth, k) != v for k, v in fields.items()):
                 changed = not outcome.needs_review and (
-                    truth.needs_review or truth.label_class_id != outcome.label
+                    truth.needs_review
+                    or truth.label_class_id != outcome.label
+                    or truth.answer != outcome.answer
                 )
                 new_labels += changed
                 # What training learns from moved: the label, or whether it is one yet.
@@ -223,6 +232,7 @@ def ground_truth_recompute(
         update,
         [
             "label_class",
+            "answer",
             "decided_by",
             "num_annotators",
             "agreement",

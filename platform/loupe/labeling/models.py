@@ -24,6 +24,9 @@ class GroundTruth(models.Model):
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
     )
+    # Required while every task type decides a class. A task type whose ground truth is
+    # only its `answer` makes it nullable, and the counting triggers (GroundTruthCount,
+    # LabelDayCount: keyed by class with `=`) NULL-safe, in the same change.
     label_class = models.ForeignKey(
         "projects.LabelClass", on_delete=models.PROTECT, related_name="ground_truths"
     )

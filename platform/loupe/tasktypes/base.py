@@ -21,16 +21,19 @@ from loupe.labeling.models import Decision
 
 @dataclass(frozen=True)
 class Vote:
-    """One annotator's latest answer on an item; `label` None for a skip or unknown class."""
+    """One annotator's latest answer on an item; `label` None for a skip or unknown class;
+    `answer` the structured answer of task types that have one (boxes), else None."""
 
     annotator: str
     label: Hashable | None
     cancelled: bool = False
+    answer: object = None
 
     @property
     def counts(self) -> bool:
-        """Whether the answer is a vote for a class (not a skip, not an unknown class)."""
-        return not self.cancelled and self.label is not None
+        """Whether the answer is a vote (for a class, or a structured answer), not a skip
+        or an unknown class."""
+        return not self.cancelled and (self.label is not None or self.answer is not None)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class Outcome:
     votes: int = 0
     agreement: float | None = None
     needs_review: bool = False
+    # The decided structured answer (boxes) of task types that have one.
+    answer: object = None
+
+    @property
+    def decided(self) -> bool:
+        """Whether there is ground truth: a class, or a structured answer."""
+        return self.label is not None or self.answer is not None
 
 
 def plurality(votes: Sequence[Vote], *, overlap: int) -> Outcome:
@@ -127,6 +137,12 @@ class TaskType:
         """The class id an answer votes for (None: no vote); `class_ids` by class name."""
         chosen = self.read_answer(result)
         return class_ids.get(chosen[0]) if chosen else None
+
+    def answer_value(self, result: list[dict]):
+        """The structured answer an annotation's `result` holds, JSON-ready, as
+        `Annotation.answer` keeps it (boxes with their classes); None for task types whose
+        answer is a class."""
+        return None
 
     def decide(self, votes: Sequence[Vote], *, overlap: int) -> Outcome:
         """Ground truth from the annotators' latest answers on one item."""
