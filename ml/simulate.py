@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=TASKS,
         default="image_classification",
-        help="what is labeled (pair_verification: see python -m ml.simulation.pairs --help)",
+        help="what is labeled (pair_verification: see python -m ml.simulation.pairs --help;"
+        " object_detection: python -m ml.simulation.detection --help)",
     )
     parser.add_argument("--data", required=True, help="ImageFolder root: DIR/<class>/<image>")
     parser.add_argument(
@@ -77,14 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-TASKS = ("image_classification", "pair_verification")
+TASKS = ("image_classification", "pair_verification", "object_detection")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the process exit code.
 
     ``--task pair_verification`` replays pair labeling instead (:mod:`ml.simulation.pairs`,
-    whose own options then apply: ``--data`` is an ImageFolder with one folder per identity).
+    whose own options then apply: ``--data`` is an ImageFolder with one folder per identity);
+    ``--task object_detection`` replays page labeling (:mod:`ml.simulation.detection`:
+    ``--data`` holds ``annotations.json``, COCO, and its images).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     task = argparse.ArgumentParser(add_help=False)
@@ -94,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         from ml.simulation.pairs import main as simulate_pairs_main
 
         return simulate_pairs_main(rest)
+    if known.task == "object_detection":
+        from ml.simulation.detection import main as simulate_detection_main
+
+        return simulate_detection_main(rest)
     args = build_parser().parse_args(rest)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in available()]
