@@ -10,11 +10,11 @@ its own holdout identities, whose pairs (half same, half different) measure ROC 
 calibrate ``p(same)``; the other identities' images are the pool, whose pair labels are
 revealed only when asked for. Both arms start from the same random pairs; each round
 retrains the siamese model from scratch, then the strategy (pairs mined from the model's
-embedding, :func:`ml.strategies.pairs.select_pairs`) or the random-pairs baseline asks for
-``batch`` more. ``labels_to_target`` counts the labeled pairs at which the ROC AUC reaches
-``target_fraction`` of the full-data AUC's distance above chance,
-``0.5 + 0.9 * (auc_full - 0.5)``; ``full_data`` trains on many pool pairs (every same pair
-and as many different ones, up to ``full_data_pairs``).
+embedding, :func:`ml.strategies.pairs.select_pairs`, never a pair whose answer the labels
+imply already) or the random-pairs baseline asks for ``batch`` more. ``labels_to_target``
+counts the labeled pairs at which the ROC AUC reaches ``target_fraction`` of the full-data
+AUC's distance above chance, ``0.5 + 0.9 * (auc_full - 0.5)``; ``full_data`` trains on
+many pool pairs (every same pair and as many different ones, up to ``full_data_pairs``).
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ def simulate_pairs(
                             calibration=(a, b),
                             strategy=arm,
                             exclude=labeled,
+                            labels=y[pool[labeled[:, 0]]] == y[pool[labeled[:, 1]]],
                             max_per_image=max_per_image,
                             seed=seed * 1000 + round_,
                         ).pairs

@@ -4,11 +4,12 @@ Random pairs are nearly all easy "different" pairs (with 100 people, 99 in 100 r
 show two of them), so pairs are mined from the model's embedding of single images instead:
 each image's nearest neighbours (where the missed "same" pairs and the confusable
 look-alikes are) and its nearest images in *other* predicted clusters (where the model's
-split between identities may be wrong). Among the candidates, the ones whose calibrated
-``p(same)`` sits nearest 0.5, i.e. whose distance sits near the threshold (plus the spread
-of MC-dropout distances when given), go first, and a cap on how often one image may appear
-keeps a single odd photo from filling the batch. Arrays in, pair indices out, deterministic
-by seed; :func:`random_pairs` is the baseline.
+split between identities may be wrong); pairs whose answer the labels imply already by
+transitivity (:func:`known_pairs`) are left out. Among the candidates, the ones whose
+calibrated ``p(same)`` sits nearest 0.5, i.e. whose distance sits near the threshold
+(plus the spread of MC-dropout distances when given), go first, and a cap on how often one
+image may appear keeps a single odd photo from filling the batch. Arrays in, pair indices
+out, deterministic by seed; :func:`random_pairs` is the baseline.
 
 :class:`PairUncertaintyStrategy` serves pool items that are pairs already (the platform's
 ``pair_verification`` items) through the ordinary :func:`ml.strategies.select_batch`.
@@ -224,6 +225,7 @@ def select_pairs(
     across: int = 2,
     max_per_image: int = 1,
     seed: int = 0,
+    labels: np.ndarray | None = None,
 ) -> PairSelection:
     """``k`` new pairs of images to label, from image embeddings ``(n, d)``.
 
@@ -236,11 +238,16 @@ def select_pairs(
     matter because "same" is the rare answer: a model shown almost only "different" pairs
     learns little, and the uncertain pairs of a weak model are mostly different ones too.
     ``calibration`` is the model's ``(a, b)`` of ``p(same) = sigmoid(a + b * distance)``;
-    ``exclude`` the pairs labeled already.
+    ``exclude`` the pairs labeled already; with ``labels`` (their answers, true = same)
+    every pair those answers imply is left out as well (:func:`known_pairs`): once the
+    model's embedding is good, its nearest neighbours are mostly images of identities the
+    labels have joined already, and an implied pair spends a label on a known answer.
     """
     e = np.asarray(embeddings, dtype=np.float64)
     a, b = calibration
     threshold = float(-a / b) if b else None
+    if labels is not None and exclude is not None and len(exclude):
+        exclude = known_pairs(exclude, labels)
     if strategy == "random":
         pairs = random_pairs(e.shape[0], k, seed=seed, exclude=exclude)
         d = _pair_distances(e, pairs)
@@ -301,6 +308,20 @@ def select_pairs(
     return PairSelection(
         pairs[picked], scores[picked], d[picked], p[picked], reasons[picked], threshold
     )
+
+
+def known_pairs(pairs: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """The labeled ``pairs`` ``(m, 2)`` and every pair their answers ``same`` ``(m,)``
+    imply by transitivity (:func:`ml.pair_labels.implied_pairs`: images joined by "same"
+    answers are one identity; a "different" answer parts two identities), canonical. Pass
+    it as ``exclude`` where candidates are mined, so that no label is spent on an answer
+    known already."""
+    from ml.pair_labels import implied_pairs
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return pairs
+    return canonical(implied_pairs(pairs, np.asarray(same).astype(bool))[0])
 
 
 def _pair_distances(embeddings: np.ndarray, pairs: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from ml.strategies.pairs import (
     NEIGHBOUR,
     PairUncertaintyStrategy,
     canonical,
+    known_pairs,
     mine_candidate_pairs,
     random_pairs,
     select_diverse,
@@ -45,6 +46,35 @@ def test_mined_candidates_find_same_pairs_random_pairs_miss():
     assert np.all(np.diff(canonical(pairs), axis=1) > 0)
     assert len({tuple(p) for p in pairs.tolist()}) == len(pairs)
     np.testing.assert_allclose(distance, 1 - (e[pairs[:, 0]] * e[pairs[:, 1]]).sum(1), atol=1e-9)
+
+
+def test_known_pairs_hold_every_answer_the_labels_imply():
+    labeled = np.array([[0, 1], [2, 1], [3, 4], [0, 3]])
+    same = np.array([True, True, True, False])  # {0, 1, 2} same, {3, 4} same, apart
+    known = {tuple(p) for p in known_pairs(labeled, same).tolist()}
+    assert {(0, 2), (1, 2)} <= known  # same by transitivity
+    assert {(0, 4), (1, 3), (2, 4)} <= known  # different: one identity parted from another
+    assert (4, 5) not in known and (0, 5) not in known  # image 5 is in no label
+    assert len(known_pairs(np.empty((0, 2)), np.empty(0, bool))) == 0
+
+
+def test_no_label_is_spent_on_a_pair_the_labels_imply():
+    e, who = identities(n_people=8, per=4, spread=0.05)
+    calibration = (8.0, -10.0)
+    # Two labels join three images of person 0 into a chain: the third pair of theirs is
+    # known to be "same" already. Asking for every unlabeled "same" pair there is
+    # (8 people x 6 pairs, less the two labeled) asks for it too, unless told the answers.
+    members = np.flatnonzero(who == 0)[:3]
+    labeled = np.array([[members[0], members[1]], [members[1], members[2]]])
+    same = np.array([True, True])
+    implied = (int(members[0]), int(members[2]))
+    options = dict(calibration=calibration, strategy="likely_same", exclude=labeled)
+    asked = select_pairs(e, 46, max_per_image=3, seed=0, **options)
+    told = select_pairs(e, 46, max_per_image=3, seed=0, labels=same, **options)
+    assert implied in {tuple(p) for p in asked.pairs.tolist()}
+    assert implied not in {tuple(p) for p in told.pairs.tolist()}
+    assert len(told) == 46
+    assert (who[told.pairs[:, 0]] == who[told.pairs[:, 1]]).sum() == 45  # all the others
 
 
 def test_uncertain_selection_prefers_pairs_near_the_threshold_without_repeating_images():
