@@ -83,6 +83,9 @@ THUMB_PX = 8
 # Mined after a training: each image's nearest images and nearest in another predicted
 # identity; at most this many batches' worth of the least sure join the pool.
 MINED_NEIGHBOURS, MINED_ACROSS, MINED_BATCHES = 5, 2, 5
+# Implied pairs kept out of mining at most (a sample beyond: a large identity import
+# implies millions of "different" pairs).
+IMPLIED_LIMIT = 200_000
 IMPORT_BEAT_EVERY = 200
 # The evidence of a label suspect found by transitivity.
 TRANSITIVITY = "transitivity"
@@ -294,6 +297,9 @@ class PairVerification(TaskType):
             [[index[a], index[b]] for a, b in members if a in index and b in index],
             dtype=np.int64,
         ).reshape(-1, 2)
+        # Pairs whose answer the labels imply by transitivity are known already: no label
+        # is spent on them (measured: +0.03 mean AUC over the budgets in the simulator).
+        existing = np.concatenate([existing, _implied_by_labels(project, index)])
         x = item_tensors(
             images,
             image_size=version.image_size,
@@ -451,6 +457,26 @@ def _images_shared(x_train, x_holdout) -> tuple[int, int]:
 
     held = keys(x_holdout)
     return len(held & keys(x_train)), len(held)
+
+
+def _implied_by_labels(project, index: dict[str, int]) -> np.ndarray:
+    """Image-index pairs ``(m, 2)`` the project's usable pair labels imply (labeled ones
+    included), at most IMPLIED_LIMIT of them."""
+    from ml.pair_labels import implied_pairs
+
+    rows = GroundTruth.objects.filter(project=project, needs_review=False).values_list(
+        "item__file", "item__extra_files", "label_class__name"
+    )
+    pairs, same = [], []
+    for left, extra, label in rows:
+        right = (extra or [None])[0]
+        if left in index and right in index:
+            pairs.append((index[left], index[right]))
+            same.append(label == SAME)
+    if not pairs:
+        return np.empty((0, 2), np.int64)
+    implied, _ = implied_pairs(np.array(pairs), np.array(same), max_pairs=IMPLIED_LIMIT)
+    return np.asarray(implied, dtype=np.int64).reshape(-1, 2)
 
 
 def _balanced_accuracy(y, p_same) -> float | None:
