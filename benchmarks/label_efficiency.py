@@ -67,11 +67,12 @@ DIGITS = {"digits": (3, 8), "digits-1-7": (1, 7), "digits-0-6": (0, 6)}
 INSPECTION_SHARES = {"good": 0.87, "scratch": 0.04, "dent": 0.05, "stain": 0.03}
 DATASETS = [*DIGITS, "inspection"]
 DISCOVERY_LABELS = 5
-TASKS = ("classification", "pair_verification")
+TASKS = ("classification", "pair_verification", "object_detection")
 # Per-task defaults of the options both tasks share (None on the command line).
 TASK_DEFAULTS = {
     "classification": {"initial": 20, "batch": 20, "rounds": 15, "image_size": 64},
     "pair_verification": {"initial": 20, "batch": 40, "rounds": 12, "image_size": 32},
+    "object_detection": {"initial": 2, "batch": 2, "rounds": 4, "image_size": None},
 }
 
 
@@ -442,6 +443,98 @@ def pair_tables(result: dict, args) -> tuple[bool, bool]:
     return never_behind, efficient
 
 
+def run_detection(args) -> dict:
+    """Synthetic score pages (written once under ``--cache``) replayed by
+    :func:`ml.simulation.detection.simulate_detection`, or a saved results.json."""
+    if args.results:
+        return json.loads(Path(args.results).read_text())
+    from ml.simulation.detection import simulate_detection
+    from ml.synthetic_scores import make_score_pages
+
+    root = args.cache / f"score-pages-{args.pages}-{args.page_width}x{args.page_height}"
+    if not (root / "annotations.json").exists():
+        make_score_pages(root, pages=args.pages, width=args.page_width, height=args.page_height)
+    started = time.perf_counter()
+    result = simulate_detection(
+        root,
+        strategies=[s for s in args.detection_strategies.split(",") if s],
+        seeds=args.seeds,
+        initial=args.initial,
+        batch=args.batch,
+        rounds=args.rounds,
+        holdout_fraction=args.holdout,
+        target_fraction=args.target,
+        control_fraction=args.control_fraction,
+        steps=args.detection_steps,
+        progress=not args.quiet,
+    )
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def detection_tables(result: dict, args) -> tuple[bool, bool]:
+    """mAP@0.5 per page budget (mean ± SE), pages to target, budgets behind random."""
+    cfg, arms = result["config"], result["strategies"]
+    default, base = result["default_strategy"], result["baseline"]
+    labels = result["curves"][arms[0]]["labels"]
+    m50 = {a: np.array([c["map50"] for c in result["curves"][a]["per_seed"]]) for a in arms}
+    full = result["full_data"]
+    data = result["dataset"]
+    print(
+        f"\n== object detection: {data['n_items']} synthetic score pages ({data['n_boxes']} "
+        f"boxes, {len(data['class_names'])} classes), holdout {cfg['holdout_fraction']:.0%} "
+        f"of pages per seed; initial {cfg['initial']} random pages, {cfg['rounds']} batches "
+        f"of {cfg['batch']}, {cfg['steps']} training steps per fit, {len(cfg['seeds'])} seeds"
+        + (f", {result['seconds']:.0f} s" if "seconds" in result else "")
+    )
+    full_m = [f["map50"] for f in full["per_seed"]]
+    m, se = mean_se(full_m)
+    print(
+        f"full-data mAP@0.5 {m:.3f}±{se:.3f} (mAP {full['map_mean']:.3f}, AP small "
+        f"{full['ap_small_mean']:.3f}); target {cfg['target_fraction']:.0%} of it per seed"
+    )
+    col = max(13, *(len(a) + 1 for a in arms))
+    print(f"\nmAP@0.5 on the holdout pages (mean ± standard error), {len(full_m)} seeds")
+    print(f"{'pages':>7} " + " ".join(f"{a:>{col}}" for a in arms))
+    for j, n in enumerate(labels):
+        cells = [mean_se(m50[a][:, j]) for a in arms]
+        print(f"{n:>7} " + " ".join(f"{f'{v:.3f}±{e:.3f}':>{col}}" for v, e in cells))
+    print(
+        f"\n{'strategy':<20} {'pages to target':>16} {'missed':>7} {'vs random':>10} "
+        f"{'AUC':>13} {'behind random at':>17} {'mAP at end':>11} {'boxes/page':>11}"
+    )
+    summary = result["labels_to_target_summary"]
+    behind_default: list[int] = []
+    for a in arms:
+        t = summary[a]
+        ratio = t["mean"] / summary[base]["mean"] if base in summary else float("nan")
+        area_m, area_se = mean_se(np.nanmean(m50[a], axis=1))
+        behind = behind_budgets(m50[a], m50[base], labels) if a != base else []
+        if a == default:
+            behind_default = behind
+        curve = result["curves"][a]
+        per_page = curve["boxes_mean"][-1] / max(1, curve["labels"][-1])
+        name = f"{a} (default)" if a == default else a
+        text = ",".join(map(str, behind)) or "-"
+        print(
+            f"{name:<20} {t['mean']:>7.0f} ± {t['std']:<6.0f} {t['missed']:>3}/{t['seeds']:<3} "
+            f"{ratio:>9.2f}x {area_m:>6.3f}±{area_se:.3f} {text if a != base else '':>17} "
+            f"{curve['map_mean'][-1]:>11.3f} {per_page:>11.1f}"
+        )
+    print(
+        "pages to target: per seed, against that seed's full-data mAP@0.5; a miss counts as "
+        "the whole budget. AUC: mean mAP@0.5 over the budgets. boxes/page: boxes on the "
+        "labeled pages at the last budget, per page."
+    )
+    ratio = summary[default]["mean"] / summary[base]["mean"]
+    never_behind, efficient = not behind_default, ratio <= 0.5
+    print(
+        f"target: default never behind random (1 SE): {'met' if never_behind else 'MISSED'}; "
+        f"pages to target <= 0.50x random: {'met' if efficient else 'MISSED'} ({ratio:.2f}x)"
+    )
+    return never_behind, efficient
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Learning curves of strategies beside random.")
     parser.add_argument("--task", choices=TASKS, default="classification")
@@ -467,6 +560,13 @@ def main(argv: list[str] | None = None) -> int:
     pairs.add_argument("--full-data-pairs", type=int, default=800)
     pairs.add_argument("--min-steps", type=int, default=200)
     pairs.add_argument("--full-data-steps", type=int, default=300)
+    detection = parser.add_argument_group("object_detection")
+    detection.add_argument("--pages", type=int, default=40)
+    detection.add_argument("--page-width", type=int, default=512)
+    detection.add_argument("--page-height", type=int, default=384)
+    detection.add_argument("--detection-steps", type=int, default=100)
+    detection.add_argument("--detection-strategies", default="random,box_mean,box_sum")
+    detection.add_argument("--results", help="print the tables of a saved results.json")
     parser.add_argument("--cache", type=Path, default=ROOT / "var" / "benchmarks")
     parser.add_argument(
         "--temperature-scaling",
@@ -480,6 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in TASK_DEFAULTS[args.task].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.task == "object_detection":
+        result = run_detection(args)
+        verdicts = detection_tables(result, args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, default=float))
+        return 0 if all(verdicts) else 1
     if args.task == "pair_verification":
         from ml.strategies.pairs import PAIR_STRATEGIES
 
