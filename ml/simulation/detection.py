@@ -13,9 +13,10 @@ training seed); each round retrains :class:`ml.tasks.object_detection.ObjectDete
 from scratch, scores the unlabeled pages and asks for ``batch`` more (with the random
 control slice of ``control_fraction``, as a project has). The detection arms reduce the
 per-box uncertainty (1 − max class probability, ``item_scores`` of the spec) per page with
-:func:`ml.strategies.reduce`: ``box_sum`` (favours crowded pages), ``box_mean`` and
-``box_max``; ``random`` is the baseline. ``labels_to_target`` counts labeled pages to
-``target_fraction`` of the full-data mAP@0.5.
+:func:`ml.strategies.reduce` (:mod:`ml.strategies.detection`): ``box_sum`` (favours crowded
+pages), ``box_mean`` and ``box_max``, and ``box_mean_diverse`` when asked for (a ``box_mean``
+shortlist spread over the page embeddings); ``random`` is the baseline.
+``labels_to_target`` counts labeled pages to ``target_fraction`` of the full-data mAP@0.5.
 
 ``results.json`` holds the keys of the classification simulator (:mod:`ml.simulate`) in
 detection's figures: ``full_data`` (``map50_mean`` / ``_std``, ``map_mean``,
@@ -40,43 +41,32 @@ import numpy as np
 from ml.artifacts import ItemArrays
 from ml.simulation.engine import torch_threads
 from ml.simulation.report import censored_summary, labels_to_target
-from ml.strategies import AcquisitionInputs, Strategy, get_strategy, reduce, select_batch, top_k
+from ml.strategies import (
+    AcquisitionInputs,
+    Strategy,
+    available,
+    default_strategy,
+    get_strategy,
+    select_batch,
+)
 from ml.tasks.object_detection import OBJECT_DETECTION, ObjectDetectionSpec
 
 BASELINE = "random"
-# Chosen before measuring, by the issue's argument: a sum favours crowded pages, the mean
-# is the sum normalised per box. benchmarks/label_efficiency.py --task object_detection
-# measures all three reductions beside random.
-DEFAULT_DETECTION_STRATEGY = "box_mean"
-DETECTION_STRATEGIES = ("box_sum", "box_mean", "box_max", BASELINE)
+# The registry's default for object detection ("box_mean"), chosen before measuring, by the
+# issue's argument: a sum favours crowded pages, the mean is the sum normalised per box.
+# benchmarks/label_efficiency.py --task object_detection measures the reductions beside random.
+DEFAULT_DETECTION_STRATEGY = default_strategy(OBJECT_DETECTION)
+# Every strategy of ml.strategies that reads pages of boxes (random among them).
+DETECTION_STRATEGIES = tuple(available(OBJECT_DETECTION))
 FULL_DATA_SEED = 999_983
 
 
-class BoxUncertaintyStrategy(Strategy):
-    """Pages whose boxes' uncertainty, reduced per page (``sum``, ``mean`` or ``max``), is
-    largest; reads ``item_scores (n, boxes)`` (NaN past a page's boxes)."""
-
-    requires = ("item_scores",)
-    task_types = (OBJECT_DETECTION,)
-
-    def __init__(self, how: str) -> None:
-        self.how = how
-        self.name = f"box_{how}"
-
-    def _select(self, inputs, batch_size, rng):
-        inputs.require("item_scores")
-        scores = reduce(inputs.item_scores, how=self.how)
-        picked = top_k(scores, batch_size)
-        return picked, scores[picked]
-
-
 def detection_strategy(name: str) -> Strategy:
-    """An arm by name: ``box_sum``, ``box_mean``, ``box_max`` or ``random``."""
-    if name == BASELINE:
-        return get_strategy(BASELINE)
+    """An arm by name: a strategy of the registry serving object detection (``box_sum``,
+    ``box_mean``, ``box_max``, ``box_mean_diverse``) or ``random``."""
     if name not in DETECTION_STRATEGIES:
         raise ValueError(f"unknown detection strategy {name!r}; choose from {DETECTION_STRATEGIES}")
-    return BoxUncertaintyStrategy(name.removeprefix("box_"))
+    return get_strategy(name)
 
 
 def load_pages(root: str | Path) -> tuple[list[np.ndarray], list[dict], list[str], list[str]]:

@@ -26,6 +26,7 @@ from ml.strategies.base import (
     top_k,
 )
 from ml.strategies.cold_start import COLD_START_METHODS, cold_start, typicality
+from ml.strategies.detection import OBJECT_DETECTION, BoxUncertaintyStrategy, DiverseBoxStrategy
 from ml.strategies.discovery import DiscoveryStrategy
 from ml.strategies.diversity import BadgeStrategy, CoresetStrategy, badge_select
 from ml.strategies.hybrid import HybridStrategy
@@ -83,6 +84,10 @@ _FACTORIES = {
     "pair_uncertainty": lambda **kw: PairUncertaintyStrategy(**kw),
     "pair_mixed": lambda **kw: PairMixedStrategy(**kw),
     "pair_adaptive": lambda **kw: PairAdaptiveStrategy(**kw),
+    "box_sum": lambda **kw: BoxUncertaintyStrategy("sum", **kw),
+    "box_mean": lambda **kw: BoxUncertaintyStrategy("mean", **kw),
+    "box_max": lambda **kw: BoxUncertaintyStrategy("max", **kw),
+    "box_mean_diverse": lambda **kw: DiverseBoxStrategy("mean", **kw),
 }
 
 # The strategy new projects start with: a mix of hybrid (a margin shortlist, then k-means
@@ -97,7 +102,10 @@ DEFAULT_STRATEGY = "adaptive"
 # of a batch of pairs the most likely same ("same" is the rare answer), half the least
 # sure, no image in two picks (the simulator's "mixed", measured beside random pairs by
 # benchmarks/label_efficiency.py --task pair_verification).
-DEFAULT_STRATEGIES = {PAIR_VERIFICATION: "pair_mixed"}
+# Pages of boxes: the boxes' uncertainty averaged per page (ml.strategies.detection),
+# chosen before measuring as the sum normalised per box; the detection simulator
+# (ml.simulation.detection) measures it beside box_sum, box_max and random.
+DEFAULT_STRATEGIES = {PAIR_VERIFICATION: "pair_mixed", OBJECT_DETECTION: "box_mean"}
 
 
 def default_strategy(task_type: str | None = None) -> str:

@@ -12,14 +12,20 @@ What a page's prediction holds: ``scores (n,)`` the page's uncertainty (the boxe
 uncertainty averaged with their scores as weights, so faint candidate boxes weigh little; 0
 for a page without boxes), the one score per item an artifact keeps
 (:class:`ml.artifacts.ItemArrays`) and the task-level score of a pre-annotation;
-``embeddings (n, d)`` the page's pooled features; and per-box arrays in ``extras``, padded to
-``max_boxes`` boxes per page by descending box score (NaN, or -1 for labels, past a page's
-last box) so that scoring chunks join: ``box_uncertainty (n, B)`` 1 − max class probability,
-which :meth:`ObjectDetectionSpec.to_acquisition_inputs` hands the strategies as
-``item_scores`` (they reduce the box axis: sum, mean or max), ``box_entropy (n, B)`` the
-entropy over classes, ``boxes (n, B, 4)``, ``labels (n, B)``, ``box_scores (n, B)``,
-``box_count (n,)`` (boxes found before the cut to ``max_boxes``), with MC draws
-``box_mutual_information (n, B)`` and with ``keep_class_probs`` ``class_probs (n, B, K)``.
+``probs (n, k)`` what the page shows, by class: each class's share of the page's boxes,
+weighted by box score (rows sum to 1; a page without boxes gets ``1/k`` everywhere), which
+the platform keeps as the prediction's probabilities and names the page's most frequent
+class from; ``embeddings (n, d)`` the page's pooled features; and per-box arrays in
+``extras``, padded to ``max_boxes`` boxes per page by descending box score (NaN, or -1 for
+class indices, past a page's last box) so that scoring chunks join: ``box_uncertainty (n,
+B)`` 1 − max class probability, which :meth:`ObjectDetectionSpec.to_acquisition_inputs`
+hands the strategies as ``item_scores`` (they reduce the box axis: sum, mean or max),
+``box_entropy (n, B)`` the entropy over classes, ``boxes (n, B, 4)``, ``labels (n, B)``,
+``box_second (n, B)`` the runner-up class of each box (the most probable one after its
+label, what a pick's reason names: "3 boxes between accidentalSharp and keySharp"; -1 with a
+single class), ``box_scores (n, B)``, ``box_count (n,)`` (boxes found before the cut to
+``max_boxes``), with MC draws ``box_mutual_information (n, B)`` and with
+``keep_class_probs`` ``class_probs (n, B, K)``.
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from ml.detection import CenterNet, PageDetections, detect
 from ml.detection_metrics import detection_metrics
 from ml.detection_training import DetectionTrainConfig, DetectionTrainResult, train_detector
 from ml.strategies.base import AcquisitionInputs
+from ml.strategies.detection import OBJECT_DETECTION
 from ml.tasks.base import Evaluation, Predictions, ProgressCallback, TaskSpec
 
-OBJECT_DETECTION = "object_detection"
 #: Boxes kept per page in the padded arrays (a printed score page holds ~400 symbols).
 MAX_BOXES = 512
 
@@ -77,6 +83,31 @@ def page_uncertainty(found: PageDetections) -> float:
     if weight.sum() <= 0:
         return 0.0
     return float((weight * found.uncertainty).sum() / weight.sum())
+
+
+def class_shares(found: PageDetections, num_classes: int) -> np.ndarray:
+    """What a page shows, by class ``(k,)``: each class's share of the page's boxes, the
+    boxes weighted by their scores (by count when no score is positive); ``1/k`` for each
+    class on a page without boxes."""
+    labels = np.asarray(found.labels, dtype=np.int64).reshape(-1)
+    if labels.size == 0:
+        return np.full(num_classes, 1.0 / num_classes)
+    weight = np.asarray(found.scores, dtype=np.float64).reshape(-1)
+    if not weight.sum() > 0:
+        weight = np.ones(labels.size)
+    shares = np.bincount(labels, weights=weight, minlength=num_classes)[:num_classes]
+    return shares / shares.sum()
+
+
+def runner_up(found: PageDetections, num_classes: int) -> np.ndarray:
+    """Per box ``(m,)``: the most probable class of its ``class_probs`` other than its
+    label (the class an expert weighs it against); -1 everywhere with a single class."""
+    labels = np.asarray(found.labels, dtype=np.int64).reshape(-1)
+    if num_classes < 2 or labels.size == 0:
+        return np.full(labels.size, -1, dtype=np.int64)
+    probs = np.asarray(found.class_probs, dtype=np.float64).reshape(-1, num_classes).copy()
+    probs[np.arange(labels.size), labels] = -np.inf
+    return probs.argmax(axis=1).astype(np.int64)
 
 
 def page_boxes(predictions: Predictions) -> list[dict]:
@@ -166,6 +197,7 @@ class ObjectDetectionSpec(TaskSpec):
                 [f.boxes.reshape(-1, 4) for f in found], max_boxes, np.nan, np.float32
             ),
             "labels": _padded([f.labels for f in found], max_boxes, -1, np.int64),
+            "box_second": _padded([runner_up(f, k) for f in found], max_boxes, -1, np.int64),
             "box_scores": _padded([f.scores for f in found], max_boxes, np.nan, np.float32),
             "box_uncertainty": uncertainty,
             "box_entropy": _padded([f.entropy for f in found], max_boxes, np.nan, np.float32),
@@ -184,7 +216,13 @@ class ObjectDetectionSpec(TaskSpec):
             if found
             else np.empty((0, model.embedding_dim), np.float32)
         )
+        probs = (
+            np.stack([class_shares(f, k) for f in found]).astype(np.float32)
+            if found
+            else np.empty((0, k), np.float32)
+        )
         return Predictions(
+            probs=probs,
             scores=np.array([page_uncertainty(f) for f in found], dtype=np.float32),
             embeddings=embeddings,
             extras=extras,

@@ -145,3 +145,58 @@ def test_a_pages_uncertainty_weighs_its_boxes_by_their_scores():
     # A sure box (score 0.9) and a faint doubtful one (0.1): mostly the sure box's figure.
     assert page_uncertainty(page([0.9, 0.1], [0.0, 0.6])) == pytest.approx(0.06)
     assert page_uncertainty(page([], [])) == 0.0
+
+
+def _found(labels, scores, class_probs):
+    from ml.detection import PageDetections
+
+    m = len(labels)
+    zeros = np.zeros(m, np.float32)
+    return PageDetections(
+        boxes=np.zeros((m, 4), np.float32),
+        labels=np.asarray(labels, np.int64),
+        scores=np.asarray(scores, np.float32),
+        class_probs=np.asarray(class_probs, np.float32),
+        uncertainty=zeros,
+        entropy=zeros,
+        mutual_information=zeros,
+        embedding=np.zeros(4, np.float32),
+    )
+
+
+def test_a_pages_classes_are_its_boxes_shares_and_each_box_names_its_runner_up():
+    from ml.tasks.object_detection import class_shares, runner_up
+
+    page = _found([0, 0, 2], [0.5, 0.3, 0.2], [[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.2, 0.1, 0.7]])
+    np.testing.assert_allclose(class_shares(page, 3), [0.8, 0.0, 0.2])
+    np.testing.assert_array_equal(runner_up(page, 3), [1, 2, 0])
+    empty = _found([], [], np.zeros((0, 3)))
+    np.testing.assert_allclose(class_shares(empty, 3), [1 / 3] * 3)
+    assert runner_up(empty, 3).shape == (0,)
+    single = _found([0, 0], [0.9, 0.4], [[1.0], [1.0]])
+    np.testing.assert_allclose(class_shares(single, 1), [1.0])
+    np.testing.assert_array_equal(runner_up(single, 1), [-1, -1])
+
+
+def test_an_untrained_detector_gives_page_class_shares_and_padded_runner_ups():
+    torch.set_num_threads(1)
+    spec = get_task("object_detection")
+    model = spec.build_model(num_classes=3, seed=0)
+    pages, _ = draw_pages(2, size=64, seed=11)
+    predicted = spec.predict(model, pages, max_boxes=600, tile_size=64)
+    assert predicted.probs.shape == (2, 3)
+    np.testing.assert_allclose(predicted.probs.sum(axis=1), 1.0, rtol=1e-5)
+    second, labels = predicted.extras["box_second"], predicted.extras["labels"]
+    assert second.shape == (2, 600) and second.dtype == np.int64
+    for i in range(2):
+        n = int(predicted.extras["box_count"][i])
+        assert 0 < n < 600
+        assert ((second[i, :n] >= 0) & (second[i, :n] < 3)).all()
+        assert (second[i, :n] != labels[i, :n]).all() and (second[i, n:] == -1).all()
+    # Nothing found: a uniform row and no runner-ups.
+    blank = spec.predict(model, pages, max_boxes=8, tile_size=64, score_threshold=1.01)
+    np.testing.assert_allclose(blank.probs, np.full((2, 3), 1 / 3), rtol=1e-6)
+    assert (blank.extras["box_second"] == -1).all()
+    stored = artifacts.load(artifacts.save(predicted.arrays(np.array([1, 2]))))
+    np.testing.assert_array_equal(stored.probs, predicted.probs)
+    np.testing.assert_array_equal(stored.extras["box_second"], second)

@@ -28,9 +28,12 @@ def test_strategies_declare_the_arrays_they_cannot_work_without():
         required_inputs("oracle")
 
 
-def test_every_strategy_but_the_pair_ones_serves_classification_and_random_serves_all():
+def test_every_strategy_but_the_pair_and_box_ones_serves_classification_and_random_all():
     pair_strategies = {"pair_uncertainty", "pair_mixed", "pair_adaptive"}
-    assert set(available()) - set(available("image_classification")) == pair_strategies
+    box_strategies = {"box_sum", "box_mean", "box_max", "box_mean_diverse"}
+    assert set(available()) - set(available("image_classification")) == (
+        pair_strategies | box_strategies
+    )
     assert available("pair_verification") == [
         "random",
         "pair_uncertainty",
@@ -39,7 +42,14 @@ def test_every_strategy_but_the_pair_ones_serves_classification_and_random_serve
     ]
     assert default_strategy("pair_verification") == "pair_mixed"
     assert default_strategy("image_classification") == DEFAULT_STRATEGY
-    assert available("object_detection") == ["random"]
+    assert available("object_detection") == [
+        "random",
+        "box_sum",
+        "box_mean",
+        "box_max",
+        "box_mean_diverse",
+    ]
+    assert default_strategy("object_detection") == "box_mean"
     assert get_strategy("random").task_types == (ANY_TASK_TYPE,)
 
 
