@@ -46,14 +46,17 @@ MAX_BOXES = 512
 
 def _detection_config(config) -> DetectionTrainConfig:
     """A DetectionTrainConfig as it is; from a classification ``TrainConfig`` (the
-    platform's settings) its seed, device and ``max_steps`` (as ``steps``), with the
-    detector's defaults for the rest."""
+    platform's settings) its seed, device and steps: ``max_steps`` (a warm start's
+    fine-tuning), else ``min_steps`` (the platform's planned steps from scratch), else the
+    detector's default; the detector's defaults for the rest."""
     if config is None:
         return DetectionTrainConfig()
     if isinstance(config, DetectionTrainConfig):
         return config
     defaults = DetectionTrainConfig()
-    steps = getattr(config, "max_steps", None) or defaults.steps
+    steps = (
+        getattr(config, "max_steps", None) or getattr(config, "min_steps", None) or defaults.steps
+    )
     return DetectionTrainConfig(
         steps=int(steps),
         seed=int(getattr(config, "seed", defaults.seed)),

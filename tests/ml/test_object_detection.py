@@ -121,7 +121,9 @@ def test_a_classification_train_config_maps_to_the_detector_settings():
 
     mapped = _detection_config(TrainConfig(seed=4, max_steps=30, device="cpu"))
     assert (mapped.steps, mapped.seed, mapped.device) == (30, 4, "cpu")
-    assert _detection_config(TrainConfig()).steps == DetectionTrainConfig().steps
+    assert _detection_config(TrainConfig(min_steps=0)).steps == DetectionTrainConfig().steps
+    # From scratch, the platform's planned steps.
+    assert _detection_config(TrainConfig(min_steps=70)).steps == 70
 
 
 def test_a_pages_uncertainty_weighs_its_boxes_by_their_scores():

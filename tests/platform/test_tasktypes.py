@@ -338,8 +338,8 @@ def test_a_toy_task_type_runs_the_whole_loop_through_the_seam(
     assert ls_payloads.task_payload(task)["predictions"][0]["result"] == _count_result(expected)
 
 
-def test_classification_and_pairs_are_the_registered_task_types_on_both_sides():
-    registered = {"image_classification", "pair_verification"}
+def test_classification_pairs_and_detection_are_the_registered_task_types_on_both_sides():
+    registered = {"image_classification", "pair_verification", "object_detection"}
     assert set(SUPPORTED_TASK_TYPES) == registered <= set(tasks.TASK_TYPES)
     for name in registered:
         kind = get_task_type(name)
@@ -349,8 +349,10 @@ def test_classification_and_pairs_are_the_registered_task_types_on_both_sides():
 
 def test_an_unknown_task_type_is_refused_naming_the_supported_ones():
     with pytest.raises(ApplicationError, match="not supported yet") as refused:
-        get_task_type("object_detection")
-    assert refused.value.extra == {"supported": ["image_classification", "pair_verification"]}
+        get_task_type("video_tracking")
+    assert refused.value.extra == {
+        "supported": ["image_classification", "object_detection", "pair_verification"]
+    }
 
 
 def test_a_platform_task_type_needs_its_learning_spec_first():

@@ -4,6 +4,10 @@ statistics read a few thousand rows instead of every annotation (see loupe.count
 - ANNOTATION_DAYS: answers per annotator and day; skips (cancelled answers) are left out.
 - GROUND_TRUTH: ground truth per class, review flag and holdout flag.
 - LABEL_DAYS: new ground-truth labels per day and class.
+
+Ground truth without a class (the boxes of a detection page) is counted under class
+NO_CLASS (0, never a class's id), so the counters' keys are never NULL: a unique key
+treats NULLs as distinct, and an upsert on one would add a row per statement.
 - AGREEMENT_VOTES: for every item two or more annotators voted on, each annotator's latest
   vote (labeling.consensus's rule) with its pair counts; rebuilt for the items a statement
   touched.
@@ -19,6 +23,10 @@ from loupe.counters import (
     statement_triggers_sql,
 )
 from loupe.labeling.consensus import LATEST_ANSWER_FIRST_SQL, VOTER_SQL
+from loupe.labeling.models import NO_CLASS
+
+_CLASS_KEY = Key("label_class_id", f"COALESCE({{r}}.label_class_id, {NO_CLASS})")
+
 
 _ANSWERED_AT = "COALESCE({r}.ls_updated_at, {r}.created_at)"
 
@@ -49,7 +57,7 @@ GROUND_TRUTH = Counter(
     table="labeling_groundtruthcount",
     keys=(
         Key("project_id", "{r}.project_id"),
-        Key("label_class_id", "{r}.label_class_id"),
+        _CLASS_KEY,
         Key("needs_review", "{r}.needs_review"),
         Key("in_holdout", "{r}.in_holdout"),
     ),
@@ -62,7 +70,7 @@ LABEL_DAYS = Counter(
     keys=(
         Key("project_id", "{r}.project_id"),
         _utc_day("{r}.created_at"),
-        Key("label_class_id", "{r}.label_class_id"),
+        _CLASS_KEY,
     ),
     condition="NOT {r}.needs_review AND {r}.decided_by <> 'imported'",
 )

@@ -11,7 +11,7 @@ or measures, never neither.
 from django.conf import settings
 
 from loupe.datasets.models import Split
-from loupe.labeling.models import GroundTruthCount
+from loupe.labeling.models import GroundTruthCount, counted_class
 from loupe.projects.models import Project
 
 
@@ -33,7 +33,7 @@ class HoldoutAssigner:
         self.counts: dict[int | None, list[int]] = {}
         rows = GroundTruthCount.objects.filter(project=project, needs_review=False)
         for class_id, in_holdout, n in rows.values_list("label_class_id", "in_holdout", "n"):
-            self.counts.setdefault(class_id, [0, 0])[int(in_holdout)] += n
+            self.counts.setdefault(counted_class(class_id), [0, 0])[int(in_holdout)] += n
 
     def split_for(self, *, sha256: str, class_id: int | None) -> str:
         """The split of an item entering ground truth with this class."""

@@ -24,11 +24,14 @@ class GroundTruth(models.Model):
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    # Required while every task type decides a class. A task type whose ground truth is
-    # only its `answer` makes it nullable, and the counting triggers (GroundTruthCount,
-    # LabelDayCount: keyed by class with `=`) NULL-safe, in the same change.
+    # None for task types whose ground truth is only its `answer` (the boxes of a page);
+    # the counters count those under `counters.NO_CLASS`.
     label_class = models.ForeignKey(
-        "projects.LabelClass", on_delete=models.PROTECT, related_name="ground_truths"
+        "projects.LabelClass",
+        on_delete=models.PROTECT,
+        related_name="ground_truths",
+        null=True,
+        blank=True,
     )
     decided_by = models.CharField(max_length=16, choices=Decision.choices)
     num_annotators = models.PositiveIntegerField(default=0)
@@ -140,6 +143,15 @@ def _unconstrained(model: str) -> models.ForeignKey:
     return models.ForeignKey(
         model, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
+
+
+# The class the counters count ground truth without a class under (never a class's id).
+NO_CLASS = 0
+
+
+def counted_class(class_id: int) -> int | None:
+    """A counter row's class id as ground truth has it: None for NO_CLASS."""
+    return None if class_id == NO_CLASS else class_id
 
 
 class GroundTruthCount(models.Model):

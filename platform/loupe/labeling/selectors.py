@@ -16,7 +16,13 @@ from loupe.labeling.consensus import (
     latest_votes,
     pairwise_agreement,
 )
-from loupe.labeling.models import Annotation, GroundTruth, GroundTruthCount, LabelStudioSync
+from loupe.labeling.models import (
+    Annotation,
+    GroundTruth,
+    GroundTruthCount,
+    LabelStudioSync,
+    counted_class,
+)
 from loupe.labeling.sync import ls_public_url
 from loupe.learning.models import SelectionItem, SelectionRound
 from loupe.projects.models import Project
@@ -31,7 +37,8 @@ def ground_truth_counts(project: Project) -> dict[int, dict[str, int]]:
     rows = GroundTruthCount.objects.filter(project=project).values_list(
         "label_class_id", "needs_review", "in_holdout", "n"
     )
-    for class_id, needs_review, in_holdout, n in rows:
+    for counted, needs_review, in_holdout, n in rows:
+        class_id = counted_class(counted)  # None: ground truth without a class (boxes)
         if needs_review:
             counts[class_id]["needs_review"] += n
         else:

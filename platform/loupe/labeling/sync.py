@@ -201,11 +201,7 @@ def push_tasks(selection_round: SelectionRound) -> list[tuple[SelectionItem, ada
     kind = task_type_of(selection_round.project)
     out = []
     for pick in picks:
-        prediction = None
-        if version and pick.predicted_class is not None:
-            prediction = kind.pre_annotation(
-                predicted_class=pick.predicted_class.name, confidence=pick.confidence
-            )
+        prediction = kind.pick_pre_annotation(pick=pick) if version else None
         data = kind.task_data(file=pick.item.file.name, extra_files=pick.item.extra_files or ())
         task = adapter.PushTask(
             item_id=pick.item_id,

@@ -206,6 +206,10 @@ class Prediction(models.Model):
     # 1 - (p1 - p2): high when the two most likely classes are close.
     uncertainty = models.FloatField(db_index=True)
     probs = models.JSONField(default=list)
+    # The predicted boxes of task types that predict boxes, by descending score:
+    # [x, y, width, height, class index in the version's class_names, score] in pixels of
+    # the image; None for the others.
+    boxes = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

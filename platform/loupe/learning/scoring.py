@@ -261,7 +261,7 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
     with transaction.atomic():
         # Conflicts are ignored: an item already scored by this version (a redelivered
         # chunk whose first attempt died after writing) keeps its one prediction.
-        _predictions_insert(version=version, run=run, item_ids=ids, probs=probs)
+        _predictions_insert(version=version, run=run, item_ids=ids, probs=probs, scored=scored)
         updated = ScoringChunk.objects.filter(pk=chunk.pk, status=RunStatus.RUNNING).update(
             status=RunStatus.SUCCEEDED,
             artifact=artifact,
@@ -282,11 +282,16 @@ def _score_chunk(chunk: ScoringChunk, run: ScoringRun) -> bool:
 
 
 def _predictions_insert(
-    *, version: ModelVersion, run: ScoringRun, item_ids: np.ndarray, probs: np.ndarray
+    *,
+    version: ModelVersion,
+    run: ScoringRun,
+    item_ids: np.ndarray,
+    probs: np.ndarray,
+    scored: ItemArrays | None = None,
 ) -> None:
     """The chunk's prediction rows, as the project's task type writes them."""
     get_task_type(run.project.task_type).predictions_insert(
-        version=version, run=run, item_ids=item_ids, probs=probs
+        version=version, run=run, item_ids=item_ids, probs=probs, scored=scored
     )
 
 

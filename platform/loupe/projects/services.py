@@ -129,7 +129,11 @@ def label_classes_set(
     existing = {c.name: c for c in LabelClass.objects.filter(project=project)}
     removed = [c for name, c in existing.items() if name not in names]
     for label_class in removed:
-        if label_class.ground_truths.exists() or label_class.annotations.exists():
+        if (
+            label_class.ground_truths.exists()
+            or label_class.annotations.exists()
+            or get_task_type(project.task_type).class_in_use(project=project, name=label_class.name)
+        ):
             raise ApplicationError(
                 f"Class '{label_class.name}' has labels and cannot be removed.",
                 code="conflict",

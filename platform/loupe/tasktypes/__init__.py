@@ -10,6 +10,7 @@ from __future__ import annotations
 from loupe.errors import ApplicationError
 from loupe.tasktypes.base import Outcome, TaskType, TrainingRow, Vote, plurality
 from loupe.tasktypes.classification import ImageClassification
+from loupe.tasktypes.object_detection import ObjectDetection
 from loupe.tasktypes.pair_verification import PairVerification
 
 __all__ = [
@@ -70,3 +71,4 @@ def task_type_of(project) -> TaskType:
 
 register(ImageClassification())
 register(PairVerification())
+register(ObjectDetection())

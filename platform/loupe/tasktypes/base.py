@@ -129,6 +129,15 @@ class TaskType:
         """The model's guess pushed with a task (`ls_payloads.PushPrediction`), or None."""
         raise NotImplementedError
 
+    def pick_pre_annotation(self, *, pick):
+        """The pre-annotation of a pick (`learning.models.SelectionItem`) pushed with its
+        task, or None: by default the model's class and confidence (`pre_annotation`)."""
+        if pick.predicted_class is None:
+            return None
+        return self.pre_annotation(
+            predicted_class=pick.predicted_class.name, confidence=pick.confidence
+        )
+
     def read_answer(self, result: list[dict]) -> list[str]:
         """The class names an annotation's result chose, in order, each once."""
         raise NotImplementedError
@@ -147,6 +156,11 @@ class TaskType:
     def decide(self, votes: Sequence[Vote], *, overlap: int) -> Outcome:
         """Ground truth from the annotators' latest answers on one item."""
         return plurality(votes, overlap=overlap)
+
+    def class_in_use(self, *, project, name: str) -> bool:
+        """Whether labels name the class beyond its ground-truth and annotation rows (the
+        boxes of a detection answer); a class in use cannot be removed."""
+        return False
 
     # --- import ------------------------------------------------------------------------------
 
@@ -205,8 +219,11 @@ class TaskType:
             f" macro-F1 {figure(metrics.get('macro_f1'))}"
         )
 
-    def predictions_insert(self, *, version, run, item_ids: np.ndarray, probs: np.ndarray):
-        """Writes the prediction rows people filter and sort on for a scored chunk."""
+    def predictions_insert(
+        self, *, version, run, item_ids: np.ndarray, probs: np.ndarray, scored=None
+    ):
+        """Writes the prediction rows people filter and sort on for a scored chunk;
+        `scored` is the chunk's artifact (`ml.artifacts.ItemArrays`: scores, extras)."""
         raise NotImplementedError
 
     def label_suspects(self, *, project) -> list[dict] | None:

@@ -83,7 +83,7 @@ class ImageClassification(TaskType):
         baseline["majority_class"] = majority_baseline(y_train, y_holdout, names)
         return metrics, baseline
 
-    def predictions_insert(self, *, version, run, item_ids, probs):
+    def predictions_insert(self, *, version, run, item_ids, probs, scored=None):
         """The chunk's Prediction rows, as bulk_create(ignore_conflicts=True) writes them,
         from plain tuples (loupe.bulk): predicted class, confidence (top probability),
         uncertainty (1 - margin between the top two) and the probabilities kept to 5

@@ -244,7 +244,7 @@ class PairVerification(TaskType):
             f" {figure(metrics.get('tar_at_far_1pct'))}, on {metrics.get('n_pairs', 0)} pairs"
         )
 
-    def predictions_insert(self, *, version, run, item_ids, probs):
+    def predictions_insert(self, *, version, run, item_ids, probs, scored=None):
         """One Prediction per pair: same when p(same) >= 0.5, its confidence, uncertainty
         1 - |2p - 1| (1 at p = 0.5), and (p(different), p(same))."""
         p = np.asarray(probs, dtype=np.float64)[:, -1]

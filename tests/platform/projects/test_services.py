@@ -41,7 +41,7 @@ def test_duplicate_slug_and_unsupported_task_types_are_refused():
     with pytest.raises(ApplicationError, match="already exists"):
         project_create(name="Same", created_by=None)
     with pytest.raises(ApplicationError, match="not supported yet"):
-        project_create(name="Boxes", created_by=None, task_type="object_detection")
+        project_create(name="Tracks", created_by=None, task_type="video_tracking")
 
 
 def test_invalid_settings_are_refused():
