@@ -3,12 +3,14 @@ one, exports that give the boxes back, ground truth from several annotators' box
 loop of training, scoring, selection and push through the seam with boxes as
 pre-annotations."""
 
+import io
 import json
 import shutil
 import zipfile
 
 import pytest
 
+from loupe.accounts.models import Role
 from loupe.datasets.models import ImportRejection, Item, ItemState, Split
 from loupe.datasets.services import import_job_create, import_job_run
 from loupe.labeling import ls_payloads
@@ -22,9 +24,10 @@ from loupe.learning.training import training_run_create, training_run_execute
 from loupe.projects.selectors import project_classes, strategy_name
 from loupe.projects.services import label_classes_set, project_create
 from loupe.tasktypes import Vote, task_type_of
-from loupe.tasktypes.object_detection import answer_boxes, coco_export, yolo_zip
+from loupe.tasktypes.object_detection import answer_boxes, coco_export
 from ml.detection_io import parse_coco
 from ml.synthetic_scores import make_score_pages
+from tests.factories import MembershipFactory, UserFactory
 
 DETECTION = "object_detection"
 
@@ -137,13 +140,25 @@ def test_coco_export_gives_back_the_imported_boxes_page_by_page(import_root):
 
 
 @pytest.mark.django_db
-def test_a_yolo_folder_imports_and_the_yolo_zip_gives_its_labels_back(import_root, tmp_path):
-    # A YOLO folder made from a COCO one by the project's own export.
+def test_a_yolo_folder_imports_and_the_yolo_zip_gives_its_labels_back(
+    import_root, tmp_path, api_client
+):
+    # A YOLO folder made from a COCO one by the project's own export, through the API.
     source = tmp_path / "source"
     _pages(source, pages=4, seed=3)
     first = _project(slug="first")
     _import(first, _copy_into(import_root, source, "coco"))
-    archive = zipfile.ZipFile(yolo_zip(project=first))
+    engineer = UserFactory(role=Role.ENGINEER)
+    MembershipFactory(project=first, user=engineer, role=Role.ENGINEER)
+    api_client.force_authenticate(engineer)
+    response = api_client.get("/api/v1/projects/first/exports/yolo.zip")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Disposition"].endswith('first-yolo.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert len([n for n in archive.namelist() if n.startswith("images/")]) == 4
+    coco = api_client.get("/api/v1/projects/first/exports/ground-truth.coco.json")
+    assert coco.status_code == 200
+    assert len(json.loads(b"".join(coco.streaming_content))["images"]) == 4
     yolo = import_root / "yolo"
     archive.extractall(yolo)
     assert (yolo / "data.yaml").is_file() and len(list((yolo / "labels").iterdir())) == 4
@@ -170,6 +185,24 @@ def test_a_yolo_folder_imports_and_the_yolo_zip_gives_its_labels_back(import_roo
         assert [b[0] for b in exported[name]] == [b[0] for b in boxes]
         for a, b in zip(exported[name], boxes, strict=True):
             assert max(abs(p - q) for p, q in zip(a[1:], b[1:], strict=True)) <= 0.2
+
+
+@pytest.mark.django_db
+def test_box_exports_of_a_classification_project_are_refused_with_the_formats_it_has(
+    api_client,
+):
+    project = project_create(name="Parts", created_by=None, classes=["ok", "defect"])
+    engineer = UserFactory(role=Role.ENGINEER)
+    MembershipFactory(project=project, user=engineer, role=Role.ENGINEER)
+    api_client.force_authenticate(engineer)
+    for name in ("yolo.zip", "ground-truth.coco.json"):
+        response = api_client.get(f"/api/v1/projects/{project.slug}/exports/{name}")
+        assert response.status_code == 400
+        assert "only object_detection projects" in response.json()["error"]["message"]
+    detection = _project()
+    MembershipFactory(project=detection, user=engineer, role=Role.ENGINEER)
+    refused = api_client.get(f"/api/v1/projects/{detection.slug}/exports/imagefolder.zip")
+    assert refused.status_code == 400 and "COCO" in refused.json()["error"]["message"]
 
 
 def _copy_into(root, source, name):

@@ -264,3 +264,29 @@ class ExportImageFolderApi(APIView):
         require(user=request.user, project=project, action="export")
         stream = exports.export_imagefolder(project=project, split=_split(request))
         return _download(stream, content_type="application/zip", filename=f"{slug}-images.zip")
+
+
+class ExportCocoApi(APIView):
+    @extend_schema(
+        parameters=[SPLIT],
+        responses={(200, "application/json"): OpenApiTypes.BINARY, 400: ERROR, 403: ERROR},
+    )
+    def get(self, request, slug: str):
+        """The boxes of a detection project as COCO instances json, streamed."""
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="export")
+        stream = exports.export_coco(project=project, split=_split(request))
+        return _download(stream, content_type="application/json", filename=f"{slug}-coco.json")
+
+
+class ExportYoloApi(APIView):
+    @extend_schema(
+        parameters=[SPLIT],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, 400: ERROR, 403: ERROR},
+    )
+    def get(self, request, slug: str):
+        """A detection project's pages and boxes as a YOLO folder zip, streamed."""
+        project = project_get(user=request.user, slug=slug)
+        require(user=request.user, project=project, action="export")
+        stream = exports.export_yolo(project=project, split=_split(request))
+        return _download(stream, content_type="application/zip", filename=f"{slug}-yolo.zip")

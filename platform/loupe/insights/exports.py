@@ -1,5 +1,6 @@
-"""Ground truth out of Loupe, streamed: CSV, JSON lines, and an ImageFolder zip
-(`<split>/<class>/<file>`), written while it is sent, so a large project never has to fit in
+"""Ground truth out of Loupe, streamed: CSV, JSON lines, an ImageFolder zip
+(`<split>/<class>/<file>`), and for detection projects COCO json and a YOLO folder zip,
+written while it is sent, so a large project never has to fit in
 memory or finish before the first byte leaves."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from django.core.files.storage import default_storage
 
 from loupe.csv_safe import csv_cell
+from loupe.errors import ApplicationError
 from loupe.projects.models import Project
 from loupe.tasktypes import task_type_of
 
@@ -80,9 +82,71 @@ def _safe(name: str) -> str:
     return re.sub(r"[^\w.\- ]+", "_", name).strip() or "_"
 
 
+DETECTION = "object_detection"
+
+
+def _boxes_only(project: Project, what: str) -> None:
+    if project.task_type != DETECTION:
+        raise ApplicationError(
+            f"{what} exports boxes: only object_detection projects have them; this one is"
+            f" {project.task_type}. Export CSV, JSON lines or an ImageFolder zip.",
+        )
+
+
+def export_coco(*, project: Project, split: str | None = None) -> Iterator[bytes]:
+    """The boxes of a detection project as one COCO instances json, streamed."""
+    from loupe.tasktypes.object_detection import coco_export
+
+    _boxes_only(project, "COCO")
+    return coco_export(project=project, split=split)
+
+
+def export_yolo(*, project: Project, split: str | None = None) -> Iterator[bytes]:
+    """A detection project's ground truth as a YOLO folder in a zip (`images/`, `labels/`,
+    `data.yaml`), streamed page by page; a page file gone from storage is listed in
+    MISSING.txt rather than cutting the download short."""
+    from loupe.tasktypes.object_detection import yolo_entries
+
+    _boxes_only(project, "YOLO")
+    return _yolo_stream(yolo_entries(project=project, split=split))
+
+
+def _yolo_stream(entries) -> Iterator[bytes]:
+    sink = _Sink()
+    missing: list[str] = []
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for arcname, text, stored in entries:
+            if stored is None:
+                archive.writestr(arcname, text or "")
+                yield sink.take()
+                continue
+            try:
+                source = default_storage.open(stored, "rb")
+            except FileNotFoundError:
+                missing.append(f"{arcname}\t{stored}")
+                continue
+            with source, archive.open(arcname, mode="w") as target:
+                while block := source.read(_COPY_BYTES):
+                    target.write(block)
+                    yield sink.take()
+            yield sink.take()
+        if missing:
+            archive.writestr("MISSING.txt", "page\tfile\n" + "\n".join(missing) + "\n")
+    yield sink.take()
+
+
 def export_imagefolder(*, project: Project, split: str | None = None) -> Iterator[bytes]:
     """A zip of `<split>/<class>/<sha256>.<ext>`, the layout ImageFolder readers expect.
-    Images are stored, not deflated: they are compressed already."""
+    Images are stored, not deflated: they are compressed already. A detection page has no
+    one class: its export is COCO or YOLO."""
+    if project.task_type == DETECTION:
+        raise ApplicationError(
+            "A detection page has no one class to file it under: export COCO json or a YOLO zip."
+        )
+    return _imagefolder_stream(project, split)
+
+
+def _imagefolder_stream(project: Project, split: str | None) -> Iterator[bytes]:
     sink = _Sink()
     missing: list[str] = []
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:

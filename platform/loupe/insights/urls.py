@@ -25,4 +25,6 @@ urlpatterns = [
         apis.ExportImageFolderApi.as_view(),
         name="export-imagefolder",
     ),
+    path(f"{_EXPORTS}/ground-truth.coco.json", apis.ExportCocoApi.as_view(), name="export-coco"),
+    path(f"{_EXPORTS}/yolo.zip", apis.ExportYoloApi.as_view(), name="export-yolo"),
 ]

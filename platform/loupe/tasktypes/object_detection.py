@@ -568,32 +568,23 @@ def coco_export(*, project, split=None) -> Iterator[bytes]:
     yield b'], "categories": ' + json.dumps(categories).encode() + b"}"
 
 
-def yolo_zip(*, project, split=None, with_images: bool = True):
-    """A YOLO folder of the ground truth as a zip: `images/<page>` (with `with_images`),
-    `labels/<page>.txt` and `data.yaml`; written to a temporary file page by page and
-    returned open for streaming."""
-    from django.core.files.storage import default_storage
-
+def yolo_entries(*, project, split=None) -> Iterator[tuple[str, str | None, str | None]]:
+    """What a YOLO folder of the ground truth holds, page by page, as (path in the folder,
+    text, storage name of a page image): `labels/<page>.txt` and `images/<page>` per
+    labeled page, then `data.yaml` naming the classes."""
     from ml.detection_io import ImageBoxes, to_yolo, yolo_paths
 
     names = [c.name for c in LabelClass.objects.filter(project=project).order_by("order", "id")]
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (returned open, for the response to stream)
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for item, truth in _labeled_pages(project=project, split=split):
-            boxes = tuple(b for b in answer_boxes(truth["answer"]) if b.label in names)
-            name = _export_name(item)
-            page = ImageBoxes(name, int(item["width"]), int(item["height"]), boxes)
-            for path, text in to_yolo([page], names).items():
-                if path.startswith("labels/"):
-                    archive.writestr(path, text)
-            if with_images:
-                with default_storage.open(item["file"], "rb") as handle:
-                    archive.writestr(yolo_paths(name)[0], handle.read())
-        data = to_yolo([], names)
-        for path, text in data.items():
-            archive.writestr(path, text)
-    out.seek(0)
-    return out
+    for item, truth in _labeled_pages(project=project, split=split):
+        boxes = tuple(b for b in answer_boxes(truth["answer"]) if b.label in names)
+        name = _export_name(item)
+        page = ImageBoxes(name, int(item["width"]), int(item["height"]), boxes)
+        for path, text in to_yolo([page], names).items():
+            if path.startswith("labels/"):
+                yield path, text, None
+        yield yolo_paths(name)[0], None, item["file"]
+    for path, text in to_yolo([], names).items():
+        yield path, text, None
 
 
 # --- import ----------------------------------------------------------------------------------
@@ -903,5 +894,5 @@ __all__ = [
     "boxes_answer",
     "coco_export",
     "page_tensors",
-    "yolo_zip",
+    "yolo_entries",
 ]
