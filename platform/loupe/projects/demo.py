@@ -1,8 +1,9 @@
 """The demo project: a generated, class-imbalanced inspection data set (good parts vs rare
 scratches, dents and stains on scikit-image's CC0 textures), sklearn's digits with two rare
-classes, or synthetic faces for pair verification (some people filed by identity, the other
-photos loose). Everything is generated on the fly, deterministic by seed; nothing is
-downloaded."""
+classes, synthetic faces for pair verification (some people filed by identity, the other
+photos loose), or synthetic printed score pages for detecting tiny symbols (a few pages
+with their boxes, the rest to label, a quarter of them scanned). Everything is generated on
+the fly, deterministic by seed; nothing is downloaded."""
 
 import csv
 import shutil
@@ -18,9 +19,22 @@ from loupe.datasets.services import import_job_create
 from loupe.projects.models import Project
 from loupe.projects.services import project_create
 
-DATASETS = ("inspection", "digits", "faces")
+DATASETS = ("inspection", "digits", "faces", "scores")
 # Images generated when none is asked for (digits has its fixed 1797).
-DEFAULT_IMAGES = {"inspection": 1200, "digits": 1200, "faces": 240}
+DEFAULT_IMAGES = {"inspection": 1200, "digits": 1200, "faces": 240, "scores": 60}
+# Score pages: the share that comes with its boxes, the share scanned (rotation, blur,
+# noise, uneven light: the covariate shift), and the boxes wanted per class.
+SCORES_LABELED_FRACTION = 0.25
+SCORES_SCANNED_FRACTION = 0.25
+SCORES_TARGET_BOXES = 200
+SCORES_GUIDELINES = (
+    "Draw a tight box around every symbol and choose its class. Sharps and flats right after "
+    "the clef, before any note, are the key signature (keySharp, keyFlat); one in front of a "
+    "notehead is an accidental (accidentalSharp, accidentalFlat, accidentalNatural). A dot "
+    "to the right of a notehead is an augmentationDot; one above or below it is a "
+    "staccatoDot. Correct the model's boxes rather than drawing them again: move, resize, "
+    "relabel or delete them, and add the ones it missed."
+)
 INSPECTION_TARGETS = {"good": 300, "scratch": 120, "dent": 120, "stain": 120}
 # Faces: photos per person, the share of people whose photos come filed under their identity
 # (they become labeled pairs), and the pixel size the photos are drawn at.
@@ -57,6 +71,11 @@ def demo_data_generate(*, dataset: str, root: Path, n_images: int, seed: int) ->
             _faces_generate(images, n_images=n_images, seed=seed)
             marker.touch()
         return {"classes": ["different", "same"], "folder": images}
+    if dataset == "scores":
+        if not marker.exists():
+            _scores_generate(images, n_pages=n_images, seed=seed)
+            marker.touch()
+        return {"folder": images}
     if dataset == "inspection":
         if not marker.exists():
             synthetic.make_inspection_dataset(images, n_images=n_images, seed=seed)
@@ -95,6 +114,25 @@ def _faces_generate(folder: Path, *, n_images: int, seed: int) -> None:
         loose[index].rename(folder / f"photo-{number:04d}.png")
     for i in unknown:
         (folder / people[i]).rmdir()
+
+
+def _scores_generate(folder: Path, *, n_pages: int, seed: int) -> None:
+    """Score pages with their boxes as COCO (`ml.synthetic_scores`), then the boxes of all
+    but SCORES_LABELED_FRACTION of the clean pages taken out: those pages join the pool
+    (scanned pages included), to be labeled in Label Studio."""
+    import json
+
+    from ml.synthetic_scores import make_score_pages
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    make_score_pages(folder, pages=n_pages, scanned_fraction=SCORES_SCANNED_FRACTION, seed=seed)
+    path = folder / "annotations.json"
+    coco = json.loads(path.read_text())
+    clean = [image["id"] for image in coco["images"] if not image.get("scanned")]
+    labeled = set(clean[: max(4, round(SCORES_LABELED_FRACTION * n_pages))])
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in labeled]
+    path.write_text(json.dumps(coco))
 
 
 def demo_images(dataset: str, n_images: int | None) -> int:
@@ -147,6 +185,8 @@ def demo_project_create(
     users = _demo_users(password)
     if dataset == "faces":
         return _faces_project(slug, users, data, enqueue=enqueue)
+    if dataset == "scores":
+        return _scores_project(slug, users, data, enqueue=enqueue)
     project = Project.objects.filter(slug=slug).first()
     if project is None:
         classes = [
@@ -209,6 +249,39 @@ def _faces_project(slug: str, users: dict, data: dict, *, enqueue: bool):
         path=str(data["folder"]),
         created_by=users["admin"],
         source_tag="gate-a",
+        enqueue=enqueue,
+    )
+    return project, [job]
+
+
+def _scores_project(slug: str, users: dict, data: dict, *, enqueue: bool):
+    """The detection demo: one import of the score pages folder (COCO), whose classes the
+    project takes; the pages with boxes are its labeled seed."""
+    from ml.synthetic_scores import CLASSES
+
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        project = project_create(
+            name="Demo: music score symbols",
+            slug=slug,
+            created_by=users["admin"],
+            task_type="object_detection",
+            classes=[{"name": c, "target_count": SCORES_TARGET_BOXES} for c in CLASSES],
+            description=(
+                "Generated demo data: printed score pages with symbols of a few pixels, some"
+                " told apart only by where they stand; a quarter of the pages are scanned."
+            ),
+            guidelines=SCORES_GUIDELINES,
+            batch_size=4,
+            holdout_fraction=0.25,
+        )
+    for role in (Role.ENGINEER, Role.EXPERT, Role.MANAGER):
+        membership_set(project=project, user=users[role], role=role)
+    job = import_job_create(
+        project=project,
+        path=str(data["folder"]),
+        created_by=users["admin"],
+        source_tag="scanner-a",
         enqueue=enqueue,
     )
     return project, [job]

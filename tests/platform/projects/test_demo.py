@@ -65,3 +65,34 @@ def test_loupe_demo_faces_makes_a_pair_project_with_labeled_and_pool_pairs(
     count = items.count()
     call_command("loupe_demo", "--dataset", "faces", "--images", "120", "--seed", "2")
     assert Item.objects.filter(project=project).count() == count
+
+
+@pytest.mark.django_db
+def test_loupe_demo_scores_makes_a_detection_project_of_boxed_and_pool_pages(
+    import_root, settings, capsys
+):
+    from loupe.labeling.models import GroundTruth
+    from loupe.projects.demo import SCORES_GUIDELINES
+    from loupe.projects.selectors import project_classes, strategy_name
+    from loupe.tasktypes.object_detection import answer_boxes
+    from ml.synthetic_scores import CLASSES
+
+    settings.LOUPE_DEMO_DIR = import_root / "demo" / "data"
+    call_command("loupe_demo", "--dataset", "scores", "--images", "12", "--seed", "1")
+
+    project = Project.objects.get(slug="demo-scores")
+    assert project.task_type == "object_detection" and strategy_name(project) == "box_mean"
+    assert [c.name for c in project_classes(project=project)] == list(CLASSES)
+    assert project.guidelines == SCORES_GUIDELINES and "keySharp" in project.guidelines
+    items = Item.objects.filter(project=project)
+    assert items.count() == 12
+    truths = list(GroundTruth.objects.filter(project=project))
+    assert len(truths) == 4 and all(len(answer_boxes(t.answer)) > 20 for t in truths)
+    # The scanned pages (the shift) all wait in the pool, with the unboxed clean ones.
+    pool = items.filter(split=Split.POOL)
+    assert pool.count() == 8 and not pool.filter(ground_truth__isnull=False).exists()
+    out = capsys.readouterr().out
+    assert "scanner-a: succeeded" in out and "'demo-scores' is ready" in out
+
+    call_command("loupe_demo", "--dataset", "scores", "--images", "12", "--seed", "1")
+    assert Item.objects.filter(project=project).count() == 12

@@ -15,7 +15,8 @@ from loupe.runs import run_follow
 class Command(BaseCommand):
     help = (
         "Create the demo project and its users: generated, class-imbalanced images"
-        " (inspection, digits) or synthetic faces to match in pairs (faces)."
+        " (inspection, digits), synthetic faces to match in pairs (faces), or score pages"
+        " whose tiny symbols are boxed (scores)."
     )
 
     def add_arguments(self, parser):
