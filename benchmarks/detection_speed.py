@@ -25,7 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ml.detection import CenterNet, detect  # noqa: E402
+from ml.detection import (  # noqa: E402
+    ALIGN,
+    CenterNet,
+    as_page,
+    background_value,
+    detect,
+    tile_starts,
+)
 from ml.detection_augment import DetectionAugment  # noqa: E402
 from ml.detection_metrics import detection_metrics  # noqa: E402
 from ml.detection_training import DetectionTrainConfig, train_detector  # noqa: E402
@@ -43,6 +50,29 @@ def score_pages(n: int, *, seed: int, scanned: bool = False):
         labels = np.array([CLASSES.index(b.label) for b in drawn.boxes], np.int64)
         targets.append({"boxes": boxes.reshape(-1, 4), "labels": labels})
     return pages, targets
+
+
+def page_tiles(pages, *, tile_size: int, overlap: int, in_channels: int = 1) -> list[torch.Tensor]:
+    """The windows :func:`ml.detection.detect` scores, per page ``(n, C, th, tw)``: the
+    page's overlapping tiles at native resolution (a page smaller than a tile gets one tile
+    rounded up to 16 pixels, filled with its paper), so a bare forward pass can run on
+    exactly the same pixels."""
+    out = []
+    for raw in pages:
+        page = as_page(raw, in_channels)
+        _, h, w = page.shape
+        th = min(tile_size, -(-h // ALIGN) * ALIGN)
+        tw = min(tile_size, -(-w // ALIGN) * ALIGN)
+        paper = background_value(page)
+        tiles = []
+        for y0 in tile_starts(h, th, overlap):
+            for x0 in tile_starts(w, tw, overlap):
+                window = page.new_full((page.shape[0], th, tw), paper)
+                part = page[:, y0 : y0 + th, x0 : x0 + tw]
+                window[:, : part.shape[1], : part.shape[2]] = part
+                tiles.append(window)
+        out.append(torch.stack(tiles))
+    return out
 
 
 def _sync(device: torch.device) -> None:
