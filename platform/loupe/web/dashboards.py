@@ -14,6 +14,7 @@ from loupe.accounts.selectors import user_can
 from loupe.errors import ApplicationError, NotFoundError
 from loupe.insights import selectors as insights
 from loupe.insights.curves import baseline_comparison
+from loupe.insights.detection import detection_box_counts, detection_holdout, is_detection_project
 from loupe.insights.loops import loop_status
 from loupe.insights.pace import MIN_LABELS_FOR_HIT_RATE
 from loupe.insights.verification import far_note, verification_summary
@@ -54,10 +55,51 @@ def project_overview(request, slug):
                 "annotations": [d["annotations"] for d in pace["per_day"]],
                 "ground_truth": [d["labels"] for d in pace["per_day"]],
             },
-            "curve_chart": _curve_chart(curve),
+            "curve_chart": _detection_curve_chart(project)
+            if is_detection_project(project)
+            else _curve_chart(curve),
             **_comparison(curve),
+            "detection": _detection(project),
         },
     )
+
+
+def _detection(project) -> dict | None:
+    """For a detection project, its boxes per class against the targets and the latest
+    version's holdout mAP@0.5 per class; None for the other task types."""
+    if not is_detection_project(project):
+        return None
+    return {
+        "counts": detection_box_counts(project=project),
+        "holdout": detection_holdout(project=project),
+    }
+
+
+def _detection_curve_chart(project) -> dict:
+    """A detection project's learning curve: holdout mAP@0.5 with its interval by labeled
+    pages used. The chart names every other series a holdout figure, and the one detection
+    has (the model on its own training pages) is not: the overview gives it in words.
+    Neither a majority class nor a control slice has a mAP."""
+    versions = list(
+        ModelVersion.objects.filter(project=project)
+        .order_by("version")
+        .values("version", "labels_used", "metrics")
+    )
+    return {
+        "metric": "mAP@0.5",
+        "labels_axis": "labeled pages used",
+        "labels": [v["labels_used"] for v in versions],
+        "versions": [v["version"] for v in versions],
+        "model": [(v["metrics"] or {}).get("map50") for v in versions],
+        "model_interval": [
+            ((v["metrics"] or {}).get("intervals") or {}).get("map50") for v in versions
+        ],
+        "baseline": [None for _ in versions],
+        "baseline_name": "",
+        "majority": [None for _ in versions],
+        "control": [None for _ in versions],
+        "control_n": [0 for _ in versions],
+    }
 
 
 def _comparison(curve: list[dict]) -> dict:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.project_index, name="home"),
     path("projects/<slug:slug>/", dashboards.project_overview, name="project-overview"),
     path("projects/<slug:slug>/items/", views.project_items, name="project-items"),
+    path("projects/<slug:slug>/items/<int:item_id>/", views.project_item, name="project-item"),
     path("projects/<slug:slug>/imports/", views.project_imports, name="project-imports"),
     path(
         "projects/<slug:slug>/imports/jobs/", views.project_import_jobs, name="project-import-jobs"

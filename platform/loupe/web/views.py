@@ -11,11 +11,12 @@ from django.views.decorators.http import require_POST
 from loupe.accounts.lockout import LoginLockedOut, login_check
 from loupe.accounts.selectors import user_can
 from loupe.api.errors import error_body
-from loupe.datasets.models import ItemState, JobStatus, Split
+from loupe.datasets.models import Item, ItemState, JobStatus, Split
 from loupe.datasets.selectors import import_job_list, import_rejections, item_sources
 from loupe.datasets.services import import_upload_save
 from loupe.datasets.uploads import upload_size_check
 from loupe.errors import ApplicationError
+from loupe.insights.detection import is_detection_project, page_boxes
 from loupe.insights.gallery import ORDERS, UNCERTAINTY_LEVELS, gallery_details, gallery_items
 from loupe.insights.labelers import labelers_page
 from loupe.insights.selectors import latest_scored_version, project_item_totals, state_counts
@@ -64,6 +65,10 @@ def project_items(request, slug):
     explanations = pick_explanations(item_ids=details)
     for item_id, explanation in explanations.items():
         details[item_id]["explanation"] = explanation
+    detection = is_detection_project(project)
+    if detection:
+        for item_id, boxes in page_boxes(project=project, items=list(page.object_list)).items():
+            details[item_id]["boxes"] = boxes
     counts = state_counts(project)
     return render(
         request,
@@ -74,6 +79,7 @@ def project_items(request, slug):
             "tiles": [(item, details[item.pk]) for item in page.object_list],
             "any_saliency": any(e["has_saliency"] for e in explanations.values()),
             "is_pair_project": project.task_type == PAIR_VERIFICATION,
+            "is_detection_project": detection,
             "filters": filters,
             "classes": project_classes(project=project),
             "sources": item_sources(project=project),
@@ -84,6 +90,29 @@ def project_items(request, slug):
             "scored_version": latest_scored_version(project),
             "state_counts": [(label, counts.get(value, 0)) for value, label in ItemState.choices],
             "query": _query_without_page(request),
+        },
+    )
+
+
+@login_required
+def project_item(request, slug, item_id):
+    """One page of a detection project, large: its true boxes and the latest model's,
+    each with its class name, and both lists. Other task types have no such page."""
+    project = project_or_404(request, slug)
+    if not is_detection_project(project):
+        raise Http404("Only pages of a detection project have a page of their own.")
+    item = Item.objects.filter(project=project, pk=item_id).select_related("ground_truth").first()
+    if item is None:
+        raise Http404("No such page in this project.")
+    details = gallery_details(project=project, items=[item])[item.pk]
+    return render(
+        request,
+        "projects/item.html",
+        {
+            **project_context(request, project, tab="items"),
+            "item": item,
+            "d": details,
+            "boxes": page_boxes(project=project, items=[item])[item.pk],
         },
     )
 
