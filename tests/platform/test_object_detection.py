@@ -320,6 +320,12 @@ def test_a_detection_loop_trains_scores_selects_pushes_boxes_and_reads_boxes_bac
     summary = task_type_of(project).holdout_summary(metrics, version.baseline_metrics)
     assert summary.startswith(f"holdout mAP@0.5 {metrics['map50']:.3f}")
     assert "training pages" in summary and "boxes" in summary
+    # The learning curve (API and pages) reads mAP@0.5 and its interval.
+    from loupe.insights.curves import learning_curve
+
+    point = learning_curve(project=project)["versions"][0]
+    assert point["map50"] == metrics["map50"] and point["holdout_size"] == metrics["n_pages"]
+    assert point["map50_interval"] == metrics["intervals"]["map50"]
 
     scoring = scoring_run_create(model_version=version, enqueue=False)
     for chunk in scoring.chunks.order_by("index"):

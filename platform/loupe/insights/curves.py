@@ -104,7 +104,8 @@ def learning_curve(*, project: Project) -> dict:
     and majority-class baselines, and its scores on the random control slice; for pairs,
     ROC AUC and EER (with their intervals), TAR at FAR 1% and 0.1% (and the smallest FAR the
     holdout can measure), the threshold, the holdout in words and the baseline's ROC AUC and
-    EER too."""
+    EER too; for detection, mAP@0.5 (with its interval over resampled pages), COCO mAP, AP
+    of small objects, and mAP@0.5 on the version's own training pages."""
     versions = list(
         ModelVersion.objects.filter(project=project)
         .order_by("version")
@@ -122,7 +123,7 @@ def learning_curve(*, project: Project) -> dict:
                 "model_version_id": v["id"],
                 "created_at": v["created_at"],
                 "labels_used": v["labels_used"],
-                "holdout_size": metrics.get("n", metrics.get("n_pairs")),
+                "holdout_size": metrics.get("n", metrics.get("n_pairs", metrics.get("n_pages"))),
                 "balanced_accuracy": _metric(metrics, "balanced_accuracy"),
                 "balanced_accuracy_interval": (metrics.get("intervals") or {}).get(
                     "balanced_accuracy"
@@ -150,6 +151,13 @@ def learning_curve(*, project: Project) -> dict:
                 "holdout": metrics.get("holdout"),
                 "baseline_roc_auc": _metric(baseline, "roc_auc"),
                 "baseline_eer": _metric(baseline, "eer"),
+                # Object detection's figures (None for other task types).
+                "map50": _metric(metrics, "map50"),
+                "map50_interval": (metrics.get("intervals") or {}).get("map50"),
+                "map": _metric(metrics, "map"),
+                "ap_small": _metric(metrics, "ap_small"),
+                "holdout_boxes": metrics.get("n_boxes"),
+                "train_pages_map50": _metric(baseline, "map50"),
             }
         )
     return {"versions": points}
@@ -297,7 +305,9 @@ def stopping(*, project: Project) -> dict:
             "message": "No pool item was scored by each of the latest versions, so there is "
             "no fixed set to compare their predictions on.",
         }
-    metric = [_metric(v["metrics"], "balanced_accuracy") for v in versions]
+    # The holdout figure that says whether more labels still pay: mAP@0.5 for boxes.
+    headline = "map50" if project.task_type == "object_detection" else "balanced_accuracy"
+    metric = [_metric(v["metrics"], headline) for v in versions]
     has_metric = all(m is not None for m in metric)
     # Codes, not class ids: ml.stopping counts classes with bincount.
     codes = {c: i for i, c in enumerate(sorted({int(x) for p in predictions for x in p}))}
