@@ -34,6 +34,7 @@ import numpy as np
 
 from ml.artifacts import ItemArrays
 from ml.detection import CenterNet, PageDetections, detect
+from ml.detection_augment import DetectionAugment
 from ml.detection_metrics import detection_metrics
 from ml.detection_training import DetectionTrainConfig, DetectionTrainResult, train_detector
 from ml.strategies.base import AcquisitionInputs
@@ -48,7 +49,8 @@ def _detection_config(config) -> DetectionTrainConfig:
     """A DetectionTrainConfig as it is; from a classification ``TrainConfig`` (the
     platform's settings) its seed, device and steps: ``max_steps`` (a warm start's
     fine-tuning), else ``min_steps`` (the platform's planned steps from scratch), else the
-    detector's default; the detector's defaults for the rest."""
+    detector's default; its ``augment`` when it is a :class:`DetectionAugment` and its
+    ``class_weighting``; the detector's defaults for the rest."""
     if config is None:
         return DetectionTrainConfig()
     if isinstance(config, DetectionTrainConfig):
@@ -57,10 +59,15 @@ def _detection_config(config) -> DetectionTrainConfig:
     steps = (
         getattr(config, "max_steps", None) or getattr(config, "min_steps", None) or defaults.steps
     )
+    augment = getattr(config, "augment", None)
+    weighting = getattr(config, "class_weighting", defaults.class_weighting)
     return DetectionTrainConfig(
         steps=int(steps),
         seed=int(getattr(config, "seed", defaults.seed)),
         device=getattr(config, "device", None),
+        # A classification augmentation (a callable on image batches) does not apply to pages.
+        augment=augment if isinstance(augment, DetectionAugment) else defaults.augment,
+        class_weighting=weighting if weighting in ("none", "inverse", "effective") else "inverse",
     )
 
 

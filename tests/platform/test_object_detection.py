@@ -400,3 +400,32 @@ def test_a_class_with_boxes_in_ground_truth_cannot_be_removed(import_root):
 
     with pytest.raises(ApplicationError, match="has labels"):
         label_classes_set(project=project, classes=keep)
+
+
+@pytest.mark.django_db
+def test_augmentations_are_a_project_setting_the_detector_trains_with():
+    from dataclasses import replace
+
+    from loupe.errors import ApplicationError
+    from loupe.projects.services import project_update
+    from ml.detection_augment import DetectionAugment
+    from ml.tasks.object_detection import _detection_config
+    from ml.training import TrainConfig
+
+    project = _project(augmentations={"hflip": 0.5, "blur": 0})
+    run = training_run_create(project=project, enqueue=False)
+    assert run.config["augmentations"] == {"hflip": 0.5, "blur": 0}
+    options = task_type_of(project).train_options(config=run.config)
+    assert options["augment"] == replace(DetectionAugment(), hflip=0.5, blur=0)
+    detector = _detection_config(TrainConfig(min_steps=20, **options))
+    assert detector.augment.hflip == 0.5 and detector.augment.blur == 0 and detector.steps == 20
+    # No change: music symbols are never mirrored.
+    plain = _detection_config(TrainConfig(**task_type_of(project).train_options(config={})))
+    assert plain.augment.hflip == 0.0 and plain.augment == DetectionAugment()
+    for bad, words in (
+        ({"rotate": 1}, "Unknown augmentation 'rotate'"),
+        ({"blur": 2}, "probability"),
+        ({"noise": -1}, "at least 0"),
+    ):
+        with pytest.raises(ApplicationError, match=words):
+            project_update(project=project, augmentations=bad)

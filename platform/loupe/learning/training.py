@@ -39,6 +39,7 @@ def training_run_create(
         "min_steps": settings.LOUPE_MIN_TRAIN_STEPS,
         "loss": project.loss,
         "class_weighting": project.class_weighting,
+        "augmentations": dict(project.augmentations or {}),
         "seed": 0,
     }
     config.update(_start_point(project=project, config=config))
@@ -177,6 +178,7 @@ def _train(run: TrainingRun) -> ModelVersion:
             if len(holdout_rows) >= settings.LOUPE_EARLY_STOPPING_MIN_HOLDOUT
             else None
         ),
+        **kind.train_options(config=config),
     )
     losses: list[tuple[int, float]] = []
     last_beat = [0.0]

@@ -72,6 +72,11 @@ class ProjectSettingsSerializer(StrictSerializer):
     image_size = serializers.IntegerField(required=False, min_value=16, max_value=1024)
     annotator_overlap = serializers.IntegerField(required=False, min_value=1, max_value=20)
     holdout_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=0.5)
+    augmentations = serializers.DictField(
+        required=False,
+        help_text="object detection: changes to the training augmentations' domain defaults,"
+        ' e.g. {"hflip": 0.5} or {"blur": 0, "light": 0}',
+    )
 
 
 # Every active-learning setting, read back as it is set.

@@ -55,6 +55,11 @@ class Project(models.Model):
     image_size = models.PositiveIntegerField(default=64)
     annotator_overlap = models.PositiveIntegerField(default=1)
     holdout_fraction = models.FloatField(default=0.2)
+    # Training augmentations of object detection, as changes to the domain defaults
+    # (`ml.detection_augment.DetectionAugment`: shifts, small scale changes, ink thickness,
+    # blur, light, noise, margins; no flips): e.g. {"hflip": 0.5} for objects whose mirror
+    # image is the same class, {"blur": 0, "light": 0} to train on what the pages show.
+    augmentations = models.JSONField(default=dict, blank=True)
 
     # Label Studio project this one is synchronised with.
     ls_project_id = models.PositiveIntegerField(null=True, blank=True)

@@ -28,6 +28,7 @@ EDITABLE_FIELDS = {
     "image_size",
     "annotator_overlap",
     "holdout_fraction",
+    "augmentations",
 }
 
 
@@ -91,6 +92,7 @@ def _validate_settings(project: Project) -> None:
         )
     if not 0.0 <= project.control_fraction < 1.0:
         raise ApplicationError("control_fraction must be in [0, 1).")
+    _validate_augmentations(project.augmentations)
     if not 0.0 <= project.holdout_fraction <= 0.5:
         raise ApplicationError(
             "holdout_fraction must be in [0, 0.5]: beyond half, the holdout takes more labels"
@@ -153,6 +155,37 @@ def label_classes_set(
         result.append(label_class)
     _label_studio_changed(project)
     return result
+
+
+# Augmentation settings that are probabilities (the others are sizes: pixels or factors).
+_PROBABILITIES = ("ink", "blur", "hflip", "vflip")
+
+
+def _validate_augmentations(augmentations) -> None:
+    """Refuses augmentation changes that name no augmentation or cannot work."""
+    from dataclasses import fields
+
+    from ml.detection_augment import DetectionAugment
+
+    known = {f.name: f.type for f in fields(DetectionAugment)}
+    if not isinstance(augmentations, dict):
+        raise ApplicationError("augmentations must be an object of setting: value.")
+    for name, value in augmentations.items():
+        if name not in known:
+            raise ApplicationError(
+                f"Unknown augmentation '{name}'.",
+                extra={"field": "augmentations", "known": sorted(known)},
+            )
+        if name == "dark_ink":
+            if not isinstance(value, bool):
+                raise ApplicationError("augmentations.dark_ink must be true or false.")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ApplicationError(f"augmentations.{name} must be a number of at least 0.")
+        if name in _PROBABILITIES and value > 1:
+            raise ApplicationError(f"augmentations.{name} is a probability: at most 1.")
+        if name == "scale" and value >= 0.5:
+            raise ApplicationError("augmentations.scale must stay under 0.5 (zoom 1 ± scale).")
 
 
 def _label_studio_changed(project: Project) -> None:

@@ -181,6 +181,11 @@ class TaskType:
             list(files), image_size=image_size, progress=progress, cache_keys=list(cache_keys)
         )
 
+    def train_options(self, *, config: dict) -> dict:
+        """More `ml.training.TrainConfig` fields from a training run's config (what this
+        task type trains with beyond the shared settings); none by default."""
+        return {}
+
     def pool_refresh(self, *, project, version, model) -> int:
         """After a version is trained, adds the pool items it makes worth scoring (pairs
         mined from its embedding); returns how many. By default the pool is what was

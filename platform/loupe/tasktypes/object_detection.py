@@ -240,6 +240,15 @@ class ObjectDetection(TaskType):
             )
         return targets
 
+    def train_options(self, *, config):
+        """The detector's augmentations: the domain defaults with the project's changes
+        (`Project.augmentations`, recorded in the run's config)."""
+        from ml.detection_augment import DetectionAugment
+
+        return {
+            "augment": dataclasses.replace(DetectionAugment(), **config.get("augmentations", {}))
+        }
+
     def item_inputs(self, *, files, extra_files, cache_keys, image_size, progress=None):
         """Grey pages at their own size, ``(1, H, W)`` each in [0, 1] (never rescaled: the
         detector reads them in tiles)."""
