@@ -43,6 +43,10 @@ DEFAULT_PRIOR = {"hybrid": 0.55, "class_balanced": 0.15, "discovery": 0.15, RAND
 # pair's classes are different / same, so a pick's value is the same surprise x rarity
 # ("same" is the rare answer).
 PAIR_PRIOR = {"pair_mixed": 0.85, RANDOM: 0.15}
+# While a class the project declares has no label at all, random picks take at least this
+# share of the batch: a model never shown a class puts no uncertainty on it, and no
+# strategy found an unseen class more often than random picks (benchmarks/unseen_class.py).
+UNSEEN_CLASS_RANDOM_SHARE = 0.5
 # Each batch, an arm's picks count half as much as those of the batch after.
 DECAY = 0.5
 # An arm's yield is shrunk toward random's, as if it had this many picks of random value.
@@ -185,6 +189,32 @@ def _note(shares, relative, counts, baseline) -> str:
     return f"split {split}; worth per pick against random picks: {yields}{tail}"
 
 
+def widen_for_unseen_classes(
+    mix: ArmMix, class_counts, *, share: float = UNSEEN_CLASS_RANDOM_SHARE
+) -> ArmMix:
+    """The mix with the random arm raised to at least ``share`` (the other arms scaled
+    down in proportion) while a declared class has no label and others have; as it was
+    otherwise, or without a random arm."""
+    if class_counts is None or RANDOM not in mix.shares:
+        return mix
+    counts = np.asarray(class_counts)
+    unseen = np.flatnonzero(counts == 0)
+    # With no label at all there is no model that knows some classes and not others.
+    if not len(unseen) or counts.sum() == 0 or mix.shares[RANDOM] >= share:
+        return mix
+    rest = 1.0 - mix.shares[RANDOM]
+    scale = (1.0 - share) / rest if rest > 0 else 0.0
+    shares = {a: (share if a == RANDOM else v * scale) for a, v in mix.shares.items()}
+    which = ", ".join(f"#{int(c) + 1}" for c in unseen[:5])
+    many = len(unseen) > 1
+    note = (
+        f"{mix.note}; class{'es' if many else ''} {which} (in the project's order)"
+        f" {'have' if many else 'has'} no label yet, so random picks take {share:.0%} of"
+        " the batch (a model never shown a class cannot point at it)"
+    )
+    return ArmMix(shares, mix.relative_yield, mix.picks, note)
+
+
 def _allocate(shares: dict[str, float], batch_size: int) -> dict[str, int]:
     """Whole picks per arm, by largest remainder."""
     names = list(shares)
@@ -232,6 +262,7 @@ class AdaptiveStrategy(Strategy):
         }
         floor = min(self.floor, 1.0 / max(len(usable), 1))
         mix = arm_shares(inputs.history, usable, floor=floor)
+        mix = widen_for_unseen_classes(mix, inputs.labeled_class_counts)
         quota = _allocate(mix.shares, batch_size)
         remaining = np.arange(inputs.n)
         indices, scores, arms = [], [], []

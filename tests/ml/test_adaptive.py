@@ -211,3 +211,24 @@ def test_the_pair_mix_drops_a_useless_pair_arm_for_random_pairs_and_keeps_a_usef
         share = float((selection.arms == "pair_mixed").mean())
         assert (share < 0.3) if expect_low else (share > 0.8), (share, selection.note)
         assert "pair_mixed" in selection.note and "against random picks" in selection.note
+
+
+def test_while_a_class_has_no_label_random_picks_take_half_the_batch():
+    from ml.strategies.adaptive import UNSEEN_CLASS_RANDOM_SHARE
+
+    probs = np.random.default_rng(2).dirichlet(np.ones(3), size=300)
+    strategy = get_strategy("adaptive")
+    seen = strategy.select(
+        AcquisitionInputs(probs=probs, labeled_class_counts=np.array([9, 4, 2])), 40
+    )
+    unseen = strategy.select(
+        AcquisitionInputs(probs=probs, labeled_class_counts=np.array([9, 4, 0])), 40
+    )
+    random_seen = int((seen.arms == "random").sum())
+    random_unseen = int((unseen.arms == "random").sum())
+    assert random_seen < 0.3 * 40
+    assert random_unseen == round(UNSEEN_CLASS_RANDOM_SHARE * 40)
+    # The other arms keep their order of shares, scaled down.
+    assert int((unseen.arms == "hybrid").sum()) > int((unseen.arms == "class_balanced").sum())
+    assert "class #3 (in the project's order) has no label yet" in unseen.note
+    assert "no label yet" not in seen.note
