@@ -12,7 +12,7 @@ model on the same tiles (``benchmarks/detection_speed.py``'s ``page_tiles``), in
 the same size. The model is trained ``--detection-steps`` first, because an untrained
 heatmap fires everywhere and its decoding is not what a project pays for.
 
-    .venv/bin/python benchmarks/ml_scoring_speed.py            # ~1 min on 2 CPU cores
+    .venv/bin/python benchmarks/ml_scoring_speed.py            # ~2 min on 2 CPU cores
     .venv/bin/python benchmarks/ml_scoring_speed.py --detection-pages 0   # classifier only
     .venv/bin/python benchmarks/ml_scoring_speed.py --n 20000 --device cuda
 """
