@@ -16,6 +16,8 @@ hold its numbers for random cases).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 #: IoU thresholds of COCO's mAP: 0.50, 0.55, ..., 0.95.
@@ -317,3 +319,49 @@ def detection_metrics(
         "pages": len(y_true),
         "true_boxes": int(sum(len(t[0]) for t in truths)),
     }
+
+
+def best_score_threshold(
+    y_true: Sequence[dict],
+    y_pred: Sequence[dict],
+    *,
+    num_classes: int,
+    iou_threshold: float = 0.5,
+    candidates: Sequence[float] = tuple(np.round(np.arange(0.05, 0.96, 0.05), 2)),
+) -> dict:
+    """The box score from which predictions are best shown as boxes: the threshold of
+    ``candidates`` with the highest F1 of predicted boxes against true ones (same class,
+    IoU at least ``iou_threshold``, each true box matched once, by descending score), with
+    its precision and recall. Keeping only the boxes above a threshold keeps a prefix of
+    the score order, so one matching serves every threshold. ``threshold`` is None when no
+    page has a true box."""
+    scores, hits, support = [], [], 0
+    for c in range(num_classes):
+        truths, preds = [], []
+        for truth, pred in zip(y_true, y_pred, strict=True):
+            gt_boxes, gt_labels, _ = _page(truth, predicted=False)
+            det_boxes, det_labels, det_scores = _page(pred, predicted=True)
+            truths.append((gt_boxes[gt_labels == c], None))
+            preds.append((det_boxes[det_labels == c], det_scores[det_labels == c]))
+        s, h, n = _match_class(truths, preds, np.array([iou_threshold]), (0.0, np.inf))
+        scores.append(s)
+        hits.append(np.nan_to_num(h[0], nan=0.0))
+        support += n
+    scores = np.concatenate(scores) if scores else np.empty(0)
+    hits = np.concatenate(hits) if hits else np.empty(0)
+    if support == 0:
+        return {"threshold": None, "f1": None, "precision": None, "recall": None}
+    best = None
+    for t in candidates:
+        kept = scores >= t
+        tp = float(hits[kept].sum())
+        shown = int(kept.sum())
+        f1 = 2 * tp / (shown + support) if shown + support else 0.0
+        if best is None or f1 > best["f1"] + 1e-12:
+            best = {
+                "threshold": float(t),
+                "f1": round(f1, 4),
+                "precision": round(tp / shown, 4) if shown else None,
+                "recall": round(tp / support, 4),
+            }
+    return best

@@ -20,7 +20,7 @@ from loupe.learning.selection import selection_round_create
 from loupe.learning.training import training_run_create, training_run_execute
 from loupe.projects.selectors import project_classes
 from loupe.projects.services import label_classes_set, project_create
-from loupe.tasktypes.object_detection import answer_boxes
+from loupe.tasktypes.object_detection import answer_boxes, box_threshold
 from ml.synthetic_scores import make_score_pages
 from tests.browser.pages import log_in, member
 
@@ -120,7 +120,9 @@ def test_detection_pages_show_their_boxes_and_the_overview_its_per_class_figures
         truth = GroundTruth.objects.filter(item=item).first()
         want_truth = len(answer_boxes(truth.answer)) if truth else 0
         prediction = Prediction.objects.filter(item=item, model_version=version).first()
-        want_predicted = len(prediction.boxes) if prediction else 0
+        # The model's boxes it is sure enough to show (its holdout's best box threshold).
+        shown = box_threshold(version.metrics)
+        want_predicted = sum(b[5] >= shown for b in prediction.boxes) if prediction else 0
         assert _rects(tile, "truth").count() == want_truth
         assert _rects(tile, "predicted").count() == want_predicted
         seen_truth += want_truth
@@ -173,6 +175,8 @@ def test_detection_pages_show_their_boxes_and_the_overview_its_per_class_figures
     page.wait_for_selector("#page-detail svg.boxes")
     _pages_drawn(page)
     boxes = Prediction.objects.get(item_id=scored_id, model_version=version).boxes
+    boxes = [b for b in boxes if b[5] >= box_threshold(version.metrics)]
+    assert boxes
     assert page.locator("#page-detail rect.predicted").count() == len(boxes)
     assert page.locator("#page-detail text.predicted").count() == len(boxes)
     assert f"{len(boxes)} predicted box" in page.inner_text("#predicted-boxes caption")

@@ -172,3 +172,33 @@ def test_the_figures_agree_with_pycocotools(seed):
 def test_pages_must_pair_up():
     with pytest.raises(ValueError, match="2 true pages but 1"):
         detection_metrics([_page([], []), _page([], [])], [_page([], [], [])], num_classes=1)
+
+
+def test_the_best_score_threshold_keeps_the_right_boxes_and_drops_the_faint_ones():
+    from ml.detection_metrics import best_score_threshold
+
+    truth = [{"boxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), "labels": np.array([0, 1])}]
+    pred = [
+        {
+            # Both true boxes found with high scores, and three faint false ones.
+            "boxes": np.array(
+                [
+                    [0, 0, 10, 10],
+                    [20, 20, 30, 30],
+                    [50, 50, 60, 60],
+                    [70, 70, 80, 80],
+                    [1, 40, 9, 48],
+                ]
+            ),
+            "labels": np.array([0, 1, 0, 1, 0]),
+            "scores": np.array([0.9, 0.8, 0.3, 0.25, 0.2]),
+        }
+    ]
+    best = best_score_threshold(truth, pred, num_classes=2)
+    assert 0.3 < best["threshold"] <= 0.8
+    assert best == {**best, "f1": 1.0, "precision": 1.0, "recall": 1.0}
+    # A wrong class is no match: the second box never counts.
+    wrong = [{**pred[0], "labels": np.array([0, 0, 0, 1, 0])}]
+    assert best_score_threshold(truth, wrong, num_classes=2)["recall"] == 0.5
+    empty = [{"boxes": np.empty((0, 4)), "labels": np.empty(0, np.int64)}]
+    assert best_score_threshold(empty, pred, num_classes=2)["threshold"] is None

@@ -317,6 +317,9 @@ def test_a_detection_loop_trains_scores_selects_pushes_boxes_and_reads_boxes_bac
     metrics = version.metrics
     assert 0.0 <= metrics["map50"] <= 1.0 and "per_class" in metrics and "map" in metrics
     assert metrics["n_pages"] >= 1 and "pages with" in metrics["holdout"]
+    # The score from which boxes are shown is chosen on the holdout, by the F1 of boxes.
+    shown = metrics["box_threshold"]
+    assert 0.05 <= shown["threshold"] <= 0.95 and shown["f1"] is not None
     summary = task_type_of(project).holdout_summary(metrics, version.baseline_metrics)
     assert summary.startswith(f"holdout mAP@0.5 {metrics['map50']:.3f}")
     assert "training pages" in summary and "boxes" in summary
@@ -355,7 +358,9 @@ def test_a_detection_loop_trains_scores_selects_pushes_boxes_and_reads_boxes_bac
     payload = ls_payloads.task_payload(task)
     regions = payload["predictions"][0]["result"]
     stored = Prediction.objects.get(item_id=pick.item_id, model_version=version).boxes
-    assert len(regions) == len(stored)
+    # Only the boxes at or above the version's threshold are pushed.
+    assert len(regions) == sum(1 for b in stored if b[5] >= shown["threshold"])
+    assert all(r["score"] >= shown["threshold"] for r in regions)
     assert payload["predictions"][0]["score"] == pytest.approx(by_item[pick.item_id], abs=1e-3)
     if regions:
         region = regions[0]

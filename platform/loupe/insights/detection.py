@@ -14,7 +14,7 @@ from loupe.labeling.models import GroundTruth
 from loupe.learning.models import ModelVersion, Prediction
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes
-from loupe.tasktypes.object_detection import OBJECT_DETECTION, answer_boxes
+from loupe.tasktypes.object_detection import OBJECT_DETECTION, answer_boxes, box_threshold
 
 _CHUNK = 500
 
@@ -84,7 +84,8 @@ def _count_row(name: str, by_split: Counter, target: int | None) -> dict:
 
 def page_boxes(*, project: Project, items: list[Item]) -> dict[int, dict]:
     """For each page: its size, its true boxes (from the ground truth, once decided) and the
-    boxes of its latest prediction with class name and score, as the gallery draws them.
+    boxes of its latest prediction with class name and score, as the gallery draws them
+    (those its version shows: a score of at least its `box_threshold`).
     Two queries for all the pages."""
     ids = [item.pk for item in items]
     out = {
@@ -110,7 +111,9 @@ def page_boxes(*, project: Project, items: list[Item]) -> dict[int, dict]:
             continue
         seen.add(p.item_id)
         names = p.model_version.class_names
+        shown = box_threshold(p.model_version.metrics)
         out[p.item_id]["version"] = p.model_version.version
+        out[p.item_id]["box_threshold"] = shown
         out[p.item_id]["predicted"] = [
             {
                 "x": x,
@@ -122,6 +125,7 @@ def page_boxes(*, project: Project, items: list[Item]) -> dict[int, dict]:
                 "score": score,
             }
             for x, y, w, h, c, score in p.boxes or []
+            if score >= shown
         ]
     return out
 

@@ -63,6 +63,9 @@ COCO_FILE = "annotations.json"
 IMPORT_BEAT_EVERY = 50
 # A box whose 1 - max class probability is above this is one the model is unsure of.
 UNSURE_BOX = 0.3
+# The score from which a predicted box is shown (pre-annotations, reasons, pages) when the
+# version has no holdout to choose it on (`box_threshold`).
+DEFAULT_BOX_THRESHOLD = 0.3
 # Predicted boxes kept per page (the detector's own cap, `ml.tasks.object_detection`).
 MAX_PREDICTED_BOXES = 512
 # Page resamples of the holdout mAP@0.5 interval (each one recomputes mAP on all boxes).
@@ -70,6 +73,14 @@ MAP_RESAMPLES = 200
 # Largest zip member extracted (a page image or an annotation file).
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 _EXPORT_CHUNK = 500
+
+
+def box_threshold(metrics: dict | None) -> float:
+    """The score from which a version's boxes are shown: the one that gave the best F1 of
+    boxes on its holdout (`ml.detection_metrics.best_score_threshold`), else
+    DEFAULT_BOX_THRESHOLD."""
+    value = ((metrics or {}).get("box_threshold") or {}).get("threshold")
+    return DEFAULT_BOX_THRESHOLD if value is None else float(value)
 
 
 def answer_boxes(answer) -> list:
@@ -126,24 +137,29 @@ class ObjectDetection(TaskType):
         return None  # a page's guess is its boxes: `pick_pre_annotation`
 
     def pick_pre_annotation(self, *, pick):
-        """One rectangle per box the picking version predicted on the page, each with its
-        score; the task's score is the page's uncertainty (what Label Studio sorts by)."""
+        """One rectangle per box the picking version predicted on the page with a score of
+        at least its `box_threshold`, each with its score; the task's score is the page's
+        uncertainty (what Label Studio sorts by)."""
         version_id = pick.selection_round.model_version_id
         if version_id is None:
             return None
         row = (
             Prediction.objects.filter(item_id=pick.item_id, model_version_id=version_id)
-            .values_list("boxes", "uncertainty", "model_version__class_names")
+            .values_list(
+                "boxes", "uncertainty", "model_version__class_names", "model_version__metrics"
+            )
             .first()
         )
         item = pick.item
         if row is None or not item.width or not item.height:
             return None
-        stored, uncertainty, names = row
+        stored, uncertainty, names, metrics = row
+        # Only the boxes the version is sure enough of: faint candidates would bury the page.
+        shown = box_threshold(metrics)
         boxes = [
             ls_payloads.Box(x, y, w, h, names[int(c)], score)
             for x, y, w, h, c, score in stored or []
-            if 0 <= int(c) < len(names)
+            if 0 <= int(c) < len(names) and score >= shown
         ]
         return ls_payloads.PushPrediction(
             result=ls_payloads.rectangles_result(
@@ -257,8 +273,11 @@ class ObjectDetection(TaskType):
     def holdout_report(self, *, model, x_train, y_train, x_holdout, y_holdout, names):
         """mAP@0.5 on the holdout pages with a 95% interval (pages resampled), COCO mAP,
         AP of small objects, per-class AP with its box support, the confusions, and what
-        the figures stand on; beside them the same model's figures on its training pages
+        the figures stand on, and the box score from which its boxes are shown (the best F1
+        of boxes on the holdout); beside them the same model's figures on its training pages
         (how far holdout is from what it learned)."""
+        from ml.detection_metrics import best_score_threshold
+
         spec = self.ml_spec()
         predictions = spec.predict(model, x_holdout)
         found = spec.evaluate(y_holdout, predictions, class_names=names)
@@ -271,6 +290,9 @@ class ObjectDetection(TaskType):
         metrics["holdout"] = (
             f"fixed project holdout: {len(y_holdout)} pages with {boxes} boxes"
             f" ({_support_words(y_holdout, names)})"
+        )
+        metrics["box_threshold"] = best_score_threshold(
+            y_holdout, predicted, num_classes=len(names)
         )
         train_fit = spec.evaluate(y_train, spec.predict(model, x_train), class_names=names)
         baseline = {
@@ -361,10 +383,12 @@ class ObjectDetection(TaskType):
         )
 
     def pick_reason(self, probs, names, *, extras, version, control, arm):
-        """Names the boxes: how many the model found, how many it is unsure of, and the
-        class pairs it hesitates between ("3 boxes between accidentalSharp and keySharp")."""
+        """Names the boxes: how many the model found (at its `box_threshold`), how many of
+        them it is unsure of the class of, and the class pairs it hesitates between ("3
+        boxes between accidentalSharp and keySharp")."""
         labels = np.asarray(extras.get("labels", []))
-        present = labels >= 0
+        scores = np.nan_to_num(np.asarray(extras.get("box_scores", np.ones(len(labels)))), nan=0.0)
+        present = (labels >= 0) & (scores >= box_threshold(version.metrics))
         count = int(present.sum())
         unsure = np.asarray(extras.get("box_uncertainty", np.zeros(len(labels))))[present]
         second = extras.get("box_second")
@@ -381,7 +405,10 @@ class ObjectDetection(TaskType):
         if arm == "random":
             return f"picked at random, to explore pages the model was not asked about; {found}"
         if not count:
-            return "the model finds no box on this page: is there really nothing on it?"
+            return (
+                f"the model finds no box with a score of {box_threshold(version.metrics):.2f}"
+                " or more on this page: is there really nothing on it?"
+            )
         words = f"{found}, {int(doubtful.sum())} of them unsure"
         if pairs:
             named = ", ".join(f"{n} between {a} and {b}" for (a, b), n in pairs.most_common(3))
