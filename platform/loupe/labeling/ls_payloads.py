@@ -141,6 +141,8 @@ class WebhookEvent:
 # The image is shown at most this large (CSS pixels), beside the choices, so that both fit
 # a laptop screen; zoom (wheel or toolbar) shows details.
 IMAGE_DISPLAY_PX = 512
+# A detection page is shown larger: its objects are a few pixels (zoom shows them larger).
+DETECTION_DISPLAY_PX = 960
 # Images no larger than this are drawn with crisp pixels when enlarged, not blurred.
 SMALL_IMAGE_PX = 256
 
@@ -151,7 +153,8 @@ def labeling_config(
     """The labeling config XML for a task type and its classes.
 
     The image (task data `$image`) sits on the left at a sensible size, at most
-    IMAGE_DISPLAY_PX, and the choices on the right, in view without scrolling; below them,
+    IMAGE_DISPLAY_PX (DETECTION_DISPLAY_PX for a detection page), and the choices on the
+    right, in view without scrolling; below them,
     why Loupe picked the item (`$loupe_reason`), then what the model looked at and the
     labeled items it resembles (`$loupe_explanation`, HTML that is empty when there is
     nothing to show), and the guidelines in a collapsed panel, one click away on every task
@@ -165,13 +168,14 @@ def labeling_config(
     view = ET.Element(
         "View", style="display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start"
     )
-    left = ET.SubElement(view, "View", style=f"flex: 0 1 {IMAGE_DISPLAY_PX}px; min-width: 240px")
+    shown = DETECTION_DISPLAY_PX if task_type == OBJECT_DETECTION else IMAGE_DISPLAY_PX
+    left = ET.SubElement(view, "View", style=f"flex: 0 1 {shown}px; min-width: 240px")
     image = {
         "name": IMAGE_FIELD,
         "value": f"${IMAGE_FIELD}",
         "width": "100%",
-        "maxWidth": f"{IMAGE_DISPLAY_PX}px",
-        "maxHeight": f"{IMAGE_DISPLAY_PX}px",
+        "maxWidth": f"{shown}px",
+        "maxHeight": f"{shown}px",
         "zoom": "true",
         "zoomControl": "true",
     }

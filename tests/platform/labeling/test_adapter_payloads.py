@@ -104,6 +104,9 @@ def test_multi_label_and_detection_configs():
     )
     rect = controls(labeling_config("object_detection", ["car"]))["RectangleLabels"]
     assert [label.get("value") for label in rect] == ["car"]
+    # A page of tiny objects is shown larger than an image to classify.
+    page = controls(labeling_config("object_detection", ["car"]))["Image"]
+    assert (page.get("maxWidth"), page.get("maxHeight")) == ("960px", "960px")
 
 
 @pytest.mark.parametrize(
