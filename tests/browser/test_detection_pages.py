@@ -213,3 +213,14 @@ def test_detection_pages_show_their_boxes_and_the_overview_its_per_class_figures
         assert ap == ("–" if row["ap50"] is None else f"{row['ap50']:.3f}")
     assert page.locator("#class-progress").count() == 0  # no labels-per-class table
     shot("detection-overview")
+
+    # The models page: the version's detection figures, and its class confusions.
+    page.click("nav.tabs >> text=Models")
+    page.wait_for_selector("#versions")
+    header = page.inner_text("#versions thead")
+    assert "mAP@0.5 (holdout)" in header and "Balanced acc." not in header
+    row = page.inner_text("#versions tbody tr")
+    assert f"{metrics['map50']:.3f}" in row and f"{metrics['n_pages']} pages" in row
+    shown = metrics["box_threshold"]["threshold"]
+    assert f"{shown:.2f}" in row
+    shot("detection-models")
