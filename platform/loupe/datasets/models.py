@@ -139,3 +139,23 @@ class ImportRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+# The columns an import writes per item, in the order of its row tuples (`loupe.bulk`).
+ITEM_IMPORT_COLUMNS = (
+    "project",
+    "file",
+    "original_name",
+    "sha256",
+    "size_bytes",
+    "width",
+    "height",
+    "image_format",
+    "metadata",
+    "source",
+    "split",
+    "state",
+    "import_job",
+    "created_at",
+    "updated_at",
+)

@@ -25,6 +25,7 @@ from loupe import jobs
 from loupe.bulk import db_value, insert_rows
 from loupe.datasets import sources
 from loupe.datasets.models import (
+    ITEM_IMPORT_COLUMNS,
     ImportJob,
     ImportKind,
     ImportRejection,
@@ -506,25 +507,6 @@ def _flush(job, batch, rejections, progress) -> None:
         progress(job)
 
 
-_ITEM_COLUMNS = (
-    "project",
-    "file",
-    "original_name",
-    "sha256",
-    "size_bytes",
-    "width",
-    "height",
-    "image_format",
-    "metadata",
-    "source",
-    "split",
-    "state",
-    "import_job",
-    "created_at",
-    "updated_at",
-)
-
-
 def _items_insert(job: ImportJob, fresh: list[_Accepted]) -> list[str]:
     """Inserts the batch's items from plain rows (loupe.bulk); returns each one's split.
     Labeled items go to train or to the project's fixed holdout (`labeling.holdout`)."""
@@ -557,5 +539,5 @@ def _items_insert(job: ImportJob, fresh: list[_Accepted]) -> list[str]:
                 now,
             )
         )
-    insert_rows(Item, _ITEM_COLUMNS, rows)
+    insert_rows(Item, ITEM_IMPORT_COLUMNS, rows)
     return splits

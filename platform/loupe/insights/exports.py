@@ -112,10 +112,20 @@ def export_yolo(*, project: Project, split: str | None = None) -> Iterator[bytes
 
 
 def _yolo_stream(entries) -> Iterator[bytes]:
+    return _zip_stream(
+        ((path, text, stored, f"{path}\t{stored}") for path, text, stored in entries),
+        missing_header="page\tfile",
+    )
+
+
+def _zip_stream(entries, *, missing_header: str) -> Iterator[bytes]:
+    """A zip written while it is sent, from (path in the zip, text, storage name, line for
+    MISSING.txt) entries: a text entry is written as it is, a stored file copied in blocks.
+    One lost file must not cut a long download short: it is listed in MISSING.txt."""
     sink = _Sink()
     missing: list[str] = []
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
-        for arcname, text, stored in entries:
+        for arcname, text, stored, missing_line in entries:
             if stored is None:
                 archive.writestr(arcname, text or "")
                 yield sink.take()
@@ -123,7 +133,7 @@ def _yolo_stream(entries) -> Iterator[bytes]:
             try:
                 source = default_storage.open(stored, "rb")
             except FileNotFoundError:
-                missing.append(f"{arcname}\t{stored}")
+                missing.append(missing_line)
                 continue
             with source, archive.open(arcname, mode="w") as target:
                 while block := source.read(_COPY_BYTES):
@@ -131,7 +141,7 @@ def _yolo_stream(entries) -> Iterator[bytes]:
                     yield sink.take()
             yield sink.take()
         if missing:
-            archive.writestr("MISSING.txt", "page\tfile\n" + "\n".join(missing) + "\n")
+            archive.writestr("MISSING.txt", f"{missing_header}\n" + "\n".join(missing) + "\n")
     yield sink.take()
 
 
@@ -147,23 +157,10 @@ def export_imagefolder(*, project: Project, split: str | None = None) -> Iterato
 
 
 def _imagefolder_stream(project: Project, split: str | None) -> Iterator[bytes]:
-    sink = _Sink()
-    missing: list[str] = []
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+    def entries():
         for row in ground_truth_rows(project=project, split=split):
             extension = row["file"].rsplit(".", 1)[-1] if "." in row["file"] else "bin"
             arcname = f"{_safe(row['split'])}/{_safe(row['label'])}/{row['sha256']}.{extension}"
-            try:
-                source = default_storage.open(row["file"], "rb")
-            except FileNotFoundError:
-                # One lost file must not cut a long download short; it is listed instead.
-                missing.append(f"{row['item_id']}\t{row['file']}")
-                continue
-            with source, archive.open(arcname, mode="w") as target:
-                while block := source.read(_COPY_BYTES):
-                    target.write(block)
-                    yield sink.take()
-            yield sink.take()
-        if missing:
-            archive.writestr("MISSING.txt", "item_id\tfile\n" + "\n".join(missing) + "\n")
-    yield sink.take()
+            yield arcname, None, row["file"], f"{row['item_id']}\t{row['file']}"
+
+    return _zip_stream(entries(), missing_header="item_id\tfile")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loupe.datasets.models import ItemState
-from loupe.labeling.models import Decision
+from loupe.datasets.models import Item, ItemState, Split
+from loupe.labeling.models import Decision, GroundTruth
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,31 @@ def plurality(votes: Sequence[Vote], *, overlap: int) -> Outcome:
         votes=len(labels),
         agreement=top / len(labels),
         needs_review=len(tied) > 1,
+    )
+
+
+def imported_ground_truth_create(*, project, truths) -> None:
+    """Ground truth that came with imported items: `truths` holds (content hash of the
+    item, class id or None, answer or None, split) per item, inserted in bulk."""
+    truths = list(truths)
+    if not truths:
+        return
+    ids = dict(
+        Item.objects.filter(project=project, sha256__in=[t[0] for t in truths]).values_list(
+            "sha256", "id"
+        )
+    )
+    GroundTruth.objects.bulk_create(
+        GroundTruth(
+            item_id=ids[sha],
+            project=project,
+            in_holdout=split == Split.HOLDOUT,
+            label_class_id=class_id,
+            answer=answer,
+            decided_by=Decision.IMPORTED,
+            agreement=1.0,
+        )
+        for sha, class_id, answer, split in truths
     )
 
 

@@ -45,7 +45,14 @@ from django.utils import timezone
 
 from loupe.bulk import db_value, insert_rows
 from loupe.datasets import sources
-from loupe.datasets.models import ImportKind, ImportRejection, Item, ItemState, Split
+from loupe.datasets.models import (
+    ITEM_IMPORT_COLUMNS,
+    ImportKind,
+    ImportRejection,
+    Item,
+    ItemState,
+    Split,
+)
 from loupe.errors import ApplicationError
 from loupe.labeling import ls_payloads
 from loupe.labeling.holdout import HoldoutAssigner
@@ -54,7 +61,13 @@ from loupe.learning.models import Prediction
 from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
 from loupe.projects.models import LabelClass, Project
 from loupe.runs import run_beat
-from loupe.tasktypes.base import Outcome, TaskType, TrainingRow, Vote
+from loupe.tasktypes.base import (
+    Outcome,
+    TaskType,
+    TrainingRow,
+    Vote,
+    imported_ground_truth_create,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -841,25 +854,6 @@ def _extract(archive_path: Path, into: Path) -> Path:
     return into
 
 
-_ITEM_COLUMNS = (
-    "project",
-    "file",
-    "original_name",
-    "sha256",
-    "size_bytes",
-    "width",
-    "height",
-    "image_format",
-    "metadata",
-    "source",
-    "split",
-    "state",
-    "import_job",
-    "created_at",
-    "updated_at",
-)
-
-
 def _pages_insert(*, project, job, pages: list[_Page]) -> tuple[int, int]:
     """Inserts the pages not in the project yet, and the imported ground truth of the
     labeled ones; returns (inserted, labeled). Inside the caller's transaction."""
@@ -880,7 +874,7 @@ def _pages_insert(*, project, job, pages: list[_Page]) -> tuple[int, int]:
         if page.boxes is not None:
             split = holdout.split_for(sha256=page.sha256, class_id=None)
             state = ItemState.LABELED
-            truths.append((page.sha256, boxes_answer(page.boxes), split))
+            truths.append((page.sha256, None, boxes_answer(page.boxes), split))
         rows.append(
             (
                 project.pk,
@@ -900,25 +894,8 @@ def _pages_insert(*, project, job, pages: list[_Page]) -> tuple[int, int]:
                 now,
             )
         )
-    insert_rows(Item, _ITEM_COLUMNS, rows)
-    if truths:
-        ids = dict(
-            Item.objects.filter(project=project, sha256__in=[t[0] for t in truths]).values_list(
-                "sha256", "id"
-            )
-        )
-        GroundTruth.objects.bulk_create(
-            GroundTruth(
-                item_id=ids[sha],
-                project=project,
-                in_holdout=split == Split.HOLDOUT,
-                label_class=None,
-                answer=answer,
-                decided_by=Decision.IMPORTED,
-                agreement=1.0,
-            )
-            for sha, answer, split in truths
-        )
+    insert_rows(Item, ITEM_IMPORT_COLUMNS, rows)
+    imported_ground_truth_create(project=project, truths=truths)
     return len(fresh), len(truths)
 
 

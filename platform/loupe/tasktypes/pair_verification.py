@@ -48,12 +48,19 @@ from loupe.datasets.models import ImportKind, ImportRejection, Item, ItemState, 
 from loupe.errors import ApplicationError
 from loupe.labeling import ls_payloads
 from loupe.labeling.holdout import HoldoutAssigner, holdout_coin
-from loupe.labeling.models import Decision, GroundTruth
+from loupe.labeling.models import GroundTruth
 from loupe.learning.models import Prediction
 from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
 from loupe.projects.models import LabelClass, Project
 from loupe.runs import run_beat
-from loupe.tasktypes.base import Outcome, TaskType, TrainingRow, Vote, plurality
+from loupe.tasktypes.base import (
+    Outcome,
+    TaskType,
+    TrainingRow,
+    Vote,
+    imported_ground_truth_create,
+    plurality,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -579,7 +586,7 @@ def _pairs_insert(*, project, job, pairs: list[_Pair], info: dict, source: str, 
             class_id = labels[pair.label]
             split = pair.split or holdout.split_for(sha256=sha, class_id=class_id)
             state = ItemState.LABELED
-            truths.append((sha, class_id, split))
+            truths.append((sha, class_id, None, split))
         names = [left.get("name", pair.left), right.get("name", pair.right)]
         rows.append(
             (
@@ -602,23 +609,7 @@ def _pairs_insert(*, project, job, pairs: list[_Pair], info: dict, source: str, 
             )
         )
     insert_rows(Item, _ITEM_COLUMNS, rows)
-    if truths:
-        ids = dict(
-            Item.objects.filter(project=project, sha256__in=[t[0] for t in truths]).values_list(
-                "sha256", "id"
-            )
-        )
-        GroundTruth.objects.bulk_create(
-            GroundTruth(
-                item_id=ids[sha],
-                project=project,
-                in_holdout=split == Split.HOLDOUT,
-                label_class_id=class_id,
-                decided_by=Decision.IMPORTED,
-                agreement=1.0,
-            )
-            for sha, class_id, split in truths
-        )
+    imported_ground_truth_create(project=project, truths=truths)
     if job is not None:
         job.labeled += len(truths)
     return len(fresh)
