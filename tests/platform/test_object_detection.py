@@ -434,3 +434,30 @@ def test_augmentations_are_a_project_setting_the_detector_trains_with():
     ):
         with pytest.raises(ApplicationError, match=words):
             project_update(project=project, augmentations=bad)
+
+
+@pytest.mark.django_db
+def test_the_gallery_filter_by_class_finds_the_pages_with_a_box_of_it(import_root):
+    from loupe.datasets.selectors import item_list
+
+    folder = import_root / "scores"
+    _pages(folder, pages=4, seed=6)
+    coco = json.loads((folder / "annotations.json").read_text())
+    # Only the first page keeps its fClef boxes (one is drawn there if it had none).
+    fclef = next(c["id"] for c in coco["categories"] if c["name"] == "fClef")
+    first = coco["images"][0]["id"]
+    coco["annotations"] = [
+        a for a in coco["annotations"] if a["category_id"] != fclef or a["image_id"] == first
+    ]
+    if not any(a["category_id"] == fclef for a in coco["annotations"]):
+        coco["annotations"].append(
+            {"id": 99999, "image_id": first, "category_id": fclef, "bbox": [5, 5, 8, 12]}
+        )
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    project = _project()
+    _import(project, folder)
+
+    found = list(item_list(project=project, filters={"label": "fClef"}))
+    assert [i.original_name for i in found] == [coco["images"][0]["file_name"]]
+    assert item_list(project=project, filters={"label": "noteheadBlack"}).count() == 4
+    assert not item_list(project=project, filters={"label": "nothing"}).exists()

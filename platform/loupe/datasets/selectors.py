@@ -1,5 +1,6 @@
 """Reads for items and imports."""
 
+import json
 import logging
 
 from django.core.files.storage import default_storage
@@ -14,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item]:
-    """Items of a project, filtered by state, split, source and ground-truth class name."""
+    """Items of a project, filtered by state, split, source and ground-truth class name (for
+    detection pages, a class of their true boxes)."""
     filters = filters or {}
     items = Item.objects.filter(project=project).select_related("ground_truth__label_class")
     if filters.get("state"):
@@ -23,7 +25,12 @@ def item_list(*, project: Project, filters: dict | None = None) -> QuerySet[Item
         items = items.filter(split=filters["split"])
     if filters.get("source"):
         items = items.filter(source=filters["source"])
-    if filters.get("label"):
+    if filters.get("label") and project.task_type == "object_detection":
+        # A page has no one class: the pages with a true box of the class. The answer is
+        # matched as JSON text ("label": "<name>"), the same on every database.
+        needle = json.dumps({"label": filters["label"]})[1:-1]
+        items = items.filter(ground_truth__answer__icontains=needle)
+    elif filters.get("label"):
         items = items.filter(ground_truth__label_class__name=filters["label"])
     return items
 
