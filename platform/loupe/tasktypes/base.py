@@ -105,6 +105,17 @@ def imported_ground_truth_create(*, project, truths) -> None:
     )
 
 
+def summary_figure(value) -> str:
+    """A holdout figure as a one-line summary writes it: three decimals, n/a for none."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def summary_interval(metrics: dict, name: str) -> str:
+    """A figure's 95% interval as " [low, high]", or "" when the version has none."""
+    low, high = (metrics.get("intervals") or {}).get(name) or (None, None)
+    return f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+
+
 @dataclass(frozen=True)
 class TrainingRow:
     """One labeled item as training reads it: its file(s), content hash (the pixel cache's
@@ -240,9 +251,7 @@ class TaskType:
         """A version's holdout figures in one line, beside its baseline's (the command
         line's report)."""
 
-        def figure(value) -> str:
-            return "n/a" if value is None else f"{value:.3f}"
-
+        figure = summary_figure
         return (
             f"holdout balanced accuracy {figure(metrics.get('balanced_accuracy'))}"
             f" (baseline {figure(baseline.get('balanced_accuracy'))}),"

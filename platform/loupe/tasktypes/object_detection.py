@@ -67,6 +67,8 @@ from loupe.tasktypes.base import (
     TrainingRow,
     Vote,
     imported_ground_truth_create,
+    summary_figure,
+    summary_interval,
 )
 
 logger = logging.getLogger(__name__)
@@ -317,11 +319,7 @@ class ObjectDetection(TaskType):
         return metrics, baseline
 
     def holdout_summary(self, metrics, baseline):
-        def figure(value) -> str:
-            return "n/a" if value is None else f"{value:.3f}"
-
-        low, high = (metrics.get("intervals") or {}).get("map50") or (None, None)
-        interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+        figure, interval = summary_figure, summary_interval(metrics, "map50")
         return (
             f"holdout mAP@0.5 {figure(metrics.get('map50'))}{interval}"
             f" (on its training pages {figure(baseline.get('map50'))}),"

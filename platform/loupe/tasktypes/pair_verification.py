@@ -60,6 +60,8 @@ from loupe.tasktypes.base import (
     Vote,
     imported_ground_truth_create,
     plurality,
+    summary_figure,
+    summary_interval,
 )
 
 logger = logging.getLogger(__name__)
@@ -239,11 +241,7 @@ class PairVerification(TaskType):
         return metrics, baseline
 
     def holdout_summary(self, metrics, baseline):
-        def figure(value) -> str:
-            return "n/a" if value is None else f"{value:.3f}"
-
-        low, high = (metrics.get("intervals") or {}).get("roc_auc") or (None, None)
-        interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+        figure, interval = summary_figure, summary_interval(metrics, "roc_auc")
         return (
             f"holdout ROC AUC {figure(metrics.get('roc_auc'))}{interval}"
             f" (thumbnail baseline {figure(baseline.get('roc_auc'))}),"
