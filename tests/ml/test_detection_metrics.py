@@ -202,3 +202,45 @@ def test_the_best_score_threshold_keeps_the_right_boxes_and_drops_the_faint_ones
     assert best_score_threshold(truth, wrong, num_classes=2)["recall"] == 0.5
     empty = [{"boxes": np.empty((0, 4)), "labels": np.empty(0, np.int64)}]
     assert best_score_threshold(empty, pred, num_classes=2)["threshold"] is None
+
+
+def test_map50_resamples_equal_map50_recomputed_on_each_resampled_list_of_pages():
+    from ml.detection_metrics import detection_metrics, map50_resamples
+
+    rng = np.random.default_rng(4)
+
+    def page(n, predicted):
+        xy = rng.uniform(0, 60, (n, 2))
+        entry = {
+            "boxes": np.c_[xy, xy + rng.uniform(3, 9, (n, 2))],
+            "labels": rng.integers(0, 3, n),
+        }
+        if predicted:
+            entry["scores"] = rng.uniform(0.1, 0.9, n)
+        return entry
+
+    truth = [page(12, False) for _ in range(6)]
+    # Predictions near the true boxes, some of another class, plus strays.
+    pred = []
+    for t in truth:
+        shifted = t["boxes"] + rng.normal(0, 0.8, t["boxes"].shape)
+        labels = np.where(rng.random(len(t["labels"])) < 0.2, (t["labels"] + 1) % 3, t["labels"])
+        stray = page(4, True)
+        pred.append(
+            {
+                "boxes": np.r_[shifted, stray["boxes"]],
+                "labels": np.r_[labels, stray["labels"]],
+                "scores": np.r_[rng.uniform(0.4, 1.0, len(labels)), stray["scores"]],
+            }
+        )
+    fast = map50_resamples(truth, pred, num_classes=3, n_resamples=20, seed=7)
+    draw = np.random.default_rng(7)
+    slow = []
+    for _ in range(20):
+        pick = draw.integers(0, 6, 6)
+        slow.append(
+            detection_metrics([truth[i] for i in pick], [pred[i] for i in pick], num_classes=3)[
+                "map50"
+            ]
+        )
+    assert fast == pytest.approx(slow, abs=1e-12) and len(set(np.round(fast, 6))) > 1

@@ -83,7 +83,7 @@ UNSURE_BOX = 0.3
 DEFAULT_BOX_THRESHOLD = 0.3
 # Predicted boxes kept per page (the detector's own cap, `ml.tasks.object_detection`).
 MAX_PREDICTED_BOXES = 512
-# Page resamples of the holdout mAP@0.5 interval (each one recomputes mAP on all boxes).
+# Page resamples of the holdout mAP@0.5 interval.
 MAP_RESAMPLES = 200
 # Largest zip member extracted (a page image or an annotation file).
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
@@ -507,29 +507,21 @@ def _page_boxes(predictions) -> list[dict]:
 def map50_interval(y_true, predicted, *, names, seed: int = 0) -> list[float] | None:
     """95% interval of mAP@0.5 over pages resampled with replacement (MAP_RESAMPLES, or
     the bootstrap setting when smaller); None with fewer than 2 pages."""
-    from ml.detection_metrics import detection_metrics
+    from ml.detection_metrics import map50_resamples
 
-    n = len(y_true)
-    if n < 2:
+    if len(y_true) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(min(MAP_RESAMPLES, settings.LOUPE_BOOTSTRAP_SAMPLES)):
-        pick = rng.integers(0, n, n)
-        found = detection_metrics(
-            [y_true[i] for i in pick],
-            [predicted[i] for i in pick],
-            num_classes=len(names),
-            class_names=names,
-        )["map50"]
-        if found is not None:
-            values.append(found)
+    values = map50_resamples(
+        y_true,
+        predicted,
+        num_classes=len(names),
+        n_resamples=min(MAP_RESAMPLES, settings.LOUPE_BOOTSTRAP_SAMPLES),
+        seed=seed,
+    )
     if not values:
         return None
-    return [
-        round(float(np.quantile(values, 0.025)), 4),
-        round(float(np.quantile(values, 0.975)), 4),
-    ]
+    low, high = np.quantile(values, [0.025, 0.975])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def _support_words(targets, names) -> str:
