@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loupe.datasets.models import Item, ItemState, Split
+from loupe.datasets.models import ImportRejection, Item, ItemState, Split
 from loupe.labeling.models import Decision, GroundTruth
 
 
@@ -78,6 +78,52 @@ def plurality(votes: Sequence[Vote], *, overlap: int) -> Outcome:
         agreement=top / len(labels),
         needs_review=len(tied) > 1,
     )
+
+
+class TaskTypeImport:
+    """What an import a task type runs its own way (`TaskType.import_items`) shares with
+    every import: its rejections with their reasons, a heartbeat and progress every
+    `beat_every` source entries, and the counts written at the end."""
+
+    beat_every = 200
+
+    def __init__(self, job, accept, progress):
+        self.job, self.accept, self.progress = job, accept, progress
+        self.project = job.project
+        self.rejections: list[ImportRejection] = []
+
+    def reject(self, where: str, reason: str) -> None:
+        self.rejections.append(ImportRejection(job=self.job, path=where[:1000], reason=reason))
+
+    def count(self) -> None:
+        """One source entry read."""
+        from loupe.runs import run_beat
+
+        self.job.processed += 1
+        if self.job.processed % self.beat_every == 0:
+            run_beat(self.job, processed=self.job.processed)
+            if self.progress:
+                self.progress(self.job)
+
+    def record(self, *, offered: int, inserted: int, labeled: int = 0) -> None:
+        """The rejections and the job's counts: `offered` items made from the source, of
+        which `inserted` were new and `labeled` came with ground truth; inside the
+        transaction that inserted them."""
+        from loupe.runs import run_beat
+
+        ImportRejection.objects.bulk_create(self.rejections)
+        self.job.imported += inserted
+        self.job.labeled += labeled
+        self.job.duplicates += offered - inserted
+        self.job.rejected = len(self.rejections)
+        run_beat(
+            self.job,
+            processed=self.job.processed,
+            imported=self.job.imported,
+            labeled=self.job.labeled,
+            duplicates=self.job.duplicates,
+            rejected=self.job.rejected,
+        )
 
 
 def imported_ground_truth_create(*, project, truths) -> None:

@@ -48,7 +48,6 @@ from loupe.datasets import sources
 from loupe.datasets.models import (
     ITEM_IMPORT_COLUMNS,
     ImportKind,
-    ImportRejection,
     Item,
     ItemState,
     Split,
@@ -64,6 +63,7 @@ from loupe.runs import run_beat
 from loupe.tasktypes.base import (
     Outcome,
     TaskType,
+    TaskTypeImport,
     TrainingRow,
     Vote,
     imported_ground_truth_create,
@@ -641,16 +641,17 @@ class _Page:
     boxes: tuple | None  # None: unlabeled
 
 
-class DetectionImport:
+class DetectionImport(TaskTypeImport):
     """One import job of a detection project, from a folder or a zip archive (the module's
     note): every page stored once, its boxes checked one by one, labeled pages with their
     imported ground truth, the rest in the pool. Every problem is a rejection with its
     reason: a page that cannot be read, a box left out."""
 
+    beat_every = IMPORT_BEAT_EVERY
+
     def __init__(self, job, path: Path, accept, progress):
-        self.job, self.path, self.accept, self.progress = job, path, accept, progress
-        self.project = job.project
-        self.rejections: list[ImportRejection] = []
+        super().__init__(job, accept, progress)
+        self.path = path
 
     def run(self) -> None:
         if self.job.kind == ImportKind.MANIFEST:
@@ -665,9 +666,6 @@ class DetectionImport:
                 self._import(root)
         else:
             self._import(self.path)
-
-    def _reject(self, where: str, reason: str) -> None:
-        self.rejections.append(ImportRejection(job=self.job, path=where[:1000], reason=reason))
 
     def _import(self, root: Path) -> None:
         from ml.detection_io import IMAGE_SUFFIXES, ImageBoxes
@@ -685,7 +683,7 @@ class DetectionImport:
         else:
             images, file_classes = parsed.images, parsed.classes
             for problem in parsed.rejected:
-                self._reject(
+                self.reject(
                     f"{problem.file_name} box {problem.row}", f"{problem.reason}: {problem.message}"
                 )
         known = self._classes(file_classes)
@@ -693,26 +691,14 @@ class DetectionImport:
         run_beat(self.job, total=self.job.total)
         pages: list[_Page] = []
         for image in images:
-            self._count()
+            self.count()
             page = self._page(root, image, known)
             if page is not None:
                 pages.append(page)
         with transaction.atomic():
             Project.objects.select_for_update().filter(pk=self.project.pk).first()
             inserted, labeled = _pages_insert(project=self.project, job=self.job, pages=pages)
-            ImportRejection.objects.bulk_create(self.rejections)
-            self.job.imported += inserted
-            self.job.labeled += labeled
-            self.job.duplicates += len(pages) - inserted
-            self.job.rejected = len(self.rejections)
-            run_beat(
-                self.job,
-                processed=self.job.processed,
-                imported=self.job.imported,
-                labeled=self.job.labeled,
-                duplicates=self.job.duplicates,
-                rejected=self.job.rejected,
-            )
+            self.record(offered=len(pages), inserted=inserted, labeled=labeled)
         if self.progress:
             self.progress(self.job)
 
@@ -762,29 +748,22 @@ class DetectionImport:
             known = names
         return set(known)
 
-    def _count(self) -> None:
-        self.job.processed += 1
-        if self.job.processed % IMPORT_BEAT_EVERY == 0:
-            run_beat(self.job, processed=self.job.processed)
-            if self.progress:
-                self.progress(self.job)
-
     def _page(self, root: Path, image, known: set[str]) -> _Page | None:
         """Stores one page (None when it is rejected) with its boxes of known classes."""
         where = image.file_name
         target = (root / image.file_name).resolve()
         real_root = root.resolve()
         if real_root not in target.parents or not target.is_file():
-            self._reject(where, "file not found inside the imported folder")
+            self.reject(where, "file not found inside the imported folder")
             return None
         entry = sources.SourceEntry(name=where, opener=functools.partial(open, target, "rb"))
         accepted, reason = self.accept(entry)
         if reason:
-            self._reject(where, reason)
+            self.reject(where, reason)
             return None
         boxes = image.boxes
         if boxes is not None and (image.width, image.height) != (accepted.width, accepted.height):
-            self._reject(
+            self.reject(
                 where,
                 f"the annotations say {image.width}x{image.height} pixels but the image is"
                 f" {accepted.width}x{accepted.height}: its boxes are left out, the page joins"
@@ -797,7 +776,7 @@ class DetectionImport:
                 if box.label in known:
                     kept.append(box)
                 else:
-                    self._reject(
+                    self.reject(
                         f"{where} box {row}",
                         f"unknown_class: '{box.label}' is not a class of the project",
                     )

@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from loupe.bulk import db_value, insert_rows
 from loupe.datasets import sources
-from loupe.datasets.models import ImportKind, ImportRejection, Item, ItemState, Split
+from loupe.datasets.models import ImportKind, Item, ItemState, Split
 from loupe.errors import ApplicationError
 from loupe.labeling import ls_payloads
 from loupe.labeling.holdout import HoldoutAssigner, holdout_coin
@@ -56,6 +56,7 @@ from loupe.runs import run_beat
 from loupe.tasktypes.base import (
     Outcome,
     TaskType,
+    TaskTypeImport,
     TrainingRow,
     Vote,
     imported_ground_truth_create,
@@ -613,18 +614,19 @@ def _pairs_insert(*, project, job, pairs: list[_Pair], info: dict, source: str, 
     return len(fresh)
 
 
-class PairImport:
+class PairImport(TaskTypeImport):
     """One import job of a pair project: stores every image once, then inserts the pairs
     the source gives (manifest), or makes (identity folders, images without identity).
     Every unreadable image and every bad manifest row is a rejection with its reason; a
     pair whose image was rejected is rejected too, naming which."""
 
+    beat_every = IMPORT_BEAT_EVERY
+
     def __init__(self, job, path: Path, accept, progress):
-        self.job, self.path, self.accept, self.progress = job, path, accept, progress
-        self.project = job.project
+        super().__init__(job, accept, progress)
+        self.path = path
         self.images: dict[str, dict] = {}  # storage name -> size, format, name, identity
         self.by_source: dict[str, str | None] = {}  # source path -> storage name (None: bad)
-        self.rejections: list[ImportRejection] = []
         self.labels = dict(
             LabelClass.objects.filter(project=self.project).values_list("name", "pk")
         )
@@ -650,43 +652,23 @@ class PairImport:
                 source=self.job.source_tag,
                 labels=self.labels,
             )
-            ImportRejection.objects.bulk_create(self.rejections)
-            self.job.imported += inserted
-            self.job.duplicates += len(pairs) - inserted
-            self.job.rejected = len(self.rejections)
-            run_beat(
-                self.job,
-                processed=self.job.processed,
-                imported=self.job.imported,
-                labeled=self.job.labeled,
-                duplicates=self.job.duplicates,
-                rejected=self.job.rejected,
-            )
+            # `_pairs_insert` counts the labeled pairs on the job itself.
+            self.record(offered=len(pairs), inserted=inserted)
         if self.progress:
             self.progress(self.job)
 
     # --- images ------------------------------------------------------------------------------
 
-    def _reject(self, name: str, reason: str) -> None:
-        self.rejections.append(ImportRejection(job=self.job, path=name[:1000], reason=reason))
-
-    def _count(self) -> None:
-        self.job.processed += 1
-        if self.job.processed % IMPORT_BEAT_EVERY == 0:
-            run_beat(self.job, processed=self.job.processed)
-            if self.progress:
-                self.progress(self.job)
-
     def _store(self, entry: sources.SourceEntry, identity: str | None) -> str | None:
         """The storage name of an entry's image, stored once; None when it is rejected."""
         accepted, reason = self.accept(dataclasses.replace(entry, label=None))
         if reason:
-            self._reject(entry.name, reason)
+            self.reject(entry.name, reason)
             return None
         known = self.images.get(accepted.file_name)
         if known is not None:
             if identity is not None and known["identity"] not in (None, identity):
-                self._reject(
+                self.reject(
                     entry.name,
                     f"the same image is already under identity '{known['identity']}'",
                 )
@@ -710,14 +692,14 @@ class PairImport:
             self.job.total = total
             run_beat(self.job, total=total)
             for entry in sources.iter_folder(self.path, refused=refused):
-                self._count()
+                self.count()
                 self._store(entry, entry.label)
         else:
             with sources.open_zip(self.path) as archive:
                 self.job.total = sources.count_zip(self.path)
                 run_beat(self.job, total=self.job.total)
                 for entry in sources.iter_zip(archive):
-                    self._count()
+                    self.count()
                     self._store(entry, entry.label)
         return self._identity_pairs() + self._pool_pairs()
 
@@ -813,20 +795,20 @@ class PairImport:
         refused = [str(settings.LOUPE_UPLOAD_DIR), str(settings.MEDIA_ROOT)]
         pairs: list[_Pair] = []
         for line_no, row in rows:
-            self._count()
+            self.count()
             where = f"{self.path.name}:{line_no}"
             if isinstance(row, str):
-                self._reject(where, row)
+                self.reject(where, row)
                 continue
             left_raw = next((str(row[k]) for k in LEFT_KEYS if row.get(k)), None)
             right_raw = next((str(row[k]) for k in RIGHT_KEYS if row.get(k)), None)
             if not left_raw or not right_raw:
-                self._reject(where, "row needs a left and a right image path")
+                self.reject(where, "row needs a left and a right image path")
                 continue
             raw_label = str(row.get("label", "") or "").strip().lower()
             label = LABEL_WORDS.get(raw_label) if raw_label else None
             if raw_label and label is None:
-                self._reject(where, f"unknown label '{raw_label}': write same or different")
+                self.reject(where, f"unknown label '{raw_label}': write same or different")
                 continue
             stored = []
             for raw in (left_raw, right_raw):
@@ -835,10 +817,10 @@ class PairImport:
                 stored.append(self.by_source[raw])
             if stored[0] is None or stored[1] is None:
                 bad = [s for s, v in zip(("left", "right"), stored, strict=True) if v is None]
-                self._reject(where, f"the {' and '.join(bad)} image was rejected")
+                self.reject(where, f"the {' and '.join(bad)} image was rejected")
                 continue
             if stored[0] == stored[1]:
-                self._reject(where, "a pair needs two different images")
+                self.reject(where, "a pair needs two different images")
                 continue
             metadata = {
                 k: v for k, v in row.items() if k not in (*LEFT_KEYS, *RIGHT_KEYS, "label") and v
@@ -851,10 +833,10 @@ class PairImport:
         try:
             real = sources.resolve_allowed(target, roots, refused=refused)
         except ApplicationError:
-            self._reject(raw, "path outside the allowed import folders")
+            self.reject(raw, "path outside the allowed import folders")
             return None
         if not real.is_file():
-            self._reject(raw, "file not found or unreadable")
+            self.reject(raw, "file not found or unreadable")
             return None
         entry = sources.SourceEntry(name=raw, opener=functools.partial(open, real, "rb"))
         return self._store(entry, None)
