@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import in_ci
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "labelstudio.sh"
 # A cold template build migrates the database; allow for a slow shared machine.
@@ -44,7 +46,7 @@ def free_port() -> int:
 
 
 def _unavailable(reason: str):
-    if os.environ.get("CI"):
+    if in_ci():
         pytest.fail(f"Label Studio is required in CI: {reason}", pytrace=False)
     pytest.skip(f"no Label Studio server: {reason}")
 

@@ -28,6 +28,7 @@ from loupe.tasktypes.object_detection import answer_boxes, coco_export
 from ml.detection_io import parse_coco
 from ml.synthetic_scores import make_score_pages
 from tests.factories import MembershipFactory, UserFactory
+from tests.platform.labeling.builders import annotation_body, webhook
 
 DETECTION = "object_detection"
 
@@ -272,23 +273,10 @@ def test_several_annotators_boxes_become_ground_truth_by_matching_them():
 
 
 def _answer(annotation_id, pick, result, *, user):
-    stamp = f"2026-01-05T09:{annotation_id // 60:02d}:{annotation_id % 60:02d}Z"
-    return {
-        "action": "ANNOTATION_CREATED",
-        "project": {"id": 7},
-        "annotation": {
-            "id": annotation_id,
-            "task": pick.ls_task_id,
-            "result": result,
-            "was_cancelled": False,
-            "ground_truth": False,
-            "completed_by": user,
-            "lead_time": 3.0,
-            "created_at": stamp,
-            "updated_at": stamp,
-        },
-        "task": {"id": pick.ls_task_id, "data": {"loupe_item_id": pick.item_id}},
-    }
+    annotation, task = annotation_body(
+        annotation_id, task_id=pick.ls_task_id, item_id=pick.item_id, user=user, result=result
+    )
+    return webhook("ANNOTATION_CREATED", 7, annotation=annotation, task=task)
 
 
 @pytest.mark.django_db

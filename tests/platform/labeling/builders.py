@@ -104,22 +104,28 @@ def annotation_body(
     user=1,
     cancelled=False,
     round_id=1,
+    result=None,
 ):
-    """One annotation object as Label Studio's webhook carries it, with its task."""
+    """One annotation object as Label Studio's webhook carries it, with its task; `result`
+    replaces the one choice (`choice`) with another result (a detection's rectangles)."""
+    if result is None:
+        result = (
+            []
+            if cancelled or choice is None
+            else [
+                {
+                    "from_name": "label",
+                    "to_name": "image",
+                    "type": "choices",
+                    "value": {"choices": [choice]},
+                }
+            ]
+        )
     annotation = {
         "id": annotation_id,
         "task": task_id,
         "project": 7,
-        "result": []
-        if cancelled or choice is None
-        else [
-            {
-                "from_name": "label",
-                "to_name": "image",
-                "type": "choices",
-                "value": {"choices": [choice]},
-            }
-        ],
+        "result": result,
         "was_cancelled": cancelled,
         "ground_truth": False,
         "completed_by": user,
