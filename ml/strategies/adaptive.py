@@ -22,6 +22,7 @@ keeps a floor share, so an arm that was unlucky early can come back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,9 @@ class PickHistory:
     ``arm`` is the strategy that picked it (``"control"`` for the random control slice),
     ``label`` its ground truth, ``predicted`` and ``confidence`` what the model said when it
     was picked, ``count_before`` how many labels its true class had then, ``age`` how many
-    batches ago it was picked (0: the latest batch).
+    batches ago it was picked (0: the latest batch). ``value``, when given, is what each
+    pick taught as its task type measures it (a page of boxes has no single class to be
+    surprised by); :func:`pick_values` then returns it instead of surprise x rarity.
     """
 
     arm: np.ndarray
@@ -71,6 +74,7 @@ class PickHistory:
     confidence: np.ndarray
     count_before: np.ndarray
     age: np.ndarray
+    value: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.arm = np.asarray(self.arm, dtype=object)
@@ -79,8 +83,11 @@ class PickHistory:
         self.confidence = np.asarray(self.confidence, dtype=np.float64)
         self.count_before = np.asarray(self.count_before, dtype=np.float64)
         self.age = np.asarray(self.age, dtype=np.float64)
+        if self.value is not None:
+            self.value = np.asarray(self.value, dtype=np.float64)
         n = self.arm.shape[0]
-        for name in ("label", "predicted", "confidence", "count_before", "age"):
+        given = ("value",) if self.value is not None else ()
+        for name in ("label", "predicted", "confidence", "count_before", "age", *given):
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"PickHistory.{name} must have {n} entries")
 
@@ -93,16 +100,23 @@ class PickHistory:
 
     @classmethod
     def from_rows(cls, rows) -> PickHistory:
-        """From ``(arm, label, predicted, confidence, count_before, age)`` tuples."""
+        """From ``(arm, label, predicted, confidence, count_before, age)`` tuples, or the
+        same with ``value`` last (all rows alike)."""
         rows = list(rows)
         if not rows:
             return cls.empty()
-        arm, label, predicted, confidence, count_before, age = zip(*rows, strict=True)
-        return cls(np.array(arm, dtype=object), label, predicted, confidence, count_before, age)
+        columns = list(zip(*rows, strict=True))
+        if len(columns) not in (6, 7):
+            raise ValueError("PickHistory rows have 6 fields, or 7 with the value")
+        arm, *rest = columns
+        return cls(np.array(arm, dtype=object), *rest)
 
 
 def pick_values(history: PickHistory) -> np.ndarray:
-    """What each labeled pick taught: surprise x rarity (see the module docstring)."""
+    """What each labeled pick taught: surprise x rarity (see the module docstring), or the
+    task type's own ``history.value`` when it gives one."""
+    if history.value is not None:
+        return np.clip(np.nan_to_num(history.value, nan=0.0), 0.0, None)
     wrong = history.predicted != history.label
     surprise = np.where(wrong, 1.0, np.clip(1.0 - history.confidence, 0.0, 1.0))
     return surprise / np.sqrt(1.0 + np.maximum(history.count_before, 0.0))
@@ -225,15 +239,16 @@ def _allocate(shares: dict[str, float], batch_size: int) -> dict[str, int]:
     return dict(zip(names, whole.tolist(), strict=True))
 
 
-def _arm(name: str) -> Strategy:
-    return {
-        "hybrid": HybridStrategy,
-        "class_balanced": ClassBalancedStrategy,
-        "discovery": DiscoveryStrategy,
-        "pair_mixed": PairMixedStrategy,
-        "pair_uncertainty": PairUncertaintyStrategy,
-        RANDOM: RandomStrategy,
-    }[name]()
+# The strategies an adaptive mix can split a batch between; a mix over other items (pages
+# of boxes) names its own in ``AdaptiveStrategy.arm_factories``.
+ARM_FACTORIES: dict[str, Callable[[], Strategy]] = {
+    "hybrid": HybridStrategy,
+    "class_balanced": ClassBalancedStrategy,
+    "discovery": DiscoveryStrategy,
+    "pair_mixed": PairMixedStrategy,
+    "pair_uncertainty": PairUncertaintyStrategy,
+    RANDOM: RandomStrategy,
+}
 
 
 class AdaptiveStrategy(Strategy):
@@ -245,16 +260,22 @@ class AdaptiveStrategy(Strategy):
     """
 
     name = "adaptive"
+    arm_factories = ARM_FACTORIES
 
     def __init__(self, prior: dict[str, float] | None = None, floor: float = 0.05) -> None:
         self.prior = dict(prior or DEFAULT_PRIOR)
+        unknown = sorted(set(self.prior) - set(self.arm_factories))
+        if unknown:
+            raise ValueError(
+                f"unknown arm {', '.join(unknown)}; choose among {', '.join(self.arm_factories)}"
+            )
         self.floor = floor
 
     def select(self, inputs: AcquisitionInputs, batch_size: int, *, seed: int = 0) -> Selection:
         if batch_size < 0:
             raise ValueError("batch_size must be >= 0")
         batch_size = min(int(batch_size), inputs.n)
-        strategies = {a: _arm(a) for a in self.prior}
+        strategies = {a: self.arm_factories[a]() for a in self.prior}
         usable = {
             a: p
             for a, p in self.prior.items()

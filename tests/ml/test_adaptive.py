@@ -232,3 +232,27 @@ def test_while_a_class_has_no_label_random_picks_take_half_the_batch():
     assert int((unseen.arms == "hybrid").sum()) > int((unseen.arms == "class_balanced").sum())
     assert "class #3 (in the project's order) has no label yet" in unseen.note
     assert "no label yet" not in seen.note
+
+
+def test_a_task_types_own_pick_values_replace_surprise_times_rarity():
+    # Pages of boxes: the same class fields for every pick, the value tells them apart.
+    rows = [("box_mean", 0, 0, 0.5, 10, 0, 0.9)] * 10 + [("control", 0, 0, 0.5, 10, 0, 0.2)] * 10
+    history = _history(rows)
+    assert pick_values(history).tolist() == [0.9] * 10 + [0.2] * 10
+    mix = arm_shares(history, {"box_mean": 0.5, "random": 0.5})
+    assert mix.relative_yield["box_mean"] > 2.0
+    assert mix.shares["box_mean"] > 0.5
+
+
+def test_pick_history_rows_must_all_have_the_same_fields():
+    with pytest.raises(ValueError, match="6 fields, or 7"):
+        _history([("control", 0, 0, 0.5, 10)])
+    with pytest.raises(ValueError):
+        _history([("control", 0, 0, 0.5, 10, 0), ("control", 0, 0, 0.5, 10, 0, 0.3)])
+
+
+def test_an_adaptive_mix_refuses_an_arm_it_cannot_build():
+    from ml.strategies.adaptive import AdaptiveStrategy
+
+    with pytest.raises(ValueError, match="unknown arm box_mean"):
+        AdaptiveStrategy(prior={"box_mean": 1.0})
