@@ -3,13 +3,16 @@ random picks, on the inspection images with the platform's CNN recipe.
 
     .venv/bin/python benchmarks/unseen_class.py                 # 3 seeds, batch 20
     .venv/bin/python benchmarks/unseen_class.py --seeds 5 --batch 40
+    .venv/bin/python benchmarks/unseen_class.py --seen 1       # the class has one label
 
 Per seed: 20 initial labels drawn without the rarest class (stain, 3% of the tiles), the
 CNN trained on them as a new project trains, then every strategy picks one batch from the
-same pool with the same model; the table counts the rare-class items among the picks
-(mean and per seed) and the ratio to random picks of the same size. `discovery` and
-`coreset` are also run on model-free appearance features (8x8 colour thumbnails, colour
-spread and high-pass energy), which do not depend on what the model has learned.
+same pool with the same model. With ``--seen K`` the initial labels hold K of the rare
+class instead: a class just found, which must now reach a few labels. The table counts the
+rare-class items among the picks (mean and per seed) and the ratio to random picks of the
+same size. `discovery` and `coreset` are also run on model-free appearance features (8x8
+colour thumbnails, colour spread and high-pass energy), which do not depend on what the
+model has learned.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--initial", type=int, default=20)
+    parser.add_argument(
+        "--seen", type=int, default=0, help="labels of the rare class in the initial set"
+    )
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--items", type=int, default=2300)
     parser.add_argument("--image-size", type=int, default=64)
@@ -74,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
-        initial = rng.choice(np.flatnonzero(y != rare), args.initial, replace=False)
+        initial = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(y != rare), args.initial - args.seen, replace=False),
+                rng.choice(np.flatnonzero(y == rare), args.seen, replace=False),
+            ]
+        )
         pool = np.setdiff1d(np.arange(len(y)), initial)
         model = learner.fit(x[initial], y[initial], seed=seed)
         out = learner.score(model, x)
@@ -105,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     share = float(np.mean(y == rare))
     print(
         f"== unseen class: inspection tiles ({len(y)}, {args.image_size} px), rare class"
-        f" '{names[rare]}' ({share:.1%} of the tiles) kept out of {args.initial} initial"
-        f" labels; one batch of {args.batch} per strategy, same model and pool, {args.seeds}"
-        " seeds"
+        f" '{names[rare]}' ({share:.1%} of the tiles) with {args.seen} of {args.initial}"
+        f" initial labels; one batch of {args.batch} per strategy, same model and pool,"
+        f" {args.seeds} seeds"
     )
     random_mean = float(np.mean(found["random"]))
     print(f"{'strategy':<26} {'rare picks (mean)':>18}  {'vs random':>9}  per seed")
