@@ -367,6 +367,38 @@ def best_score_threshold(
     return best
 
 
+def page_value(
+    predicted_boxes: dict, truth_boxes: dict, *, score_threshold: float, iou: float = 0.5
+) -> float:
+    """What a labeled page taught the detector that picked it: 1 − F1 of its predicted
+    boxes (those scoring at least ``score_threshold``) against the page's true boxes, a box
+    found when it has the true box's class and overlaps it by IoU at least ``iou`` (each
+    true box matched once, by descending score, as :func:`best_score_threshold` matches).
+
+    A page the model already boxed right teaches nearly nothing (0); a page of boxes it
+    missed, misclassified or invented teaches most (1). A page of boxes has no single
+    class to be surprised by, so this is the per-pick value an adaptive mix over pages
+    compares its arms by (``ml.strategies.adaptive.PickHistory.value``). The F1 is read at
+    the threshold the boxes are shown from, since those are the boxes the expert corrects.
+    0 when neither side has a box (nothing to find, nothing invented), 1 when only one has."""
+    gt_boxes, gt_labels, _ = _page(truth_boxes, predicted=False)
+    det_boxes, det_labels, det_scores = _page(predicted_boxes, predicted=True)
+    shown = det_scores >= score_threshold
+    det_boxes, det_labels, det_scores = det_boxes[shown], det_labels[shown], det_scores[shown]
+    if len(gt_boxes) + len(det_boxes) == 0:
+        return 0.0
+    found = 0.0
+    for c in np.intersect1d(gt_labels, det_labels):
+        _, hits, _ = _match_class(
+            [(gt_boxes[gt_labels == c], None)],
+            [(det_boxes[det_labels == c], det_scores[det_labels == c])],
+            np.array([iou]),
+            (0.0, np.inf),
+        )
+        found += float(np.nan_to_num(hits[0], nan=0.0).sum())
+    return 1.0 - 2.0 * found / (len(gt_boxes) + len(det_boxes))
+
+
 def map50_resamples(
     y_true: Sequence[dict],
     y_pred: Sequence[dict],

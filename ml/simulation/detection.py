@@ -15,7 +15,12 @@ control slice of ``control_fraction``, as a project has). The detection arms red
 per-box uncertainty (1 − max class probability, ``item_scores`` of the spec) per page with
 :func:`ml.strategies.reduce` (:mod:`ml.strategies.detection`): ``box_sum`` (favours crowded
 pages), ``box_mean`` and ``box_max``, and ``box_mean_diverse`` when asked for (a ``box_mean``
-shortlist spread over the page embeddings); ``random`` is the baseline.
+shortlist spread over the page embeddings); ``random`` is the baseline. ``box_adaptive``
+splits each batch between those arms and re-weights them by what their earlier pages taught
+(:mod:`ml.strategies.adaptive`): each round it is given the labeled picks so far, each
+valued as a project values it, 1 − F1 of the boxes the model predicted when it picked the
+page against the page's revealed boxes (:func:`ml.detection_metrics.page_value`, at the
+box score that gave that model the best F1 on the holdout).
 ``labels_to_target`` counts labeled pages to ``target_fraction`` of the full-data mAP@0.5.
 
 ``results.json`` holds the keys of the classification simulator (:mod:`ml.simulate`) in
@@ -39,17 +44,20 @@ from pathlib import Path
 import numpy as np
 
 from ml.artifacts import ItemArrays
+from ml.detection_metrics import best_score_threshold, page_value
 from ml.simulation.engine import torch_threads
 from ml.simulation.report import censored_summary, labels_to_target
 from ml.strategies import (
     AcquisitionInputs,
+    PickHistory,
     Strategy,
     available,
     default_strategy,
     get_strategy,
     select_batch,
 )
-from ml.tasks.object_detection import OBJECT_DETECTION, ObjectDetectionSpec
+from ml.strategies.adaptive import AdaptiveStrategy
+from ml.tasks.object_detection import OBJECT_DETECTION, ObjectDetectionSpec, page_boxes
 
 BASELINE = "random"
 # The registry's default for object detection ("box_mean"), chosen before measuring, by the
@@ -59,11 +67,14 @@ DEFAULT_DETECTION_STRATEGY = default_strategy(OBJECT_DETECTION)
 # Every strategy of ml.strategies that reads pages of boxes (random among them).
 DETECTION_STRATEGIES = tuple(available(OBJECT_DETECTION))
 FULL_DATA_SEED = 999_983
+# The box score from which a model's boxes count when its holdout has no true box to choose
+# one on (the platform's default, `loupe.tasktypes.object_detection.DEFAULT_BOX_THRESHOLD`).
+DEFAULT_SCORE_THRESHOLD = 0.3
 
 
 def detection_strategy(name: str) -> Strategy:
     """An arm by name: a strategy of the registry serving object detection (``box_sum``,
-    ``box_mean``, ``box_max``, ``box_mean_diverse``) or ``random``."""
+    ``box_mean``, ``box_max``, ``box_mean_diverse``, ``box_adaptive``) or ``random``."""
     if name not in DETECTION_STRATEGIES:
         raise ValueError(f"unknown detection strategy {name!r}; choose from {DETECTION_STRATEGIES}")
     return get_strategy(name)
@@ -127,13 +138,24 @@ class _Replay:
         y = [self.targets[i] for i in positions]
         return self.spec.train(model, x, y, config=config).model
 
-    def evaluate(self, model, positions) -> dict:
+    def evaluate(self, model, positions, *, with_threshold: bool = False) -> dict:
+        """mAP@0.5, mAP and AP small on the pages at ``positions``; with ``with_threshold``
+        also ``score_threshold``, the box score of the best F1 of boxes on them (as a
+        version's ``box_threshold`` is chosen on its holdout)."""
         predictions = self.spec.predict(model, [self.pages[i] for i in positions])
         truth = [self.targets[i] for i in positions]
         details = self.spec.evaluate(truth, predictions, class_names=self.classes).details
-        return {k: _figure(details, k) for k in ("map50", "map", "ap_small")}
+        figures = {k: _figure(details, k) for k in ("map50", "map", "ap_small")}
+        if with_threshold:
+            best = best_score_threshold(
+                truth, page_boxes(predictions), num_classes=len(self.classes)
+            )["threshold"]
+            figures["score_threshold"] = DEFAULT_SCORE_THRESHOLD if best is None else best
+        return figures
 
-    def inputs(self, model, positions) -> AcquisitionInputs:
+    def inputs(self, model, positions) -> tuple[AcquisitionInputs, list[dict]]:
+        """The strategies' inputs for the pages at ``positions``, and each page's predicted
+        boxes."""
         predictions = self.spec.predict(model, [self.pages[i] for i in positions])
         scored = ItemArrays(
             item_ids=np.asarray(positions, dtype=np.int64),
@@ -141,7 +163,7 @@ class _Replay:
             embeddings=predictions.embeddings,
             extras=predictions.extras,
         )
-        return self.spec.to_acquisition_inputs(scored)
+        return self.spec.to_acquisition_inputs(scored), page_boxes(predictions)
 
 
 def simulate_detection(
@@ -170,6 +192,7 @@ def simulate_detection(
     pages, targets, classes, names = load_pages(root)
     arms = list(strategies or [BASELINE, "box_sum", DEFAULT_DETECTION_STRATEGY, "box_max"])
     resolved = {arm: detection_strategy(arm) for arm in arms}
+    reads_history = any(isinstance(s, AdaptiveStrategy) for s in resolved.values())
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     replay = _Replay(
         pages, targets, classes, steps=steps, tile_size=tile_size, options=model_options or {}
@@ -190,7 +213,7 @@ def simulate_detection(
             rng = np.random.default_rng([seed, 59])
             start = np.sort(rng.choice(len(pool), size=min(initial, len(pool)), replace=False))
             first_model = replay.fit(pool[start], seed=seed * 1009)
-            first = replay.evaluate(first_model, held)
+            first = replay.evaluate(first_model, held, with_threshold=reads_history)
             for arm in arms:
                 runs[arm].append(
                     _run_arm(replay, resolved[arm], arm, pool, held, start, first_model, first,
@@ -213,12 +236,16 @@ def _run_arm(
 ) -> dict:  # fmt: skip
     labeled = np.zeros(len(pool), dtype=bool)
     labeled[start] = True
-    curve = {k: [] for k in ("labels", "boxes", "map50", "map", "ap_small", "arms", "picked")}
+    keys = ("labels", "boxes", "map50", "map", "ap_small", "arms", "picked", "notes")
+    curve = {k: [] for k in keys}
     model, metrics = first_model, first
+    # A mix learns from its labeled picks: (arm, round picked, value) of each.
+    adaptive = isinstance(strategy, AdaptiveStrategy)
+    picks: list[tuple[str, int, float]] = []
     for round_no in range(rounds + 1):
         if round_no:
             model = replay.fit(pool[labeled], seed=seed * 1009 + round_no)
-            metrics = replay.evaluate(model, held)
+            metrics = replay.evaluate(model, held, with_threshold=adaptive)
         chosen_pages = pool[labeled]
         curve["labels"].append(int(labeled.sum()))
         curve["boxes"].append(int(sum(len(replay.targets[i]["labels"]) for i in chosen_pages)))
@@ -233,9 +260,11 @@ def _run_arm(
         if round_no == rounds or unlabeled.size == 0:
             break
         if arm == BASELINE:
-            inputs = AcquisitionInputs(item_scores=np.zeros(unlabeled.size))
+            inputs, predicted = AcquisitionInputs(item_scores=np.zeros(unlabeled.size)), None
         else:
-            inputs = replay.inputs(model, pool[unlabeled])
+            inputs, predicted = replay.inputs(model, pool[unlabeled])
+        if adaptive:
+            inputs.history = _pick_history(picks, round_no)
         chosen = select_batch(
             strategy, inputs, batch, control_fraction=control_fraction, seed=seed * 7919 + round_no
         )
@@ -243,8 +272,27 @@ def _run_arm(
         kinds, counts = np.unique(chosen.arms.astype(str), return_counts=True)
         curve["arms"].append(dict(zip(kinds.tolist(), counts.tolist(), strict=True)))
         curve["picked"].append([names[i] for i in pool[positions]])
+        curve["notes"].append(chosen.note)
+        if adaptive and predicted is not None:
+            # The boxes are revealed as soon as a page is asked for.
+            for index, picked_by in zip(chosen.indices, chosen.arms, strict=True):
+                value = page_value(
+                    predicted[index],
+                    replay.targets[pool[unlabeled[index]]],
+                    score_threshold=metrics["score_threshold"],
+                )
+                picks.append((str(picked_by), round_no, value))
         labeled[positions] = True
     return curve
+
+
+def _pick_history(picks: list[tuple[str, int, float]], round_no: int) -> PickHistory:
+    """The labeled picks before round ``round_no`` as a mix reads them: arm, age in rounds
+    (0: the round before) and value; a page has no single class, so the class fields are
+    placeholders."""
+    return PickHistory.from_rows(
+        (arm, 0, 0, 0.0, 0, round_no - 1 - picked, value) for arm, picked, value in picks
+    )
 
 
 def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:

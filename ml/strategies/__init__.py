@@ -26,7 +26,12 @@ from ml.strategies.base import (
     top_k,
 )
 from ml.strategies.cold_start import COLD_START_METHODS, cold_start, typicality
-from ml.strategies.detection import OBJECT_DETECTION, BoxUncertaintyStrategy, DiverseBoxStrategy
+from ml.strategies.detection import (
+    OBJECT_DETECTION,
+    BoxAdaptiveStrategy,
+    BoxUncertaintyStrategy,
+    DiverseBoxStrategy,
+)
 from ml.strategies.discovery import DiscoveryStrategy
 from ml.strategies.diversity import BadgeStrategy, CoresetStrategy, badge_select
 from ml.strategies.hybrid import HybridStrategy
@@ -88,6 +93,7 @@ _FACTORIES = {
     "box_mean": lambda **kw: BoxUncertaintyStrategy("mean", **kw),
     "box_max": lambda **kw: BoxUncertaintyStrategy("max", **kw),
     "box_mean_diverse": lambda **kw: DiverseBoxStrategy("mean", **kw),
+    "box_adaptive": lambda **kw: BoxAdaptiveStrategy(**kw),
 }
 
 # The strategy new projects start with: a mix of hybrid (a margin shortlist, then k-means

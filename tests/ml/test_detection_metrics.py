@@ -244,3 +244,41 @@ def test_map50_resamples_equal_map50_recomputed_on_each_resampled_list_of_pages(
             ]
         )
     assert fast == pytest.approx(slow, abs=1e-12) and len(set(np.round(fast, 6))) > 1
+
+
+def test_a_page_the_model_boxed_right_taught_nothing_and_one_it_missed_taught_most():
+    from ml.detection_metrics import page_value
+
+    truth = _page([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]], [0, 1, 1])
+    right = _page([[1, 0, 11, 10], [20, 1, 30, 11], [40, 0, 50, 10]], [0, 1, 1], [0.9, 0.8, 0.7])
+    assert page_value(right, truth, score_threshold=0.5) == pytest.approx(0.0)
+    # The right places with the wrong classes find nothing: matching is class-aware.
+    swapped = _page(right["boxes"], [1, 0, 0], right["scores"])
+    assert page_value(swapped, truth, score_threshold=0.5) == 1.0
+    one_wrong = _page(right["boxes"], [0, 1, 0], right["scores"])
+    assert page_value(one_wrong, truth, score_threshold=0.5) == pytest.approx(1.0 - 4 / 6)
+    assert page_value(_page([], []), truth, score_threshold=0.5) == 1.0
+    # Boxes scoring under the threshold are not shown, so they find nothing.
+    assert page_value(right, truth, score_threshold=0.95) == 1.0
+    # One of three found, one invented: F1 = 2 * 1 / (2 + 3).
+    partial = _page([[0, 0, 10, 10], [100, 100, 110, 110]], [0, 1], [0.9, 0.9])
+    assert page_value(partial, truth, score_threshold=0.5) == pytest.approx(1.0 - 2 / 5)
+
+
+def test_a_page_without_boxes_taught_nothing_unless_the_model_invented_some():
+    from ml.detection_metrics import page_value
+
+    empty = _page([], [])
+    invented = _page([[0, 0, 10, 10]], [0], [0.9])
+    assert page_value(empty, empty, score_threshold=0.3) == 0.0
+    assert page_value(invented, empty, score_threshold=0.3) == 1.0
+    assert page_value(invented, empty, score_threshold=0.95) == 0.0
+
+
+def test_a_box_counts_as_found_only_at_the_iou_asked_for():
+    from ml.detection_metrics import page_value
+
+    truth = _page([[0, 0, 10, 10]], [0])
+    shifted = _page([[4, 0, 14, 10]], [0], [0.9])  # IoU 60 / 140 = 0.43
+    assert page_value(shifted, truth, score_threshold=0.3) == 1.0
+    assert page_value(shifted, truth, score_threshold=0.3, iou=0.4) == pytest.approx(0.0)

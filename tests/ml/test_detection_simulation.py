@@ -76,3 +76,23 @@ def test_cli_entry(pages_dir, tmp_path, capsys):
 def test_cli_refuses_a_folder_without_annotations(tmp_path):
     args = ["--task", "object_detection", "--data", str(tmp_path), "--quiet"]
     assert simulate_main(args) == 2
+
+
+def test_the_box_mix_learns_from_the_pages_it_asked_for(tmp_path):
+    root = tmp_path / "scores"
+    make_score_pages(root, pages=10, width=480, height=160, seed=1)
+    # 8 pool pages: 1 at random, then 2 rounds of 3, one of them a random control page.
+    results = simulate_detection(
+        root,
+        **(TINY | {"strategies": ["box_adaptive"], "batch": 3, "rounds": 2}),
+        control_fraction=0.34,
+    )
+    run = results["curves"]["box_adaptive"]["per_seed"][0]
+    assert run["labels"] == [1, 4, 7]
+    assert [sum(arms.values()) for arms in run["arms"]] == [3, 3]
+    assert all(arms["control"] == 1 for arms in run["arms"])
+    first, second = run["notes"]
+    assert "starting mix" in first
+    # The second batch weighs the arms' first pages against the control page.
+    assert "worth per pick against random picks" in second
+    assert "box_mean 1.0x (from 1 labeled picks)" in second

@@ -1,12 +1,14 @@
 """Page strategies of object detection: the registry serves them to detection projects
-only, each box reduction prefers its own kind of page, and the diverse one spreads a batch
-over the page embeddings."""
+only, each box reduction prefers its own kind of page, the diverse one spreads a batch
+over the page embeddings, and the adaptive mix moves pages away from an arm whose pages
+taught nothing."""
 
 import numpy as np
 import pytest
 
 from ml.strategies import (
     AcquisitionInputs,
+    PickHistory,
     available,
     default_strategy,
     get_strategy,
@@ -27,10 +29,11 @@ def _pages(per_page: list[list[float]], width: int = 16) -> np.ndarray:
 
 
 def test_detection_projects_get_random_and_the_box_strategies_with_box_mean_by_default():
-    assert available("object_detection") == ["random", *BOX_STRATEGIES]
+    assert available("object_detection") == ["random", *BOX_STRATEGIES, "box_adaptive"]
     assert default_strategy("object_detection") == "box_mean"
     for name in ("margin", "entropy", "hybrid", "coreset", "adaptive", "pair_mixed"):
         assert not get_strategy(name).supports("object_detection"), name
+    assert not get_strategy("box_adaptive").supports("image_classification")
     for name in BOX_STRATEGIES:
         strategy = get_strategy(name)
         assert strategy.name == name
@@ -126,3 +129,50 @@ def test_a_batch_keeps_its_random_control_slice_with_the_box_strategies(name):
         rest = np.setdiff1d(np.arange(60), chosen.indices[chosen.is_control])
         expected = rest[top_k(reduce(scores[rest], how="mean"), 8)]
         np.testing.assert_array_equal(chosen.indices[~chosen.is_control], expected)
+
+
+def _page_history(values_by_arm: dict[str, list[float]], age: int = 0) -> PickHistory:
+    """Labeled pages of earlier batches: per arm, each page's value (what it taught);
+    the class fields mean nothing for a page of boxes."""
+    rows = [
+        (arm, 0, 0, 1.0, 0, age, value) for arm, values in values_by_arm.items() for value in values
+    ]
+    return PickHistory.from_rows(rows)
+
+
+def test_the_box_mix_moves_pages_away_from_an_arm_whose_pages_taught_nothing():
+    from ml.strategies.detection import BOX_PRIOR
+
+    rng = np.random.default_rng(5)
+    counts = rng.integers(1, 16, 200)
+    scores = _pages([rng.random(c).tolist() for c in counts])
+    embeddings = rng.normal(size=(200, 4))
+    fresh = AcquisitionInputs(item_scores=scores, embeddings=embeddings)
+    # box_mean's pages were all boxed right already; the control slice's and the other
+    # arms' pages had boxes the model got wrong.
+    taught = _page_history(
+        {
+            "box_mean": [0.0] * 10,
+            "box_mean_diverse": [0.6] * 4,
+            "box_sum": [0.5] * 3,
+            "random": [0.5] * 3,
+            "control": [0.5, 0.4, 0.6, 0.5],
+        }
+    )
+    learned = AcquisitionInputs(item_scores=scores, embeddings=embeddings, history=taught)
+
+    before = select_batch("box_adaptive", fresh, 40, control_fraction=0.1, seed=1)
+    after = select_batch("box_adaptive", learned, 40, control_fraction=0.1, seed=1)
+
+    assert before.strategy == after.strategy == "box_adaptive"
+    strategy_picks = 40 - 4
+    share = (after.arms == "box_mean").sum() / strategy_picks
+    assert share < BOX_PRIOR["box_mean"]
+    assert (after.arms == "box_mean").sum() < (before.arms == "box_mean").sum()
+    assert after.mix["relative_yield"]["box_mean"] < 0.5
+    assert set(after.arms.tolist()) == {*BOX_PRIOR, "control"}
+    assert len(set(after.indices.tolist())) == 40
+    assert "starting mix" in before.note
+    for arm in BOX_PRIOR:
+        assert arm in after.note
+    assert "box_mean 0.3x (from 10 labeled picks)" in after.note

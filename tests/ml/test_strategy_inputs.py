@@ -30,7 +30,7 @@ def test_strategies_declare_the_arrays_they_cannot_work_without():
 
 def test_every_strategy_but_the_pair_and_box_ones_serves_classification_and_random_all():
     pair_strategies = {"pair_uncertainty", "pair_mixed", "pair_adaptive"}
-    box_strategies = {"box_sum", "box_mean", "box_max", "box_mean_diverse"}
+    box_strategies = {"box_sum", "box_mean", "box_max", "box_mean_diverse", "box_adaptive"}
     assert set(available()) - set(available("image_classification")) == (
         pair_strategies | box_strategies
     )
@@ -48,6 +48,7 @@ def test_every_strategy_but_the_pair_and_box_ones_serves_classification_and_rand
         "box_mean",
         "box_max",
         "box_mean_diverse",
+        "box_adaptive",
     ]
     assert default_strategy("object_detection") == "box_mean"
     assert get_strategy("random").task_types == (ANY_TASK_TYPE,)
