@@ -280,6 +280,13 @@ class TaskType:
         task-specific scoring values by name."""
         return None
 
+    def pick_values(self, *, picks: Sequence[tuple[int, int]]) -> dict | None:
+        """What each labeled pick taught the model version that picked it, as this task
+        type measures it: ``{(item id, version id): value}`` for those of ``picks`` (item
+        id, version id) whose ground truth is settled. None (the default): picks are
+        valued by the surprise and rarity of their class (`ml.strategies.adaptive`)."""
+        return None
+
     def training_rows(self, *, project, holdout: bool) -> list[TrainingRow]:
         """The labeled items of the train split, or of the holdout, in item order."""
         raise NotImplementedError

@@ -56,7 +56,7 @@ from loupe.errors import ApplicationError
 from loupe.labeling import ls_payloads
 from loupe.labeling.holdout import HoldoutAssigner
 from loupe.labeling.models import Decision, GroundTruth
-from loupe.learning.models import Prediction
+from loupe.learning.models import ModelVersion, Prediction
 from loupe.learning.selectors import PREDICTION_ROW_FIELDS, prediction_rows
 from loupe.projects.models import LabelClass, Project
 from loupe.runs import run_beat
@@ -427,6 +427,44 @@ class ObjectDetection(TaskType):
         mean = float(np.nanmean(unsure)) if len(unsure) else 0.0
         return f"{words}; mean box uncertainty {mean:.2f}"
 
+    def pick_values(self, *, picks):
+        """A labeled page's value is what the detector that picked it got wrong on it:
+        1 − F1 of the version's predicted boxes (at its `box_threshold`) against the page's
+        ground-truth boxes (`ml.detection_metrics.page_value`). Pages waiting for review,
+        or without the version's prediction, have none yet."""
+        from ml.detection_metrics import page_value
+
+        items = {item for item, _ in picks}
+        versions = {version for _, version in picks}
+        truths = dict(
+            GroundTruth.objects.filter(item_id__in=items, needs_review=False).values_list(
+                "item_id", "answer"
+            )
+        )
+        shown = {
+            pk: (names, box_threshold(metrics))
+            for pk, names, metrics in ModelVersion.objects.filter(pk__in=versions).values_list(
+                "pk", "class_names", "metrics"
+            )
+        }
+        predicted = {
+            (item, version): boxes
+            for item, version, boxes in Prediction.objects.filter(
+                item_id__in=truths, model_version_id__in=shown
+            ).values_list("item_id", "model_version_id", "boxes")
+        }
+        values = {}
+        for item, version in picks:
+            if item not in truths or (item, version) not in predicted:
+                continue
+            names, threshold = shown[version]
+            values[(item, version)] = page_value(
+                _predicted_page(predicted[(item, version)]),
+                _truth_page(truths[item], names),
+                score_threshold=threshold,
+            )
+        return values
+
     def label_suspects(self, *, project):
         return []  # the model's scan reads a classifier's probabilities
 
@@ -502,6 +540,30 @@ def _page_boxes(predictions) -> list[dict]:
     from ml.tasks.object_detection import page_boxes
 
     return page_boxes(predictions)
+
+
+def _predicted_page(boxes) -> dict:
+    """A Prediction's stored boxes (``[x, y, w, h, class index, score]``) as
+    `ml.detection_metrics` reads a page."""
+    from ml.detection_metrics import xywh_to_xyxy
+
+    rows = np.asarray(boxes or [], dtype=np.float64).reshape(-1, 6)
+    return {
+        "boxes": xywh_to_xyxy(rows[:, :4]),
+        "labels": rows[:, 4].astype(np.int64),
+        "scores": rows[:, 5],
+    }
+
+
+def _truth_page(answer, names: Sequence[str]) -> dict:
+    """A page's ground-truth boxes with their classes indexed as the version's
+    ``class_names``; a class the version does not know gets -1, which no prediction has."""
+    index = {name: i for i, name in enumerate(names)}
+    boxes = answer_boxes(answer)
+    return {
+        "boxes": np.array([b.xyxy() for b in boxes], dtype=np.float64).reshape(-1, 4),
+        "labels": np.array([index.get(b.label, -1) for b in boxes], dtype=np.int64),
+    }
 
 
 def map50_interval(y_true, predicted, *, names, seed: int = 0) -> list[float] | None:
