@@ -36,7 +36,11 @@ class TrainConfig:
     ``class_weighting`` re-weights the loss by class frequency; ``balanced_sampling`` draws
     every class equally often instead. Both fight imbalance, so using both at once
     over-corrects: pick one. ``early_stopping_patience`` counts epochs without a better
-    holdout balanced accuracy (``None`` trains all epochs); the best epoch's weights are kept.
+    holdout balanced accuracy (``None`` trains all epochs); with ``keep_best_epoch`` the best
+    epoch's weights are kept, otherwise the last epoch's (the holdout then only watches).
+    An epoch chosen on a holdout makes that holdout's figures optimistic: a caller that
+    reports on the holdout it passes should keep the last epoch
+    (benchmarks/holdout_honesty.py measures by how much).
     ``min_steps`` raises the number of epochs when the labeled set is small, so that a model
     trained from scratch on 100 labels still gets enough optimisation steps; early stopping
     waits for them too. ``max_steps`` ends training after that many steps, in the middle of
@@ -58,6 +62,7 @@ class TrainConfig:
     effective_beta: float = 0.999
     balanced_sampling: bool = False
     early_stopping_patience: int | None = 5
+    keep_best_epoch: bool = True
     seed: int = 0
     device: str | None = None
     lr_schedule: str = "cosine"
@@ -148,7 +153,8 @@ def train_classifier(
     config: TrainConfig | None = None,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Train ``model`` on labeled data, keeping the epoch with the best holdout score.
+    """Train ``model`` on labeled data, keeping the epoch with the best holdout score
+    (``config.keep_best_epoch``, the default) or the last one.
 
     ``progress(step, total_steps, loss)`` is called after every optimisation step;
     ``total_steps`` is the planned number of steps (epochs, raised by ``min_steps`` and capped
@@ -253,7 +259,8 @@ def train_classifier(
                 if best_key is None or key > best_key:
                     best_key, stale = key, 0
                     result.best_epoch = epoch
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    if config.keep_best_epoch:
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     stale += 1
             else:
@@ -269,9 +276,10 @@ def train_classifier(
         # Stopped before the plan: the steps run were all there was to do.
         progress(step, step, float(last_loss))
 
+    if best_key is not None:
+        result.best_val_balanced_accuracy = best_key[0]
     if best_state is not None:
         model.load_state_dict(best_state)
-        result.best_val_balanced_accuracy = best_key[0]
     model.eval()
     result.seconds = time.perf_counter() - started
     return result

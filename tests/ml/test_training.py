@@ -180,3 +180,20 @@ def test_unlabeled_or_mismatched_inputs_are_rejected():
         train_classifier(MLP(8, 3), x, np.where(y == 0, -1, y), config=TrainConfig(epochs=1))
     with pytest.raises(ValueError, match="labels"):
         train_classifier(MLP(8, 3), x, y[:10], config=TrainConfig(epochs=1))
+
+
+def test_without_keep_best_epoch_the_holdout_only_watches():
+    x, y = blobs()
+    vx, vy = blobs(n_per_class=(20, 20, 5), seed=1)
+    common = dict(epochs=12, batch_size=32, lr=0.01, early_stopping_patience=None)
+    kept = train_classifier(
+        MLP(8, 3, seed=0), x, y, val_x=vx, val_y=vy,
+        config=TrainConfig(**common, keep_best_epoch=False),
+    )  # fmt: skip
+    alone = train_classifier(MLP(8, 3, seed=0), x, y, config=TrainConfig(**common))
+    # The last epoch's weights, exactly as training without a holdout leaves them.
+    kept_state, alone_state = kept.model.state_dict(), alone.model.state_dict()
+    assert all(torch.equal(kept_state[k], alone_state[k]) for k in alone_state)
+    assert len(kept.history) == 12
+    assert kept.best_epoch < 12  # the holdout preferred an earlier epoch, which was not kept
+    assert kept.best_val_balanced_accuracy == max(h["val_balanced_accuracy"] for h in kept.history)

@@ -164,6 +164,12 @@ def _train(run: TrainingRun) -> ModelVersion:
     config = run.config  # the start point may have fallen back to scratch
     # A warm start fine-tunes for exactly its steps; from scratch, epochs and min_steps plan.
     fine_tune = config.get("warm_start_steps") if "warm_start_from" in config else None
+    # On a holdout too small to decide, the best epoch is chance: train the full plan.
+    patience = (
+        settings.LOUPE_EARLY_STOPPING_PATIENCE or None
+        if len(holdout_rows) >= settings.LOUPE_EARLY_STOPPING_MIN_HOLDOUT
+        else None
+    )
     train_config = TrainConfig(
         epochs=int(config["epochs"]),
         min_steps=int(fine_tune or config.get("min_steps", 0)),
@@ -172,12 +178,10 @@ def _train(run: TrainingRun) -> ModelVersion:
         class_weighting=config["class_weighting"],
         seed=int(config["seed"]),
         num_classes=len(names),
-        # On a holdout too small to decide, the best epoch is chance: train the full plan.
-        early_stopping_patience=(
-            settings.LOUPE_EARLY_STOPPING_PATIENCE or None
-            if len(holdout_rows) >= settings.LOUPE_EARLY_STOPPING_MIN_HOLDOUT
-            else None
-        ),
+        early_stopping_patience=patience,
+        # The version reports on this holdout: an epoch chosen on it would make its figures
+        # optimistic, so the last epoch is kept unless early stopping was asked for.
+        keep_best_epoch=patience is not None,
         **kind.train_options(config=config),
     )
     losses: list[tuple[int, float]] = []

@@ -139,3 +139,33 @@ def test_a_small_labeled_set_still_gets_the_minimum_of_training_steps(inspection
     steps = run.loss_curve[-1][0]
     assert steps >= 40
     assert len(run.history) > inspection_project.train_epochs
+
+
+def test_a_version_reports_on_a_holdout_that_did_not_choose_its_epoch(inspection_project, settings):
+    """By default training runs its whole plan and keeps the last epoch, so the holdout
+    figures a version shows were not picked as the best of several tries on that holdout;
+    asking for early stopping keeps the best epoch instead."""
+    from loupe.learning.models import ModelVersion
+    from loupe.learning.training import training_run_create
+
+    settings.LOUPE_EARLY_STOPPING_MIN_HOLDOUT = 1  # this holdout would be big enough to decide
+    settings.LOUPE_MIN_TRAIN_STEPS = 0
+    inspection_project.train_epochs = 8
+    inspection_project.save()
+
+    def trained():
+        run = training_run_create(project=inspection_project, enqueue=False)
+        training_run_execute(training_run_id=run.pk)
+        run.refresh_from_db()
+        assert run.status == RunStatus.SUCCEEDED, run.error
+        version = ModelVersion.objects.get(training_run=run)
+        return run, version.metrics["balanced_accuracy"]
+
+    run, reported = trained()
+    assert len(run.history) == 8
+    assert reported == pytest.approx(run.history[-1]["val_balanced_accuracy"])
+
+    settings.LOUPE_EARLY_STOPPING_PATIENCE = 2
+    run, reported = trained()
+    best = max(h["val_balanced_accuracy"] for h in run.history)
+    assert reported == pytest.approx(best)
