@@ -11,6 +11,8 @@ Datasets (all class-imbalanced):
   digits       sklearn's digits (MLP), rare 3 and 8 kept at 5%, about 20:1
   digits-1-7   sklearn's digits (MLP), rare 1 and 7 (they look alike)
   digits-0-6   sklearn's digits (MLP), rare 0 and 6 (held out: never used for a choice)
+  digits-absent  as digits, with an 11th class declared that no item has (a class a
+               project names before any such item exists)
   inspection   synthetic inspection tiles (ml.synthetic.make_inspection_dataset), 64x64 RGB,
                good : scratch : dent : stain = 87 : 4 : 5 : 3, trained with the platform's
                recipe: SmallCNN, 15 epochs and at least 200 steps, effective-number class
@@ -63,7 +65,14 @@ from ml.strategies import DEFAULT_STRATEGY, available  # noqa: E402
 from ml.synthetic import load_digits_arrays, make_inspection_dataset  # noqa: E402
 from ml.training import TrainConfig  # noqa: E402
 
-DIGITS = {"digits": (3, 8), "digits-1-7": (1, 7), "digits-0-6": (0, 6)}
+DIGITS = {
+    "digits": (3, 8),
+    "digits-1-7": (1, 7),
+    "digits-0-6": (0, 6),
+    "digits-absent": (3, 8),
+}
+# Datasets whose project declares one class more than the data holds.
+ABSENT_CLASS = {"digits-absent": "declared, no item"}
 INSPECTION_SHARES = {"good": 0.87, "scratch": 0.04, "dent": 0.05, "stain": 0.03}
 DATASETS = [*DIGITS, "inspection"]
 DISCOVERY_LABELS = 5
@@ -102,6 +111,8 @@ def run_dataset(name: str, args) -> dict:
     if name in DIGITS:
         x, y = load_digits_arrays(DIGITS[name], args.rare_fraction, seed=0)
         class_names = [str(c) for c in range(int(y.max()) + 1)]
+        if name in ABSENT_CLASS:
+            class_names.append(ABSENT_CLASS[name])
         rare = list(DIGITS[name])
     else:
         x, y, class_names = inspection_arrays(args.items, args.image_size, args.cache)

@@ -225,6 +225,7 @@ def run_strategy(
             labeled_embeddings=pool.take(train_idx).embeddings,
             labeled_class_counts=counts,
             history=_history(history, round_no),
+            random_labeled=sum(1 for row in history if row[0] in ("control", "random")),
         )
         chosen = select_batch(
             strategy,

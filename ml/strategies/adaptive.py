@@ -48,6 +48,11 @@ PAIR_PRIOR = {"pair_mixed": 0.85, RANDOM: 0.15}
 # share of the batch: a model never shown a class puts no uncertainty on it, and no
 # strategy found an unseen class more often than random picks (benchmarks/unseen_class.py).
 UNSEEN_CLASS_RANDOM_SHARE = 0.5
+# ... until this many random picks have labels without one of the class: then it is under
+# 2% of the pool (95% upper bound, the rule of three) or not in it at all, and the mix stops
+# waiting for it. A class a project declares before any such item exists would otherwise
+# keep half of every batch random.
+UNSEEN_CLASS_RANDOM_PICKS = 150
 # Each batch, an arm's picks count half as much as those of the batch after.
 DECAY = 0.5
 # An arm's yield is shrunk toward random's, as if it had this many picks of random value.
@@ -204,23 +209,40 @@ def _note(shares, relative, counts, baseline) -> str:
 
 
 def widen_for_unseen_classes(
-    mix: ArmMix, class_counts, *, share: float = UNSEEN_CLASS_RANDOM_SHARE
+    mix: ArmMix,
+    class_counts,
+    *,
+    random_labeled: int | None = None,
+    share: float = UNSEEN_CLASS_RANDOM_SHARE,
+    give_up_after: int = UNSEEN_CLASS_RANDOM_PICKS,
 ) -> ArmMix:
     """The mix with the random arm raised to at least ``share`` (the other arms scaled
-    down in proportion) while a declared class has no label and others have; as it was
+    down in proportion) while a declared class has no label and others have, until
+    ``random_labeled`` (labeled random picks so far) reaches ``give_up_after``; as it was
     otherwise, or without a random arm."""
     if class_counts is None or RANDOM not in mix.shares:
         return mix
     counts = np.asarray(class_counts)
     unseen = np.flatnonzero(counts == 0)
     # With no label at all there is no model that knows some classes and not others.
-    if not len(unseen) or counts.sum() == 0 or mix.shares[RANDOM] >= share:
+    if not len(unseen) or counts.sum() == 0:
+        return mix
+    which = ", ".join(f"#{int(c) + 1}" for c in unseen[:5])
+    many = len(unseen) > 1
+    if random_labeled is not None and random_labeled >= give_up_after:
+        note = (
+            f"{mix.note}; class{'es' if many else ''} {which} (in the project's order) still"
+            f" {'have' if many else 'has'} no label after {random_labeled} random picks, so"
+            f" {'they are' if many else 'it is'} under {3 / random_labeled:.0%} of the pool or"
+            " not in it: the mix no longer waits for"
+            f" {'them' if many else 'it'}"
+        )
+        return ArmMix(mix.shares, mix.relative_yield, mix.picks, note)
+    if mix.shares[RANDOM] >= share:
         return mix
     rest = 1.0 - mix.shares[RANDOM]
     scale = (1.0 - share) / rest if rest > 0 else 0.0
     shares = {a: (share if a == RANDOM else v * scale) for a, v in mix.shares.items()}
-    which = ", ".join(f"#{int(c) + 1}" for c in unseen[:5])
-    many = len(unseen) > 1
     note = (
         f"{mix.note}; class{'es' if many else ''} {which} (in the project's order)"
         f" {'have' if many else 'has'} no label yet, so random picks take {share:.0%} of"
@@ -283,7 +305,9 @@ class AdaptiveStrategy(Strategy):
         }
         floor = min(self.floor, 1.0 / max(len(usable), 1))
         mix = arm_shares(inputs.history, usable, floor=floor)
-        mix = widen_for_unseen_classes(mix, inputs.labeled_class_counts)
+        mix = widen_for_unseen_classes(
+            mix, inputs.labeled_class_counts, random_labeled=inputs.random_labeled
+        )
         quota = _allocate(mix.shares, batch_size)
         remaining = np.arange(inputs.n)
         indices, scores, arms = [], [], []

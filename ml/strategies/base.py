@@ -32,6 +32,9 @@ class AcquisitionInputs:
     item_scores: np.ndarray | None = None  # (n, ...) per-item scores, extra axes unreduced
     # What earlier batches' picks turned out to be (ml.strategies.adaptive.PickHistory).
     history: object | None = None
+    # Labeled picks drawn at random over the project's life (the control slice and random
+    # arms): how hard random picks have looked for a class nobody has labeled.
+    random_labeled: int | None = None
 
     def __post_init__(self) -> None:
         if self.probs is None and self.item_scores is None:

@@ -234,6 +234,30 @@ def test_while_a_class_has_no_label_random_picks_take_half_the_batch():
     assert "no label yet" not in seen.note
 
 
+def test_random_picks_stop_waiting_for_a_class_they_never_found():
+    from ml.strategies.adaptive import UNSEEN_CLASS_RANDOM_PICKS, UNSEEN_CLASS_RANDOM_SHARE
+
+    probs = np.random.default_rng(2).dirichlet(np.ones(3), size=300)
+    strategy = get_strategy("adaptive")
+
+    def random_picks(looked):
+        inputs = AcquisitionInputs(
+            probs=probs, labeled_class_counts=np.array([9, 4, 0]), random_labeled=looked
+        )
+        selection = strategy.select(inputs, 40)
+        return int((selection.arms == "random").sum()), selection.note
+
+    still, _ = random_picks(UNSEEN_CLASS_RANDOM_PICKS - 1)
+    assert still == round(UNSEEN_CLASS_RANDOM_SHARE * 40)
+    stopped, note = random_picks(UNSEEN_CLASS_RANDOM_PICKS)
+    assert stopped < 0.3 * 40
+    assert (
+        f"class #3 (in the project's order) still has no label after"
+        f" {UNSEEN_CLASS_RANDOM_PICKS} random picks" in note
+    )
+    assert "no longer waits for it" in note
+
+
 def test_a_task_types_own_pick_values_replace_surprise_times_rarity():
     # Pages of boxes: the same class fields for every pick, the value tells them apart.
     rows = [("box_mean", 0, 0, 0.5, 10, 0, 0.9)] * 10 + [("control", 0, 0, 0.5, 10, 0, 0.2)] * 10

@@ -6,6 +6,7 @@ no single class) gives each pick's value; the others are valued by their class."
 from __future__ import annotations
 
 import numpy as np
+from django.db.models import Q
 
 from loupe.labeling.consensus import LABEL_REVIEW
 from loupe.labeling.models import GroundTruth
@@ -94,3 +95,18 @@ def _valued_history(*, project: Project, number: int, rounds: dict) -> PickHisto
         age = number - 1 - rounds[round_id].number
         rows.append(("control" if control else arm, 0, 0, 0.0, 0, age, value))
     return PickHistory.from_rows(rows)
+
+
+def random_picks_labeled(*, project: Project) -> int:
+    """How many items picked at random (the control slice, a mix's random arm) have settled
+    ground truth, over the project's life: how hard random picks have looked for a class
+    nobody has labeled yet."""
+    return (
+        SelectionItem.objects.filter(
+            selection_round__project=project, item__ground_truth__needs_review=False
+        )
+        .filter(Q(is_control=True) | Q(strategy="random"))
+        .values("item_id")
+        .distinct()
+        .count()
+    )

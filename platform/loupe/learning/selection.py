@@ -13,7 +13,7 @@ from loupe.datasets.models import Item, ItemState, Split
 from loupe.errors import ApplicationError
 from loupe.labeling.selectors import ground_truth_counts
 from loupe.learning.models import ScoringRun, SelectionItem, SelectionRound
-from loupe.learning.pick_history import pick_history
+from loupe.learning.pick_history import pick_history, random_picks_labeled
 from loupe.learning.scoring import scoring_arrays
 from loupe.projects.models import Project
 from loupe.projects.selectors import project_classes, strategy_name
@@ -202,6 +202,7 @@ def selection_round_create(
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,
             history=pick_history(project=project, number=number, classes=classes),
+            random_labeled=random_picks_labeled(project=project),
         )
         selection = (
             select_batch(

@@ -120,3 +120,36 @@ def test_the_round_api_says_how_the_batch_was_split(default_project, api_client)
     assert body["mix"]["note"] == selection_round.mix["note"]
     assert sum(body["mix"]["picks"].values()) == BATCH
     assert {i["strategy"] for i in body["items"]} >= {"hybrid", "random"}
+
+
+def test_the_mix_stops_waiting_for_a_class_random_picks_never_found(default_project):
+    """'dent' is declared but no item is one: while random picks look for it they take half
+    the batch; once 150 of them have labels without a dent, the mix no longer waits."""
+    from loupe.learning.pick_history import random_picks_labeled
+    from ml.strategies.adaptive import UNSEEN_CLASS_RANDOM_PICKS
+
+    project, run = default_project
+    good, scratch, _dent = project.classes.order_by("order")
+    GroundTruth.objects.create(
+        item=ItemFactory(project=project), label_class=good, decided_by=Decision.SINGLE
+    )
+    GroundTruth.objects.create(
+        item=ItemFactory(project=project), label_class=scratch, decided_by=Decision.SINGLE
+    )
+    rounds = []
+    while random_picks_labeled(project=project) < UNSEEN_CLASS_RANDOM_PICKS:
+        rounds.append(selection_round_create(project=project, scoring_run=run, batch_size=BATCH))
+        for pick in rounds[-1].items.select_related("item"):
+            label = scratch if pick.predicted_class_id == scratch.pk else good
+            GroundTruth.objects.create(
+                item=pick.item, label_class=label, decided_by=Decision.SINGLE
+            )
+            pick.item.state = ItemState.LABELED
+            pick.item.save(update_fields=["state"])
+
+    assert all("no label yet, so random picks take 50%" in r.mix["note"] for r in rounds)
+    assert all(r.mix["picks"]["random"] + r.mix["picks"]["control"] >= BATCH / 2 for r in rounds)
+    after = selection_round_create(project=project, scoring_run=run, batch_size=BATCH)
+    assert "still has no label after" in after.mix["note"]
+    assert "no longer waits for it" in after.mix["note"]
+    assert after.mix["picks"].get("random", 0) + after.mix["picks"]["control"] < BATCH / 2
