@@ -48,10 +48,13 @@ PAIR_PRIOR = {"pair_mixed": 0.85, RANDOM: 0.15}
 # share of the batch: a model never shown a class puts no uncertainty on it, and no
 # strategy found an unseen class more often than random picks (benchmarks/unseen_class.py).
 UNSEEN_CLASS_RANDOM_SHARE = 0.5
-# ... until this many random picks have labels without one of the class: then it is under
-# 2% of the pool (95% upper bound, the rule of three) or not in it at all, and the mix stops
-# waiting for it. A class a project declares before any such item exists would otherwise
-# keep half of every batch random.
+# ... until this many random picks have labels without one of the class. From then on the
+# share follows how common the class can still be: after n random picks without it, it is
+# under 3/n of the pool (95% upper bound, the rule of three), so the share shrinks as
+# 150/n. A class a project declares before any such item exists would otherwise keep half
+# of every batch random; a class of 0.6% of the pool (digits 1 in benchmarks/
+# label_efficiency.py --datasets digits-1-7) goes unfound by 150 random picks 4 times in 10,
+# and a share that ended there left it short of 5 labels after 20 batches on 1 seed of 5.
 UNSEEN_CLASS_RANDOM_PICKS = 150
 # Each batch, an arm's picks count half as much as those of the batch after.
 DECAY = 0.5
@@ -214,12 +217,13 @@ def widen_for_unseen_classes(
     *,
     random_labeled: int | None = None,
     share: float = UNSEEN_CLASS_RANDOM_SHARE,
-    give_up_after: int = UNSEEN_CLASS_RANDOM_PICKS,
+    taper_after: int = UNSEEN_CLASS_RANDOM_PICKS,
 ) -> ArmMix:
     """The mix with the random arm raised to at least ``share`` (the other arms scaled
-    down in proportion) while a declared class has no label and others have, until
-    ``random_labeled`` (labeled random picks so far) reaches ``give_up_after``; as it was
-    otherwise, or without a random arm."""
+    down in proportion) while a declared class has no label and others have; once
+    ``random_labeled`` (labeled random picks so far) passes ``taper_after``, to
+    ``share * taper_after / random_labeled`` instead. As it was otherwise, or without a
+    random arm."""
     if class_counts is None or RANDOM not in mix.shares:
         return mix
     counts = np.asarray(class_counts)
@@ -229,25 +233,27 @@ def widen_for_unseen_classes(
         return mix
     which = ", ".join(f"#{int(c) + 1}" for c in unseen[:5])
     many = len(unseen) > 1
-    if random_labeled is not None and random_labeled >= give_up_after:
-        note = (
-            f"{mix.note}; class{'es' if many else ''} {which} (in the project's order) still"
-            f" {'have' if many else 'has'} no label after {random_labeled} random picks, so"
-            f" {'they are' if many else 'it is'} under {3 / random_labeled:.0%} of the pool or"
-            " not in it: the mix no longer waits for"
-            f" {'them' if many else 'it'}"
-        )
-        return ArmMix(mix.shares, mix.relative_yield, mix.picks, note)
+    looked = random_labeled or 0
+    tapered = looked > taper_after
+    if tapered:
+        share = share * taper_after / looked
     if mix.shares[RANDOM] >= share:
         return mix
     rest = 1.0 - mix.shares[RANDOM]
     scale = (1.0 - share) / rest if rest > 0 else 0.0
     shares = {a: (share if a == RANDOM else v * scale) for a, v in mix.shares.items()}
-    note = (
-        f"{mix.note}; class{'es' if many else ''} {which} (in the project's order)"
-        f" {'have' if many else 'has'} no label yet, so random picks take {share:.0%} of"
-        " the batch (a model never shown a class cannot point at it)"
-    )
+    if tapered:
+        why = (
+            f"still {'have' if many else 'has'} no label after {looked} random picks, so"
+            f" {'each is' if many else 'it is'} under {3 / looked:.1%} of the pool or not in"
+            f" it: random picks take {share:.0%} of the batch, less the longer they miss it"
+        )
+    else:
+        why = (
+            f"{'have' if many else 'has'} no label yet, so random picks take {share:.0%} of"
+            " the batch (a model never shown a class cannot point at it)"
+        )
+    note = f"{mix.note}; class{'es' if many else ''} {which} (in the project's order) {why}"
     return ArmMix(shares, mix.relative_yield, mix.picks, note)
 
 

@@ -234,7 +234,7 @@ def test_while_a_class_has_no_label_random_picks_take_half_the_batch():
     assert "no label yet" not in seen.note
 
 
-def test_random_picks_stop_waiting_for_a_class_they_never_found():
+def test_random_picks_wait_less_and_less_for_a_class_they_never_found():
     from ml.strategies.adaptive import UNSEEN_CLASS_RANDOM_PICKS, UNSEEN_CLASS_RANDOM_SHARE
 
     probs = np.random.default_rng(2).dirichlet(np.ones(3), size=300)
@@ -247,15 +247,18 @@ def test_random_picks_stop_waiting_for_a_class_they_never_found():
         selection = strategy.select(inputs, 40)
         return int((selection.arms == "random").sum()), selection.note
 
-    still, _ = random_picks(UNSEEN_CLASS_RANDOM_PICKS - 1)
-    assert still == round(UNSEEN_CLASS_RANDOM_SHARE * 40)
-    stopped, note = random_picks(UNSEEN_CLASS_RANDOM_PICKS)
-    assert stopped < 0.3 * 40
+    full = round(UNSEEN_CLASS_RANDOM_SHARE * 40)
+    assert random_picks(UNSEEN_CLASS_RANDOM_PICKS)[0] == full
+    half, note = random_picks(2 * UNSEEN_CLASS_RANDOM_PICKS)
+    assert half == full // 2
     assert (
         f"class #3 (in the project's order) still has no label after"
-        f" {UNSEEN_CLASS_RANDOM_PICKS} random picks" in note
+        f" {2 * UNSEEN_CLASS_RANDOM_PICKS} random picks" in note
     )
-    assert "no longer waits for it" in note
+    assert "random picks take 25% of the batch, less the longer they miss it" in note
+    # Long past it, the share is the mix's own again.
+    seen = strategy.select(AcquisitionInputs(probs=probs, labeled_class_counts=[9, 4, 2]), 40)
+    assert random_picks(40 * UNSEEN_CLASS_RANDOM_PICKS)[0] == int((seen.arms == "random").sum())
 
 
 def test_a_task_types_own_pick_values_replace_surprise_times_rarity():
