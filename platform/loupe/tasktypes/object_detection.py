@@ -450,7 +450,7 @@ class ObjectDetection(TaskType):
         predicted = {
             (item, version): boxes
             for item, version, boxes in Prediction.objects.filter(
-                item_id__in=truths, model_version_id__in=shown
+                item_id__in=list(truths), model_version_id__in=list(shown)
             ).values_list("item_id", "model_version_id", "boxes")
         }
         values = {}
