@@ -54,7 +54,7 @@ UNSEEN_CLASS_RANDOM_SHARE = 0.5
 # 150/n. A class a project declares before any such item exists would otherwise keep half
 # of every batch random; a class of 0.6% of the pool (digits 1 in benchmarks/
 # label_efficiency.py --datasets digits-1-7) goes unfound by 150 random picks 4 times in 10,
-# and a share that ended there left it short of 5 labels after 20 batches on 1 seed of 5.
+# so the share does not end there but shrinks as the bound does.
 UNSEEN_CLASS_RANDOM_PICKS = 150
 # Each batch, an arm's picks count half as much as those of the batch after.
 DECAY = 0.5
