@@ -289,6 +289,7 @@ class AdaptiveStrategy(Strategy):
 
     name = "adaptive"
     arm_factories = ARM_FACTORIES
+    reads_history = True
 
     def __init__(self, prior: dict[str, float] | None = None, floor: float = 0.05) -> None:
         self.prior = dict(prior or DEFAULT_PRIOR)

@@ -180,12 +180,15 @@ class Strategy:
 
     ``requires`` names the AcquisitionInputs arrays the strategy cannot work without (so a
     caller computes only what is needed, e.g. MC draws for BALD); ``task_types`` the task
-    types whose inputs it understands (``ANY_TASK_TYPE`` for all).
+    types whose inputs it understands (``ANY_TASK_TYPE`` for all); ``reads_history``
+    whether it reads ``history`` and ``random_labeled`` (a caller skips reading them back
+    from earlier batches otherwise).
     """
 
     name: str = ""
     requires: tuple[str, ...] = ()
     task_types: tuple[str, ...] = (CLASSIFICATION,)
+    reads_history: bool = False
 
     def supports(self, task_type: str) -> bool:
         """Whether the strategy can choose among items of this task type."""

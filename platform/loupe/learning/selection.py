@@ -175,7 +175,8 @@ def selection_round_create(
             )
     else:
         name = strategy_name(project)
-        if not get_strategy(name).supports(project.task_type):
+        strategy = get_strategy(name)
+        if not strategy.supports(project.task_type):
             raise ApplicationError(
                 f"Strategy '{name}' cannot choose items of a {project.task_type} project.",
                 extra={"available": available(project.task_type)},
@@ -201,8 +202,13 @@ def selection_round_create(
             labeled_embeddings=labeled,
             labeled_class_counts=_class_counts(project, classes),
             class_targets=targets if targets.any() else None,
-            history=pick_history(project=project, number=number, classes=classes),
-            random_labeled=random_picks_labeled(project=project),
+            # Read back from earlier batches only for a strategy that learns from them.
+            history=pick_history(project=project, number=number, classes=classes)
+            if strategy.reads_history
+            else None,
+            random_labeled=random_picks_labeled(project=project)
+            if strategy.reads_history
+            else None,
         )
         selection = (
             select_batch(

@@ -159,3 +159,24 @@ def test_the_mix_waits_less_for_a_class_random_picks_never_found(default_project
     assert "still has no label after" in after.mix["note"]
     assert "less the longer they miss it" in after.mix["note"]
     assert random_share(after) < min(random_share(r) for r in waiting)
+
+
+def test_a_strategy_that_does_not_learn_from_earlier_batches_skips_reading_them(
+    default_project, monkeypatch
+):
+    """Reading back what earlier picks taught costs queries (and, for pages of boxes, a
+    matching per page); a single strategy such as margin never looks at it."""
+    from loupe.learning import selection
+
+    project, run = default_project
+    project.strategy = "margin"
+    project.save()
+
+    def unwanted(**kwargs):
+        raise AssertionError("margin read the pick history")
+
+    monkeypatch.setattr(selection, "pick_history", unwanted)
+    monkeypatch.setattr(selection, "random_picks_labeled", unwanted)
+    chosen = selection_round_create(project=project, scoring_run=run, batch_size=BATCH)
+    assert chosen.items.count() == BATCH
+    assert chosen.strategy == "margin"
