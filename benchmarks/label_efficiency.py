@@ -6,6 +6,7 @@ the same seeds, holdouts, initial sets and model, in one run.
     .venv/bin/python benchmarks/label_efficiency.py --strategies random,hybrid,adaptive \\
         --datasets digits,digits-1-7,digits-0-6 --seeds 10 --rounds 30
     .venv/bin/python benchmarks/label_efficiency.py --task pair_verification --seeds 3
+    .venv/bin/python benchmarks/label_efficiency.py --merge a.json b.json   # runs split by seed
 
 Datasets (all class-imbalanced):
   digits       sklearn's digits (MLP), rare 3 and 8 kept at 5%, about 20:1
@@ -125,7 +126,7 @@ def run_dataset(name: str, args) -> dict:
         x,
         y,
         strategies=args.strategies,
-        seeds=list(range(args.seeds)),
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
         initial=args.initial,
         batch=args.batch,
         rounds=args.rounds,
@@ -546,12 +547,59 @@ def detection_tables(result: dict, args) -> tuple[bool, bool]:
     return never_behind, efficient
 
 
+def dataset_tables(name: str, result: dict, args) -> list[bool | None]:
+    """Print one dataset's tables (settings read from the result); the targets' verdicts."""
+    cfg = result["config"]
+    counts = np.array(result["dataset"]["class_counts"])
+    full = result["full_data"]
+    classes = dict(zip(result["dataset"]["class_names"], counts.tolist(), strict=True))
+    print(
+        f"\n== {name}: {counts.sum()} items, classes {classes}, "
+        f"holdout {cfg['holdout_fraction']:.0%}, initial {cfg['initial']}, {cfg['rounds']} "
+        f"batches of {cfg['batch']} ({cfg['control_fraction']:.0%} random control), "
+        f"{len(cfg['seeds'])} seeds ({', '.join(str(s) for s in cfg['seeds'])}), "
+        f"{result['seconds']:.0f} s"
+    )
+    print(
+        f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
+        f"{full['balanced_accuracy_std']:.3f}; target {cfg['target_fraction']:.0%} of it per seed"
+    )
+    curves = curve_tables(name, result, args)
+    verdicts = list(summary_table(result, curves, args))
+    discovery_table(result, args)
+    return verdicts
+
+
+def merged_results(paths: list[str]) -> dict:
+    """The datasets of several ``--json`` files of classification runs, merged by seed and
+    strategy (:func:`ml.simulation.report.merge_results`)."""
+    from ml.simulation.report import merge_results
+
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    names = list(dict.fromkeys(n for part in parts for n in part))
+    results = {}
+    for name in names:
+        having = [part[name] for part in parts if name in part]
+        merged = merge_results(having)
+        merged["seconds"] = sum(r.get("seconds", 0.0) for r in having)
+        merged["rare_classes"] = having[0]["rare_classes"]
+        results[name] = merged
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Learning curves of strategies beside random.")
     parser.add_argument("--task", choices=TASKS, default="classification")
     parser.add_argument("--strategies", default=f"random,{DEFAULT_STRATEGY}")
     parser.add_argument("--datasets", default="digits,inspection")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run are first-seed .. first-seed + seeds - 1 (split a slow run over "
+        "processes, then --merge their --json files)",
+    )
     parser.add_argument("--initial", type=int, help="classification 20, pairs 20")
     parser.add_argument("--batch", type=int, help="classification 20, pairs 40")
     parser.add_argument("--rounds", type=int, help="classification 15, pairs 12")
@@ -585,6 +633,13 @@ def main(argv: list[str] | None = None) -> int:
         help="strategies also run with probabilities calibrated on the holdout each round, "
         "as '<name>+temperature' (comma-separated; default none)",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="print the tables of classification runs saved with --json, merged by seed "
+        "and strategy (same data and settings), instead of running",
+    )
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -608,6 +663,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(result, default=float))
         return 0 if all(verdicts) else 1
+    if args.merge:
+        try:
+            results = merged_results(args.merge)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"cannot merge: {exc}", file=sys.stderr)
+            return 2
+        verdicts = [v for name, r in results.items() for v in dataset_tables(name, r, args)]
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, default=float))
+        return 0 if all(v is not False for v in verdicts) else 1
     args.strategies = [s for s in args.strategies.split(",") if s]
     args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
     datasets = [d for d in args.datasets.split(",") if d]
@@ -621,22 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in datasets:
         result = run_dataset(name, args)
         results[name] = result
-        counts = np.array(result["dataset"]["class_counts"])
-        full = result["full_data"]
-        classes = dict(zip(result["dataset"]["class_names"], counts.tolist(), strict=True))
-        print(
-            f"\n== {name}: {counts.sum()} items, classes {classes}, "
-            f"holdout {args.holdout:.0%}, initial {args.initial}, {args.rounds} batches of "
-            f"{args.batch} ({args.control_fraction:.0%} random control), {args.seeds} seeds, "
-            f"{result['seconds']:.0f} s"
-        )
-        print(
-            f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
-            f"{full['balanced_accuracy_std']:.3f}; target {args.target:.0%} of it per seed"
-        )
-        curves = curve_tables(name, result, args)
-        verdicts += list(summary_table(result, curves, args))
-        discovery_table(result, args)
+        verdicts += dataset_tables(name, result, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, default=float))
     return 0 if all(v is not False for v in verdicts) else 1

@@ -146,3 +146,61 @@ def plot_curves(results: dict, path: str | Path, *, metric: str = "balanced_accu
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def merge_results(parts: list[dict], *, class_names: list[str] | None = None) -> dict:
+    """One ``results.json`` document from simulations of the same data and settings run
+    apart (other seeds, other strategies: a slow benchmark split over processes).
+
+    Runs are matched by seed: each part's ``per_seed`` lists follow its ``config.seeds``.
+    Every strategy must have run on every seed, and the full-data fit of a seed is taken
+    from the first part that has it. Raises ``ValueError`` when the parts differ in data or
+    settings, or when a strategy lacks a seed another has.
+    """
+    if not parts:
+        raise ValueError("merge_results needs at least one result")
+    ignore = {"seeds"}
+    first = parts[0]
+    settings = {k: v for k, v in first["config"].items() if k not in ignore}
+    for part in parts[1:]:
+        other = {k: v for k, v in part["config"].items() if k not in ignore}
+        differ = sorted(
+            k for k in settings.keys() | other.keys() if settings.get(k) != other.get(k)
+        )
+        if differ:
+            raise ValueError(f"results differ in settings: {', '.join(differ)}")
+        if part["dataset"]["class_counts"] != first["dataset"]["class_counts"]:
+            raise ValueError("results are of different data (class counts differ)")
+    full: dict[int, dict] = {}
+    curves: dict[str, dict[int, dict]] = {}
+    for part in parts:
+        seeds = part["config"]["seeds"]
+        if part.get("full_data"):
+            for seed, metrics in zip(seeds, part["full_data"]["per_seed"], strict=True):
+                full.setdefault(seed, metrics)
+        for name in part["strategies"]:
+            runs = part["curves"][name]["per_seed"]
+            for seed, run in zip(seeds, runs, strict=True):
+                if seed in curves.setdefault(name, {}):
+                    raise ValueError(f"strategy {name} ran seed {seed} in two results")
+                curves[name][seed] = run
+    seeds = sorted({s for runs in curves.values() for s in runs})
+    for name, runs in curves.items():
+        missing = [s for s in seeds if s not in runs]
+        if missing:
+            raise ValueError(f"strategy {name} has no run for seed(s) {missing}")
+    if full and sorted(full) != seeds:
+        raise ValueError("the full-data fit is missing for some seeds")
+    raw = {
+        "config": first["config"] | {"seeds": seeds},
+        "num_classes": len(first["dataset"]["class_counts"]),
+        "class_counts": first["dataset"]["class_counts"],
+        "strategies": list(curves),
+        "full_data_per_seed": [full[s] for s in seeds] if full else [],
+        "curves_per_seed": {name: [runs[s] for s in seeds] for name, runs in curves.items()},
+    }
+    return summarize(
+        raw,
+        default_strategy=first["default_strategy"],
+        class_names=class_names or first["dataset"]["class_names"],
+    )

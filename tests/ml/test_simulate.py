@@ -132,3 +132,27 @@ def test_temperature_scaling_of_a_strategy_not_simulated_is_refused():
             x, y, strategies=["random"], seeds=1, initial=10, batch=10, rounds=1,
             learner=array_learner(4, 3, hidden=8, min_steps=10), temperature_scaling=["margin"],
         )  # fmt: skip
+
+
+def test_runs_split_over_processes_merge_into_the_run_they_make_together():
+    from ml.simulation.report import merge_results
+
+    x, y = _blobs(2)
+    learner = array_learner(4, 3, hidden=16, min_steps=30)
+    kwargs = dict(initial=10, batch=10, rounds=2, learner=learner)
+    whole = simulate_arrays(x, y, strategies=["random", "margin"], seeds=[0, 1], **kwargs)
+    random0 = simulate_arrays(x, y, strategies=["random"], seeds=[0], **kwargs)
+    margin0 = simulate_arrays(x, y, strategies=["margin"], seeds=[0], **kwargs)
+    both1 = simulate_arrays(x, y, strategies=["random", "margin"], seeds=[1], **kwargs)
+    merged = merge_results([both1, random0, margin0])
+    assert merged["config"]["seeds"] == [0, 1]
+    for key in ("curves", "labels_to_target", "labels_to_target_per_seed", "full_data"):
+        assert json.dumps(merged[key], sort_keys=True) == json.dumps(whole[key], sort_keys=True)
+    # A strategy without every seed, a seed twice, or other settings are refused.
+    with pytest.raises(ValueError, match="margin has no run for seed"):
+        merge_results([both1, random0])
+    with pytest.raises(ValueError, match="seed 0 in two results"):
+        merge_results([random0, random0])
+    other = simulate_arrays(x, y, strategies=["margin"], seeds=[0], **(kwargs | {"batch": 5}))
+    with pytest.raises(ValueError, match="differ in settings: batch"):
+        merge_results([random0, other])
