@@ -76,13 +76,16 @@ def pick_history(*, project: Project, number: int, classes) -> PickHistory:
 def _valued_history(*, project: Project, number: int, rounds: dict) -> PickHistory | None:
     """The picks of ``rounds`` with the values their task type gives them (arm, age, value;
     the class fields are placeholders); None for a task type that gives none."""
+    task_type = task_type_of(project)
+    if not task_type.values_picks:
+        return None
     picks = list(
         SelectionItem.objects.filter(selection_round_id__in=rounds).values_list(
             "selection_round_id", "item_id", "strategy", "is_control"
         )
     )
     version_of = {pk: r.model_version_id for pk, r in rounds.items()}
-    values = task_type_of(project).pick_values(
+    values = task_type.pick_values(
         picks=[(item_id, version_of[round_id]) for round_id, item_id, _, _ in picks]
     )
     if values is None:

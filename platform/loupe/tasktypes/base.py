@@ -280,11 +280,16 @@ class TaskType:
         task-specific scoring values by name."""
         return None
 
+    # True where `pick_values` gives picks their values; otherwise the pick history is read
+    # by class alone, without asking it (one query fewer per selection).
+    values_picks = False
+
     def pick_values(self, *, picks: Sequence[tuple[int, int]]) -> dict | None:
         """What each labeled pick taught the model version that picked it, as this task
         type measures it: ``{(item id, version id): value}`` for those of ``picks`` (item
         id, version id) whose ground truth is settled. None (the default): picks are
-        valued by the surprise and rarity of their class (`ml.strategies.adaptive`)."""
+        valued by the surprise and rarity of their class (`ml.strategies.adaptive`). Only
+        asked of a task type whose `values_picks` is set."""
         return None
 
     def training_rows(self, *, project, holdout: bool) -> list[TrainingRow]:

@@ -139,6 +139,8 @@ class ObjectDetection(TaskType):
     model_kind = "centernet"
     # Saliency and nearest labeled items read a classifier's class probabilities.
     explains = False
+    # Pages are valued by what the detector got wrong on them (pick_values).
+    values_picks = True
 
     # --- Label Studio ------------------------------------------------------------------------
 

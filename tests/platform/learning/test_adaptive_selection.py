@@ -180,3 +180,22 @@ def test_a_strategy_that_does_not_learn_from_earlier_batches_skips_reading_them(
     chosen = selection_round_create(project=project, scoring_run=run, batch_size=BATCH)
     assert chosen.items.count() == BATCH
     assert chosen.strategy == "margin"
+
+
+def test_a_classification_mix_reads_its_picks_by_class_without_asking_for_pick_values(
+    default_project, monkeypatch
+):
+    """Only a task type that values its picks itself (pages of boxes) is asked; the mix of
+    a classification project still learns from its labeled picks."""
+    from loupe.tasktypes.classification import ImageClassification
+
+    project, run = default_project
+    first = selection_round_create(project=project, scoring_run=run, batch_size=BATCH)
+    _label(list(first.items.select_related("item", "selection_round__project")), right_for=set())
+
+    def unwanted(self, **kwargs):
+        raise AssertionError("a classification project was asked for pick values")
+
+    monkeypatch.setattr(ImageClassification, "pick_values", unwanted)
+    second = selection_round_create(project=project, scoring_run=run, batch_size=BATCH)
+    assert "against random picks" in second.mix["note"]
