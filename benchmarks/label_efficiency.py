@@ -43,7 +43,9 @@ per budget (mean ± standard error over seeds); per strategy the labeled pairs t
 ``0.5 + 0.9 * (full - 0.5)`` of each seed's own full-data AUC (a miss counts as the whole
 budget), the same read off the mean curve, the area under the curve, the budgets where it
 is behind random by more than one standard error of the paired difference, and the EER at
-the last budget. Same targets as above, on labeled pairs.
+the last budget. Same targets as above, on labeled pairs. ``--pair-strategy adaptive`` runs
+the platform's ``pair_adaptive`` mix (pair_mixed and random pairs among the mined
+candidates, re-weighted by what their labeled picks taught) and prints its split per batch.
 """
 
 from __future__ import annotations
@@ -429,7 +431,8 @@ def pair_tables(result: dict, args) -> tuple[bool, bool]:
         behind = behind_budgets(auc[a], auc[base], labels) if a != base else []
         if a == default:
             behind_default = behind
-        name = f"{a} (default)" if a == default else a
+        role = "default" if a == DEFAULT_PAIR_STRATEGY else "tested"
+        name = f"{a} ({role})" if a == default else a
         text = ",".join(map(str, behind)) or "-"
         mean_curve = "missed" if on_mean[a] is None else str(on_mean[a])
         print(
@@ -446,6 +449,13 @@ def pair_tables(result: dict, args) -> tuple[bool, bool]:
         f"the budgets. EER: equal error rate on the holdout pairs. same share: 'same' among "
         f"the labeled pairs at {last}."
     )
+    mixed = runs[0]["curves"][default].get("arms_per_seed")
+    if mixed:
+        print(f"\n{default}, seed 0, per batch: pairs per arm")
+        for number, split in enumerate(mixed[0], start=1):
+            text = ", ".join(f"{arm} {n}" for arm, n in sorted(split.items()))
+            print(f"  batch {number:>2}: {text}")
+        print(f"  last batch's reason: {runs[0]['curves'][default]['notes_per_seed'][0][-1]}")
     ratio = summary[default]["mean"] / summary[base]["mean"]
     never_behind, efficient = not behind_default, ratio <= 0.5
     print(
@@ -653,9 +663,11 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(json.dumps(result, default=float))
         return 0 if all(verdicts) else 1
     if args.task == "pair_verification":
+        from ml.simulation.pairs import ADAPTIVE
         from ml.strategies.pairs import PAIR_STRATEGIES
 
-        if args.pair_strategy not in PAIR_STRATEGIES or args.pair_strategy == "random":
+        known = (*PAIR_STRATEGIES, ADAPTIVE)
+        if args.pair_strategy not in known or args.pair_strategy == "random":
             print(f"unknown pair strategy: {args.pair_strategy}", file=sys.stderr)
             return 2
         result = run_pairs(args)

@@ -30,11 +30,21 @@ import numpy as np
 from ml.pair_labels import implied_pairs
 from ml.simulation.engine import torch_threads
 from ml.simulation.report import censored_summary, labels_to_target
-from ml.strategies.pairs import canonical, random_pairs, select_pairs
+from ml.strategies.pairs import (
+    canonical,
+    known_pairs,
+    mine_candidate_pairs,
+    p_same,
+    random_pairs,
+    select_pairs,
+)
 from ml.tasks.pair_verification import PairTrainConfig, PairVerificationSpec
 
 BASELINE = "random"
 DEFAULT_PAIR_STRATEGY = "mixed"
+# The platform's adaptive mix over pairs (`pair_adaptive`): pair_mixed and random pairs
+# among the mined candidates, re-weighted by what their labeled picks taught.
+ADAPTIVE = "adaptive"
 
 
 def _split_identities(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +94,41 @@ def _fit_and_score(
     )
     evaluation = spec.evaluate(holdout_y, spec.predict(result.model, x[holdout_pairs]))
     return result.model, evaluation.details
+
+
+def adaptive_pairs(
+    embeddings: np.ndarray,
+    k: int,
+    *,
+    calibration: tuple[float, float],
+    labeled: np.ndarray,
+    same: np.ndarray,
+    history: list[tuple],
+    round_: int,
+    seed: int,
+):
+    """``k`` pairs by the platform's ``pair_adaptive`` mix over the candidates mined from
+    ``embeddings`` (none whose answer the ``labeled`` pairs and their answers ``same``
+    imply), with ``history`` the earlier picks as ``(round, arm, same, p(same),
+    labels of its answer before)``. Returns ``(pairs, arms, p(same), note)``."""
+    from ml.strategies import AcquisitionInputs, PickHistory, get_strategy
+
+    e = np.asarray(embeddings, dtype=np.float64)
+    known = known_pairs(labeled, same) if len(labeled) else None
+    pairs, d, _ = mine_candidate_pairs(e, exclude=known, seed=seed)
+    p = p_same(d, calibration)
+    rows = [
+        (arm, int(label), int(q >= 0.5), max(q, 1.0 - q), before, round_ - 1 - r)
+        for r, arm, label, q, before in history
+    ]
+    inputs = AcquisitionInputs(
+        probs=np.stack([1.0 - p, p], axis=1),
+        embeddings=np.concatenate([e[pairs[:, 0]], e[pairs[:, 1]]], axis=1),
+        labeled_class_counts=np.bincount(np.asarray(same, dtype=np.int64), minlength=2),
+        history=PickHistory.from_rows(rows),
+    )
+    chosen = get_strategy("pair_adaptive").select(inputs, k, seed=seed)
+    return pairs[chosen.indices], chosen.arms, p[chosen.indices], chosen.note
 
 
 def simulate_pairs(
@@ -158,6 +203,9 @@ def simulate_pairs(
             for arm in arms:
                 labeled = start.copy()  # positions in ``pool``
                 curve = {"labels": [], "roc_auc": [], "eer": [], "same_fraction": []}
+                history: list[tuple] = []  # the adaptive mix's labeled picks
+                if arm == ADAPTIVE:
+                    curve["notes"], curve["arms"] = [], []
                 for round_ in range(rounds + 1):
                     pairs = pool[labeled]
                     model, details = _fit_and_score(
@@ -186,9 +234,32 @@ def simulate_pairs(
                         )
                     if round_ == rounds:
                         break
+                    answers = y[pool[labeled[:, 0]]] == y[pool[labeled[:, 1]]]
                     if arm == BASELINE:
                         new = random_pairs(
                             len(pool), batch, seed=seed * 1000 + round_, exclude=labeled
+                        )
+                    elif arm == ADAPTIVE:
+                        a, b = (float(v) for v in model.calibration)
+                        new, picked_by, p, note = adaptive_pairs(
+                            spec.embed_images(model, x[pool]),
+                            batch,
+                            calibration=(a, b),
+                            labeled=labeled,
+                            same=answers,
+                            history=history,
+                            round_=round_,
+                            seed=seed * 1000 + round_,
+                        )
+                        counts = np.bincount(answers.astype(np.int64), minlength=2)
+                        truth = y[pool[new[:, 0]]] == y[pool[new[:, 1]]]
+                        history += [
+                            (round_, str(by), int(t), float(q), int(counts[int(t)]))
+                            for by, t, q in zip(picked_by, truth, p, strict=True)
+                        ]
+                        curve["notes"].append(note)
+                        curve["arms"].append(
+                            {str(k): int((picked_by == k).sum()) for k in np.unique(picked_by)}
                         )
                     else:
                         embeddings = spec.embed_images(model, x[pool])
@@ -199,7 +270,7 @@ def simulate_pairs(
                             calibration=(a, b),
                             strategy=arm,
                             exclude=labeled,
-                            labels=y[pool[labeled[:, 0]]] == y[pool[labeled[:, 1]]],
+                            labels=answers,
                             max_per_image=max_per_image,
                             seed=seed * 1000 + round_,
                         ).pairs
@@ -246,6 +317,9 @@ def _summary(runs: dict, full: list[dict], arms: list[str], fraction: float, *, 
             "eer_mean": np.mean([c["eer"] for c in curves], axis=0).tolist(),
             "same_fraction_mean": np.mean([c["same_fraction"] for c in curves], axis=0).tolist(),
         }
+        if "notes" in curves[0]:  # the adaptive mix: its split and why, per seed and batch
+            result["curves"][arm]["notes_per_seed"] = [c["notes"] for c in curves]
+            result["curves"][arm]["arms_per_seed"] = [c["arms"] for c in curves]
         result["labels_to_target"][arm] = labels_to_target(
             labels, auc.mean(axis=0).tolist(), target
         )

@@ -49,3 +49,30 @@ def test_ml_simulate_replays_pair_labeling_with_task_pair_verification(tmp_path,
     assert code == 0 and out.exists()
     printed = capsys.readouterr().out
     assert "ROC AUC" in printed and "pairs to target" in printed
+
+
+def test_the_adaptive_pair_mix_replays_with_its_split_and_reason_per_batch(tmp_path):
+    make_faces_imagefolder(tmp_path, identities=8, images_per_identity=4, image_size=16, seed=0)
+    result = simulate_pairs(
+        tmp_path,
+        strategy="adaptive",
+        seeds=[0],
+        rounds=3,
+        batch=10,
+        initial=6,
+        image_size=16,
+        holdout_pairs=20,
+        full_data_pairs=30,
+        min_steps=4,
+        full_data_steps=6,
+        model_options={"width": 4, "embedding_dim": 8},
+    )
+    curve = result["curves"]["adaptive"]
+    assert curve["labels"] == [6, 16, 26, 36]  # every pick a pair not labeled before
+    (notes,), (arms,) = curve["notes_per_seed"], curve["arms_per_seed"]
+    assert len(notes) == len(arms) == 3
+    assert all(sum(split.values()) == 10 for split in arms)
+    assert all(set(split) <= {"pair_mixed", "random"} for split in arms)
+    assert notes[0].startswith("split pair_mixed")
+    # Once random pairs have answers, the mix says what each arm's picks were worth.
+    assert any("against random picks" in n or "taught anything" in n for n in notes[1:])
