@@ -3,22 +3,22 @@ import pytest
 from ml.simulation.pairs import simulate_pairs
 from ml.synthetic_faces import make_faces_imagefolder
 
+# A simulation small enough for a unit test: one seed, a tiny model, few steps.
+TINY = dict(
+    seeds=[0],
+    initial=6,
+    image_size=16,
+    holdout_pairs=20,
+    full_data_pairs=30,
+    min_steps=4,
+    full_data_steps=6,
+    model_options={"width": 4, "embedding_dim": 8},
+)
+
 
 def test_a_tiny_pair_simulation_reports_both_arms_against_the_full_data(tmp_path):
     make_faces_imagefolder(tmp_path, identities=8, images_per_identity=4, image_size=16, seed=0)
-    result = simulate_pairs(
-        tmp_path,
-        seeds=[0],
-        rounds=2,
-        batch=4,
-        initial=6,
-        image_size=16,
-        holdout_pairs=20,
-        full_data_pairs=30,
-        min_steps=4,
-        full_data_steps=6,
-        model_options={"width": 4, "embedding_dim": 8},
-    )
+    result = simulate_pairs(tmp_path, rounds=2, batch=4, **TINY)
     full = result["full_data"]
     assert 0.0 <= full["roc_auc_mean"] <= 1.0 and 0.0 <= full["eer_mean"] <= 1.0
     assert full["target_roc_auc"] == pytest.approx(0.5 + 0.9 * (full["roc_auc_mean"] - 0.5))
@@ -53,20 +53,7 @@ def test_ml_simulate_replays_pair_labeling_with_task_pair_verification(tmp_path,
 
 def test_the_adaptive_pair_mix_replays_with_its_split_and_reason_per_batch(tmp_path):
     make_faces_imagefolder(tmp_path, identities=8, images_per_identity=4, image_size=16, seed=0)
-    result = simulate_pairs(
-        tmp_path,
-        strategy="adaptive",
-        seeds=[0],
-        rounds=3,
-        batch=10,
-        initial=6,
-        image_size=16,
-        holdout_pairs=20,
-        full_data_pairs=30,
-        min_steps=4,
-        full_data_steps=6,
-        model_options={"width": 4, "embedding_dim": 8},
-    )
+    result = simulate_pairs(tmp_path, strategy="adaptive", rounds=3, batch=10, **TINY)
     curve = result["curves"]["adaptive"]
     assert curve["labels"] == [6, 16, 26, 36]  # every pick a pair not labeled before
     (notes,), (arms,) = curve["notes_per_seed"], curve["arms_per_seed"]
