@@ -148,7 +148,7 @@ def plot_curves(results: dict, path: str | Path, *, metric: str = "balanced_accu
     return path
 
 
-def merge_results(parts: list[dict], *, class_names: list[str] | None = None) -> dict:
+def merge_results(parts: list[dict]) -> dict:
     """One ``results.json`` document from simulations of the same data and settings run
     apart (other seeds, other strategies: a slow benchmark split over processes).
 
@@ -202,5 +202,5 @@ def merge_results(parts: list[dict], *, class_names: list[str] | None = None) ->
     return summarize(
         raw,
         default_strategy=first["default_strategy"],
-        class_names=class_names or first["dataset"]["class_names"],
+        class_names=first["dataset"]["class_names"],
     )
