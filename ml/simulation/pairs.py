@@ -114,8 +114,7 @@ def adaptive_pairs(
     from ml.strategies import AcquisitionInputs, PickHistory, get_strategy
 
     e = np.asarray(embeddings, dtype=np.float64)
-    known = known_pairs(labeled, same) if len(labeled) else None
-    pairs, d, _ = mine_candidate_pairs(e, exclude=known, seed=seed)
+    pairs, d, _ = mine_candidate_pairs(e, exclude=known_pairs(labeled, same), seed=seed)
     p = p_same(d, calibration)
     rows = [
         (arm, int(label), int(q >= 0.5), max(q, 1.0 - q), before, round_ - 1 - r)
