@@ -17,8 +17,10 @@ Datasets (all class-imbalanced):
   inspection   synthetic inspection tiles (ml.synthetic.make_inspection_dataset), 64x64 RGB,
                good : scratch : dent : stain = 87 : 4 : 5 : 3, trained with the platform's
                recipe: SmallCNN, 15 epochs and at least 200 steps, effective-number class
-               weights, cross-entropy. The rarest class (stain) is kept out of the initial
-               set: a defect type nobody has labeled yet, which the strategy must find.
+               weights, cross-entropy, the default augmentations (ml.augment.Augment:
+               horizontal flip, rotation up to 10 degrees, shift, light). The rarest class
+               (stain) is kept out of the initial set: a defect type nobody has labeled
+               yet, which the strategy must find.
 
 Every batch holds the platform's default random control slice (10%, `--control-fraction`).
 Tables, per dataset:
@@ -103,7 +105,15 @@ def inspection_arrays(n_items: int, image_size: int, cache: Path):
 
 def platform_learner(num_classes: int, image_size: int):
     """The CNN and training recipe a new Loupe project uses (its default settings)."""
-    config = TrainConfig(epochs=15, loss="ce", class_weighting="effective", num_classes=num_classes)
+    from ml.augment import Augment
+
+    config = TrainConfig(
+        epochs=15,
+        loss="ce",
+        class_weighting="effective",
+        num_classes=num_classes,
+        augment=Augment(),  # an image classification project's default augmentations
+    )
     return image_learner(
         num_classes, in_channels=3, image_size=image_size, train_config=config, min_steps=200
     )

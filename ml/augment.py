@@ -51,7 +51,8 @@ def affine(
 class Augment:
     """A random augmentation policy; call it on an image or a batch.
 
-    Probabilities (``hflip``, ``vflip``) and ranges (``rotate_degrees``: uniform in
+    Probabilities (``hflip``, ``vflip``, ``quarter_turns``: a turn by 90, 180 or 270
+    degrees, square images only) and ranges (``rotate_degrees``: uniform in
     ±value; ``shift_fraction``: of the image size; ``brightness``: added offset in ±value;
     ``contrast``: factor in 1±value). Randomness comes from ``generator`` when given, else
     from ``seed`` (a private generator), else from torch's global RNG, which training seeds,
@@ -60,6 +61,7 @@ class Augment:
 
     hflip: float = 0.5
     vflip: float = 0.0
+    quarter_turns: float = 0.0
     rotate_degrees: float = 10.0
     shift_fraction: float = 0.05
     brightness: float = 0.1
@@ -87,6 +89,15 @@ class Augment:
         if self.vflip > 0:
             flip = (torch.rand(n, generator=gen) < self.vflip).to(device)
             batch = torch.where(flip[:, None, None, None], batch.flip(2), batch)
+        if self.quarter_turns > 0 and h == w:
+            turn = torch.rand(n, generator=gen) < self.quarter_turns
+            times = torch.randint(1, 4, (n,), generator=gen)
+            turned = batch.clone()
+            for k in (1, 2, 3):
+                chosen = (turn & (times == k)).to(device)
+                if bool(chosen.any()):
+                    turned[chosen] = torch.rot90(batch[chosen], k, dims=(2, 3))
+            batch = turned
         if self.rotate_degrees > 0 or self.shift_fraction > 0:
             angle = self._uniform(n, -self.rotate_degrees, self.rotate_degrees, gen)
             scale = torch.tensor([w, h], dtype=torch.float32) * self.shift_fraction
@@ -101,3 +112,18 @@ class Augment:
             batch = batch + offset[:, None, None, None]
         batch = batch.clamp(0.0, 1.0).to(x.dtype)
         return batch[0] if single else batch
+
+
+def _none() -> None:
+    return None
+
+
+# Named policies for image classification (`Project.augmentations` changes `default`):
+# ``light`` keeps orientation (text, digits, scenes with an up), ``default`` adds a
+# horizontal flip and small rotations, ``dihedral`` any orientation (parts seen from above).
+POLICIES = {
+    "none": _none,
+    "light": lambda: Augment(hflip=0.0, rotate_degrees=0.0),
+    "default": Augment,
+    "dihedral": lambda: Augment(vflip=0.5, quarter_turns=0.75),
+}

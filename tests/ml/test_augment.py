@@ -61,3 +61,26 @@ def test_brightness_shifts_the_mean():
     per_image = out.mean(dim=(1, 2, 3))
     assert (per_image - 0.5).abs().max() <= 0.2 + 1e-6
     assert per_image.std() > 0
+
+
+def test_quarter_turns_turn_square_images_by_whole_quarters_and_leave_others_alone():
+    x = torch.rand(64, 1, 6, 6)
+    out = Augment(**{**OFF, "quarter_turns": 1.0}, seed=0)(x)
+    turns = []
+    for original, turned in zip(x, out, strict=True):
+        matches = [k for k in (1, 2, 3) if torch.equal(turned, torch.rot90(original, k, (1, 2)))]
+        assert len(matches) == 1  # exactly a turn, never the image as it was
+        turns.append(matches[0])
+    assert set(turns) == {1, 2, 3}
+    wide = torch.rand(4, 1, 6, 8)
+    assert torch.equal(Augment(**{**OFF, "quarter_turns": 1.0}, seed=0)(wide), wide)
+
+
+def test_named_policies_keep_orientation_where_they_say_so():
+    from ml.augment import POLICIES
+
+    assert POLICIES["none"]() is None
+    light = POLICIES["light"]()
+    assert light.hflip == light.vflip == light.quarter_turns == light.rotate_degrees == 0.0
+    assert POLICIES["default"]() == Augment()
+    assert POLICIES["dihedral"]().quarter_turns > 0 and POLICIES["dihedral"]().vflip > 0

@@ -22,7 +22,7 @@ from loupe.learning.scoring import scoring_chunk_execute, scoring_run_create
 from loupe.learning.selection import selection_round_create
 from loupe.learning.training import training_run_create, training_run_execute
 from loupe.projects.selectors import project_classes, strategy_name
-from loupe.projects.services import label_classes_set, project_create
+from loupe.projects.services import label_classes_set, project_create, project_update
 from loupe.tasktypes import Vote, task_type_of
 from loupe.tasktypes.pair_verification import pair_contradictions
 from ml.synthetic_faces import make_faces_imagefolder
@@ -67,6 +67,9 @@ def test_a_pair_project_has_the_two_answers_as_its_classes_and_pair_defaults():
         label_classes_set(project=project, classes=["cat", "dog"])
     with pytest.raises(ApplicationError, match="cannot choose items of a pair_verification"):
         _project(slug="other", strategy="margin")
+    # Pair training has its own member-image augmentations, not a project setting.
+    with pytest.raises(ApplicationError, match="takes no augmentations"):
+        project_update(project=project, augmentations={"hflip": 0})
     config = task_type_of(project).label_config(classes=[], guidelines="Ignore hair.", image_px=32)
     assert config.count("<Image ") == 2 and "$image2" in config
     assert "can't tell" in config and "Ignore hair." in config

@@ -74,8 +74,10 @@ class ProjectSettingsSerializer(StrictSerializer):
     holdout_fraction = serializers.FloatField(required=False, min_value=0.0, max_value=0.5)
     augmentations = serializers.DictField(
         required=False,
-        help_text="object detection: changes to the training augmentations' domain defaults,"
-        ' e.g. {"hflip": 0.5} or {"blur": 0, "light": 0}',
+        help_text="changes to the training augmentations' defaults: image classification"
+        ' (flips, quarter turns, rotation, shift, light), e.g. {"vflip": 0.5, "quarter_turns":'
+        ' 0.75} for parts seen from above, {"hflip": 0, "rotate_degrees": 0} for text; object'
+        ' detection (domain defaults), e.g. {"hflip": 0.5} or {"blur": 0, "light": 0}',
     )
 
 

@@ -55,10 +55,14 @@ class Project(models.Model):
     image_size = models.PositiveIntegerField(default=64)
     annotator_overlap = models.PositiveIntegerField(default=1)
     holdout_fraction = models.FloatField(default=0.2)
-    # Training augmentations of object detection, as changes to the domain defaults
-    # (`ml.detection_augment.DetectionAugment`: shifts, small scale changes, ink thickness,
-    # blur, light, noise, margins; no flips): e.g. {"hflip": 0.5} for objects whose mirror
-    # image is the same class, {"blur": 0, "light": 0} to train on what the pages show.
+    # Training augmentations, as changes to the task type's defaults. Image classification
+    # (`ml.augment.Augment`: horizontal flip, rotation by up to 10 degrees, shift, light;
+    # never a rescale): e.g. {"vflip": 0.5, "quarter_turns": 0.75} for parts seen from
+    # above in any orientation, {"hflip": 0, "rotate_degrees": 0} for text and digits.
+    # Object detection (`ml.detection_augment.DetectionAugment`: shifts, small scale
+    # changes, ink thickness, blur, light, noise, margins; no flips): e.g. {"hflip": 0.5}
+    # for objects whose mirror image is the same class, {"blur": 0, "light": 0} to train on
+    # what the pages show. Pair verification takes none (its own member-image ones).
     augmentations = models.JSONField(default=dict, blank=True)
 
     # Label Studio project this one is synchronised with.

@@ -92,7 +92,7 @@ def _validate_settings(project: Project) -> None:
         )
     if not 0.0 <= project.control_fraction < 1.0:
         raise ApplicationError("control_fraction must be in [0, 1).")
-    _validate_augmentations(project.augmentations)
+    _validate_augmentations(project)
     if not 0.0 <= project.holdout_fraction <= 0.5:
         raise ApplicationError(
             "holdout_fraction must be in [0, 0.5]: beyond half, the holdout takes more labels"
@@ -158,18 +158,30 @@ def label_classes_set(
 
 
 # Augmentation settings that are probabilities (the others are sizes: pixels or factors).
-_PROBABILITIES = ("ink", "blur", "hflip", "vflip")
+_PROBABILITIES = ("ink", "blur", "hflip", "vflip", "quarter_turns")
+# Augmentation settings that are factors of 1 ± value.
+_FACTORS = ("scale", "contrast")
 
 
-def _validate_augmentations(augmentations) -> None:
-    """Refuses augmentation changes that name no augmentation or cannot work."""
+def _validate_augmentations(project: Project) -> None:
+    """Refuses augmentation changes that name no augmentation of the project's task type
+    or cannot work."""
     from dataclasses import fields
 
-    from ml.detection_augment import DetectionAugment
+    from loupe.tasktypes import task_type_of
 
-    known = {f.name: f.type for f in fields(DetectionAugment)}
+    augmentations = project.augmentations
     if not isinstance(augmentations, dict):
         raise ApplicationError("augmentations must be an object of setting: value.")
+    augmentation = task_type_of(project).augmentation()
+    if augmentation is None:
+        if augmentations:
+            raise ApplicationError(
+                f"A {project.task_type} project takes no augmentations setting.",
+                extra={"field": "augmentations"},
+            )
+        return
+    known = {f.name: f.type for f in fields(augmentation) if f.name != "seed"}
     for name, value in augmentations.items():
         if name not in known:
             raise ApplicationError(
@@ -184,8 +196,10 @@ def _validate_augmentations(augmentations) -> None:
             raise ApplicationError(f"augmentations.{name} must be a number of at least 0.")
         if name in _PROBABILITIES and value > 1:
             raise ApplicationError(f"augmentations.{name} is a probability: at most 1.")
-        if name == "scale" and value >= 0.5:
-            raise ApplicationError("augmentations.scale must stay under 0.5 (zoom 1 ± scale).")
+        if name in _FACTORS and value >= 0.5:
+            raise ApplicationError(
+                f"augmentations.{name} must stay under 0.5 (a factor of 1 ± {name})."
+            )
 
 
 def _label_studio_changed(project: Project) -> None:

@@ -263,6 +263,12 @@ class TaskType:
             list(files), image_size=image_size, progress=progress, cache_keys=list(cache_keys)
         )
 
+    def augmentation(self) -> type | None:
+        """The dataclass of this task type's training augmentations, whose defaults
+        `Project.augmentations` changes field by field; None (the default): the task type
+        takes no such setting."""
+        return None
+
     def train_options(self, *, config: dict) -> dict:
         """More `ml.training.TrainConfig` fields from a training run's config (what this
         task type trains with beyond the shared settings); none by default."""

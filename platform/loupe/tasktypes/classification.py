@@ -9,6 +9,7 @@ give one row per labeled item with its class, and per prediction with its probab
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,6 +32,18 @@ CALIBRATION_MIN_HOLDOUT = 50
 class ImageClassification(TaskType):
     name = "image_classification"
     title = "Image classification (single label)"
+
+    def augmentation(self):
+        from ml.augment import Augment
+
+        return Augment
+
+    def train_options(self, *, config):
+        """The training augmentations: `ml.augment.Augment`'s defaults (horizontal flip,
+        small rotations and shifts, light changes; never a rescale) with the project's
+        changes (`Project.augmentations`, recorded in the run's config)."""
+        augment = self.augmentation()
+        return {"augment": dataclasses.replace(augment(), **config.get("augmentations", {}))}
 
     def label_config(self, *, classes, guidelines, image_px):
         return ls_payloads.labeling_config(self.name, classes, guidelines, image_px=image_px)

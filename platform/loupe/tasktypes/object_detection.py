@@ -273,6 +273,11 @@ class ObjectDetection(TaskType):
             )
         return targets
 
+    def augmentation(self):
+        from ml.detection_augment import DetectionAugment
+
+        return DetectionAugment
+
     def train_options(self, *, config):
         """The detector's augmentations: the domain defaults with the project's changes
         (`Project.augmentations`, recorded in the run's config)."""

@@ -22,7 +22,7 @@ CHANGED = {
     "image_size": 96,
     "annotator_overlap": 2,
     "holdout_fraction": 0.3,
-    "augmentations": {"noise": 0.02},
+    "augmentations": {"vflip": 0.5, "quarter_turns": 0.75},
 }
 
 
