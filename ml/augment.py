@@ -73,6 +73,27 @@ class Augment:
             torch.Generator().manual_seed(self.seed) if self.seed is not None else None
         )
 
+    def describe(self) -> str:
+        """What the policy does to a training image, in words ("nothing" when it is off)."""
+        parts = []
+        if self.hflip > 0:
+            parts.append(f"mirrored left to right with probability {self.hflip:g}")
+        if self.vflip > 0:
+            parts.append(f"upside down with probability {self.vflip:g}")
+        if self.quarter_turns > 0:
+            parts.append(
+                f"turned a quarter, half or three quarters with probability {self.quarter_turns:g}"
+            )
+        if self.rotate_degrees > 0:
+            parts.append(f"turned by up to {self.rotate_degrees:g} degrees")
+        if self.shift_fraction > 0:
+            parts.append(f"shifted by up to {100 * self.shift_fraction:g}%")
+        if self.brightness > 0:
+            parts.append(f"brightness ± {self.brightness:g}")
+        if self.contrast > 0:
+            parts.append(f"contrast × 1 ± {self.contrast:g}")
+        return ", ".join(parts) or "nothing"
+
     def _uniform(self, n: int, low: float, high: float, gen) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=gen)
 

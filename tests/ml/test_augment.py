@@ -84,3 +84,10 @@ def test_named_policies_keep_orientation_where_they_say_so():
     assert light.hflip == light.vflip == light.quarter_turns == light.rotate_degrees == 0.0
     assert POLICIES["default"]() == Augment()
     assert POLICIES["dihedral"]().quarter_turns > 0 and POLICIES["dihedral"]().vflip > 0
+
+
+def test_a_policy_says_what_it_does_in_words():
+    assert Augment(**OFF).describe() == "nothing"
+    words = Augment(**{**OFF, "vflip": 0.5, "shift_fraction": 0.05}).describe()
+    assert words == "upside down with probability 0.5, shifted by up to 5%"
+    assert "mirrored left to right" in Augment().describe()

@@ -44,6 +44,7 @@ def project_overview(request, slug):
             **_loop_card_context(project),
             "balance": balance,
             "imbalance": insights.imbalance(project=project),
+            "augmentations": _augmentations(project),
             "pace": pace,
             "eta": eta,
             "eta_min_labels": MIN_LABELS_FOR_HIT_RATE,
@@ -62,6 +63,19 @@ def project_overview(request, slug):
             "detection": _detection(project),
         },
     )
+
+
+def _augmentations(project) -> str | None:
+    """What training does to each image of a batch, in words, where the task type can
+    say it (the project's `augmentations` changes applied to its defaults)."""
+    import dataclasses
+
+    from loupe.tasktypes import task_type_of
+
+    augmentation = task_type_of(project).augmentation()
+    if augmentation is None or not hasattr(augmentation, "describe"):
+        return None
+    return dataclasses.replace(augmentation(), **(project.augmentations or {})).describe()
 
 
 def _detection(project) -> dict | None:
