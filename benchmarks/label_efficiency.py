@@ -17,10 +17,9 @@ Datasets (all class-imbalanced):
   inspection   synthetic inspection tiles (ml.synthetic.make_inspection_dataset), 64x64 RGB,
                good : scratch : dent : stain = 87 : 4 : 5 : 3, trained with the platform's
                recipe: SmallCNN, 15 epochs and at least 200 steps, effective-number class
-               weights, cross-entropy, the default augmentations (ml.augment.Augment:
-               horizontal flip, rotation up to 10 degrees, shift, light). The rarest class
-               (stain) is kept out of the initial set: a defect type nobody has labeled
-               yet, which the strategy must find.
+               weights, cross-entropy, no augmentation. The rarest class (stain) is kept
+               out of the initial set: a defect type nobody has labeled yet, which the
+               strategy must find.
 
 Every batch holds the platform's default random control slice (10%, `--control-fraction`).
 Tables, per dataset:
@@ -103,16 +102,18 @@ def inspection_arrays(n_items: int, image_size: int, cache: Path):
     return x, y, list(dataset.classes)
 
 
-def platform_learner(num_classes: int, image_size: int):
-    """The CNN and training recipe a new Loupe project uses (its default settings)."""
-    from ml.augment import Augment
+def platform_learner(num_classes: int, image_size: int, augment: str = "none"):
+    """The CNN and training recipe a new Loupe project uses (its default settings), with
+    the augmentation policy ``augment`` of `ml.augment.POLICIES` (a project's default:
+    none)."""
+    from ml.augment import POLICIES
 
     config = TrainConfig(
         epochs=15,
         loss="ce",
         class_weighting="effective",
         num_classes=num_classes,
-        augment=Augment(),  # an image classification project's default augmentations
+        augment=POLICIES[augment](),
     )
     return image_learner(
         num_classes, in_channels=3, image_size=image_size, train_config=config, min_steps=200
@@ -129,7 +130,7 @@ def run_dataset(name: str, args) -> dict:
         rare = list(DIGITS[name])
     else:
         x, y, class_names = inspection_arrays(args.items, args.image_size, args.cache)
-        options["learner"] = platform_learner(len(class_names), args.image_size)
+        options["learner"] = platform_learner(len(class_names), args.image_size, args.augment)
         rarest = int(np.argmin(np.bincount(y)))
         options["initial_without"] = [rarest]
         rare = [rarest]
@@ -261,9 +262,10 @@ def discovery_table(result: dict, args) -> None:
     if DEFAULT_STRATEGY not in result["strategies"]:
         return
     run = _runs(result, DEFAULT_STRATEGY)[0]
+    first_seed = result["config"]["seeds"][0]
     k = len(names)
     print(
-        f"\n{DEFAULT_STRATEGY}, seed 0, per batch: classes with a label, "
+        f"\n{DEFAULT_STRATEGY}, seed {first_seed}, per batch: classes with a label, "
         "rare-class share of the picks, mix"
     )
     for i, picked in enumerate(run["picked_classes"]):
@@ -629,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rare-fraction", type=float, default=0.05)
     parser.add_argument("--items", type=int, default=2300, help="inspection tiles")
     parser.add_argument("--image-size", type=int, help="inspection 64, faces 32")
+    parser.add_argument(
+        "--augment",
+        default="none",
+        help="inspection: the CNN's training augmentations, a policy of ml.augment.POLICIES "
+        "(none, as a project's default; light, standard, dihedral)",
+    )
     pairs = parser.add_argument_group("pair_verification")
     pairs.add_argument("--pair-strategy", default=DEFAULT_PAIR_STRATEGY)
     pairs.add_argument("--identities", type=int, default=40)
@@ -701,6 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.strategies if s not in available()]
     unknown += [d for d in datasets if d not in DATASETS]
     unknown += [s for s in args.temperature_scaling if s not in args.strategies]
+    from ml.augment import POLICIES
+
+    unknown += [args.augment] if args.augment not in POLICIES else []
     if unknown:
         print(f"unknown: {', '.join(unknown)}", file=sys.stderr)
         return 2

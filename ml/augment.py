@@ -135,16 +135,35 @@ class Augment:
         return batch[0] if single else batch
 
 
+# Every augmentation off: image classification's default, which a project's changes turn on.
+OFF = {
+    "hflip": 0.0,
+    "vflip": 0.0,
+    "quarter_turns": 0.0,
+    "rotate_degrees": 0.0,
+    "shift_fraction": 0.0,
+    "brightness": 0.0,
+    "contrast": 0.0,
+}
+
+
+def from_changes(changes: dict) -> Augment | None:
+    """Image classification's policy: nothing, unless ``changes`` turn some of it on (None
+    when nothing is on, so training does no work per batch)."""
+    policy = Augment(**{**OFF, **changes})
+    return None if policy.describe() == "nothing" else policy
+
+
 def _none() -> None:
     return None
 
 
-# Named policies for image classification (`Project.augmentations` changes `default`):
-# ``light`` keeps orientation (text, digits, scenes with an up), ``default`` adds a
-# horizontal flip and small rotations, ``dihedral`` any orientation (parts seen from above).
+# Named policies that benchmarks/augmentation.py compares: ``light`` keeps orientation
+# (text, digits, scenes with an up), ``standard`` adds a horizontal flip and small
+# rotations, ``dihedral`` any orientation (parts seen from above).
 POLICIES = {
     "none": _none,
     "light": lambda: Augment(hflip=0.0, rotate_degrees=0.0),
-    "default": Augment,
+    "standard": Augment,
     "dihedral": lambda: Augment(vflip=0.5, quarter_turns=0.75),
 }

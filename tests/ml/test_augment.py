@@ -82,8 +82,16 @@ def test_named_policies_keep_orientation_where_they_say_so():
     assert POLICIES["none"]() is None
     light = POLICIES["light"]()
     assert light.hflip == light.vflip == light.quarter_turns == light.rotate_degrees == 0.0
-    assert POLICIES["default"]() == Augment()
+    assert POLICIES["standard"]() == Augment()
     assert POLICIES["dihedral"]().quarter_turns > 0 and POLICIES["dihedral"]().vflip > 0
+
+
+def test_classification_augments_nothing_unless_changes_turn_something_on():
+    from ml.augment import from_changes
+
+    assert from_changes({}) is None
+    assert from_changes({"hflip": 0, "brightness": 0}) is None
+    assert from_changes({"shift_fraction": 0.05}) == Augment(**{**OFF, "shift_fraction": 0.05})
 
 
 def test_a_policy_says_what_it_does_in_words():

@@ -75,9 +75,9 @@ class ProjectSettingsSerializer(StrictSerializer):
     augmentations = serializers.DictField(
         required=False,
         help_text="changes to the training augmentations' defaults: image classification"
-        ' (flips, quarter turns, rotation, shift, light), e.g. {"vflip": 0.5, "quarter_turns":'
-        ' 0.75} for parts seen from above, {"hflip": 0, "rotate_degrees": 0} for text; object'
-        ' detection (domain defaults), e.g. {"hflip": 0.5} or {"blur": 0, "light": 0}',
+        " (none by default; turn on hflip, vflip, quarter_turns, rotate_degrees,"
+        ' shift_fraction, brightness, contrast), e.g. {"hflip": 0.5, "shift_fraction": 0.05};'
+        ' object detection (domain defaults), e.g. {"hflip": 0.5} or {"blur": 0, "light": 0}',
     )
 
 

@@ -200,9 +200,6 @@ def demo_project_create(
             description="Generated demo data: mostly good parts, few defects, as on a real line.",
             guidelines=GUIDELINES if dataset == "inspection" else "Choose the digit you see.",
             batch_size=40,
-            # A mirrored digit is another sign or none: digits are never mirrored (a small
-            # tilt is still one); parts on the line may lie either way round.
-            **({} if dataset == "inspection" else {"augmentations": {"hflip": 0}}),
         )
     for role in (Role.ENGINEER, Role.EXPERT, Role.MANAGER):
         membership_set(project=project, user=users[role], role=role)

@@ -56,9 +56,9 @@ class Project(models.Model):
     annotator_overlap = models.PositiveIntegerField(default=1)
     holdout_fraction = models.FloatField(default=0.2)
     # Training augmentations, as changes to the task type's defaults. Image classification
-    # (`ml.augment.Augment`: horizontal flip, rotation by up to 10 degrees, shift, light;
-    # never a rescale): e.g. {"vflip": 0.5, "quarter_turns": 0.75} for parts seen from
-    # above in any orientation, {"hflip": 0, "rotate_degrees": 0} for text and digits.
+    # trains on its images as they are; `ml.augment.Augment`'s flips, quarter turns,
+    # rotation, shift and light changes (never a rescale) are turned on here, e.g.
+    # {"hflip": 0.5, "shift_fraction": 0.05} (benchmarks/augmentation.py measures them).
     # Object detection (`ml.detection_augment.DetectionAugment`: shifts, small scale
     # changes, ink thickness, blur, light, noise, margins; no flips): e.g. {"hflip": 0.5}
     # for objects whose mirror image is the same class, {"blur": 0, "light": 0} to train on

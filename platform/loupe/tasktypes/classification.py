@@ -9,7 +9,6 @@ give one row per labeled item with its class, and per prediction with its probab
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,11 +38,12 @@ class ImageClassification(TaskType):
         return Augment
 
     def train_options(self, *, config):
-        """The training augmentations: `ml.augment.Augment`'s defaults (horizontal flip,
-        small rotations and shifts, light changes; never a rescale) with the project's
-        changes (`Project.augmentations`, recorded in the run's config)."""
-        augment = self.augmentation()
-        return {"augment": dataclasses.replace(augment(), **config.get("augmentations", {}))}
+        """The training augmentations: none by default; the project's changes
+        (`Project.augmentations`, recorded in the run's config) turn on flips, turns,
+        shifts or light changes of `ml.augment.Augment` (never a rescale)."""
+        from ml.augment import from_changes
+
+        return {"augment": from_changes(config.get("augmentations", {}))}
 
     def label_config(self, *, classes, guidelines, image_px):
         return ls_payloads.labeling_config(self.name, classes, guidelines, image_px=image_px)

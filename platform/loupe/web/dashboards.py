@@ -66,16 +66,16 @@ def project_overview(request, slug):
 
 
 def _augmentations(project) -> str | None:
-    """What training does to each image of a batch, in words, where the task type can
-    say it (the project's `augmentations` changes applied to its defaults)."""
-    import dataclasses
-
+    """What training does to each image of a batch, in words, where the task type can say
+    it (its training options for the project's `augmentations`)."""
     from loupe.tasktypes import task_type_of
 
-    augmentation = task_type_of(project).augmentation()
+    kind = task_type_of(project)
+    augmentation = kind.augmentation()
     if augmentation is None or not hasattr(augmentation, "describe"):
         return None
-    return dataclasses.replace(augmentation(), **(project.augmentations or {})).describe()
+    augment = kind.train_options(config={"augmentations": project.augmentations or {}})["augment"]
+    return "used as it is" if augment is None else augment.describe()
 
 
 def _detection(project) -> dict | None:

@@ -96,16 +96,3 @@ def test_loupe_demo_scores_makes_a_detection_project_of_boxed_and_pool_pages(
 
     call_command("loupe_demo", "--dataset", "scores", "--images", "12", "--seed", "1")
     assert Item.objects.filter(project=project).count() == 12
-
-
-@pytest.mark.django_db
-def test_the_digits_demo_never_mirrors_digits_and_the_parts_demo_keeps_the_defaults(
-    import_root, settings
-):
-    settings.LOUPE_DEMO_DIR = import_root / "demo" / "data"
-    call_command("loupe_demo", "--dataset", "digits", "--seed", "1")
-    digits = Project.objects.get(task_type="image_classification")
-    assert digits.augmentations == {"hflip": 0}
-    call_command("loupe_demo", "--dataset", "inspection", "--images", "60", "--seed", "1")
-    parts = Project.objects.exclude(pk=digits.pk).get()
-    assert parts.augmentations == {}

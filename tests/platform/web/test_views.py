@@ -80,7 +80,7 @@ def test_the_overview_shows_the_numbers_of_the_database():
     assert "About 8 more labels to find 2 more scratch" in html
     assert "1 item waits for a reviewer" in html
     assert "Imbalance <b>2.3 : 1</b> (good vs scratch)" in html
-    assert "Each training image is mirrored left to right with probability 0.5, turned by" in html
+    assert "Each training image is used as it is; never rescaled." in html
     assert 'id="throughput-data"' in html and 'id="curve-data"' in html
     # A manager neither labels nor starts jobs: neither control is on the page.
     assert "Label now" not in html and "start-loop" not in html
