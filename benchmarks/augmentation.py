@@ -138,7 +138,7 @@ def tables(rows: list[dict]) -> None:
     print("|---" * (6 + len(names)) + "|")
     for set_name, epochs in keys:
         cell = {
-            (r["policy"], r["seed"]): r
+            (r["policy"], (r["seed"], r.get("train_seed", r["seed"]))): r
             for r in rows
             if (r["set"], r["epochs"]) == (set_name, epochs)
         }
