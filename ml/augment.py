@@ -151,7 +151,7 @@ def from_changes(changes: dict) -> Augment | None:
     """Image classification's policy: nothing, unless ``changes`` turn some of it on (None
     when nothing is on, so training does no work per batch)."""
     policy = Augment(**{**OFF, **changes})
-    return None if policy.describe() == "nothing" else policy
+    return policy if any(getattr(policy, name) > 0 for name in OFF) else None
 
 
 def _none() -> None:

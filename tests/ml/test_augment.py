@@ -1,11 +1,7 @@
 import pytest
 import torch
 
-from ml.augment import Augment, affine
-
-OFF = dict(
-    hflip=0.0, vflip=0.0, rotate_degrees=0.0, shift_fraction=0.0, brightness=0.0, contrast=0.0
-)
+from ml.augment import OFF, Augment, affine
 
 
 def test_shapes_and_value_range_are_preserved_for_images_and_batches():

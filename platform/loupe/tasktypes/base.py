@@ -264,9 +264,9 @@ class TaskType:
         )
 
     def augmentation(self) -> type | None:
-        """The dataclass of this task type's training augmentations, whose defaults
-        `Project.augmentations` changes field by field; None (the default): the task type
-        takes no such setting."""
+        """The dataclass of this task type's training augmentations, whose fields
+        `Project.augmentations` may set (what a field starts at is `train_options`'s
+        choice); None (the default): the task type takes no such setting."""
         return None
 
     def train_options(self, *, config: dict) -> dict:
