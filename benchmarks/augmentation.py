@@ -40,9 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from label_efficiency import inspection_arrays, platform_learner  # noqa: E402
+from label_efficiency import inspection_arrays, mean_se, platform_learner  # noqa: E402
 
 from ml.augment import POLICIES  # noqa: E402
+from ml.metrics import balanced_accuracy, confusion_matrix  # noqa: E402
 from ml.simulation.engine import stratified_split  # noqa: E402
 
 DEFECT_SHARE = 0.11
@@ -92,9 +93,8 @@ def run(args) -> list[dict]:
                     model = learner.fit(x[labeled], y[labeled], seed=train_seed)
                     pred = learner.score(model, x[hold]).probs.argmax(axis=1)
                     truth = y[hold]
-                    recall = [
-                        float(np.mean(pred[truth == c] == c)) for c in range(len(class_names))
-                    ]
+                    cm = confusion_matrix(truth, pred, len(class_names))
+                    recall = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
                     row = {
                         "seed": seed,
                         "train_seed": train_seed,
@@ -102,7 +102,7 @@ def run(args) -> list[dict]:
                         "labels": int(len(labeled)),
                         "epochs": epochs,
                         "policy": policy,
-                        "balanced_accuracy": float(np.mean(recall)),
+                        "balanced_accuracy": balanced_accuracy(truth, pred, len(class_names)),
                         "recall": recall,
                         "holdout_per_class": np.bincount(
                             truth, minlength=len(class_names)
@@ -120,10 +120,9 @@ def run(args) -> list[dict]:
     return [{"class_names": class_names, **r} for r in rows]
 
 
-def mean_se(values) -> str:
-    v = np.asarray(values, dtype=float)
-    se = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return f"{v.mean():.3f} ± {se:.3f}"
+def _mean_se(values) -> str:
+    mean, se = mean_se(values)
+    return f"{mean:.3f} ± {se:.3f}"
 
 
 def tables(rows: list[dict]) -> None:
@@ -152,11 +151,11 @@ def tables(rows: list[dict]) -> None:
                 for s in mine
                 if ("none", s) in cell
             ]
-            diff = mean_se(paired) if policy != "none" and paired else "—"
+            diff = _mean_se(paired) if policy != "none" and paired else "—"
             recalls = np.mean([cell[(policy, s)]["recall"] for s in mine], axis=0)
             labels = cell[(policy, mine[0])]["labels"]
             print(
-                f"| {set_name} ({labels}) | {epochs} | {policy} | {len(mine)} | {mean_se(bacc)} | "
+                f"| {set_name} ({labels}) | {epochs} | {policy} | {len(mine)} | {_mean_se(bacc)} | "
                 f"{diff} | " + " | ".join(f"{v:.2f}" for v in recalls) + " |"
             )
     holdout = rows[0]["holdout_per_class"]

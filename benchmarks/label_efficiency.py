@@ -62,6 +62,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ml.augment import POLICIES  # noqa: E402
 from ml.simulation import image_learner, simulate_arrays  # noqa: E402
 from ml.simulation.pairs import DEFAULT_PAIR_STRATEGY  # noqa: E402
 from ml.simulation.report import censored_summary, labels_to_target  # noqa: E402
@@ -106,8 +107,6 @@ def platform_learner(num_classes: int, image_size: int, augment: str = "none"):
     """The CNN and training recipe a new Loupe project uses (its default settings), with
     the augmentation policy ``augment`` of `ml.augment.POLICIES` (a project's default:
     none)."""
-    from ml.augment import POLICIES
-
     config = TrainConfig(
         epochs=15,
         loss="ce",
@@ -709,8 +708,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.strategies if s not in available()]
     unknown += [d for d in datasets if d not in DATASETS]
     unknown += [s for s in args.temperature_scaling if s not in args.strategies]
-    from ml.augment import POLICIES
-
     unknown += [args.augment] if args.augment not in POLICIES else []
     if unknown:
         print(f"unknown: {', '.join(unknown)}", file=sys.stderr)
