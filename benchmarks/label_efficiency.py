@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml.augment import POLICIES  # noqa: E402
-from ml.simulation import image_learner, simulate_arrays  # noqa: E402
+from ml.simulation import SimulationConfig, image_learner, simulate_arrays  # noqa: E402
 from ml.simulation.pairs import DEFAULT_PAIR_STRATEGY  # noqa: E402
 from ml.simulation.report import censored_summary, labels_to_target  # noqa: E402
 from ml.strategies import DEFAULT_STRATEGY, available  # noqa: E402
@@ -146,6 +146,7 @@ def run_dataset(name: str, args) -> dict:
         target_fraction=args.target,
         control_fraction=args.control_fraction,
         temperature_scaling=args.temperature_scaling,
+        full_data_fits=args.full_data_fits,
         class_names=class_names,
         progress=not args.quiet,
         **options,
@@ -583,12 +584,28 @@ def dataset_tables(name: str, result: dict, args) -> list[bool | None]:
     )
     print(
         f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
-        f"{full['balanced_accuracy_std']:.3f}; target {cfg['target_fraction']:.0%} of it per seed"
+        f"{full['balanced_accuracy_std']:.3f} over seeds; target {cfg['target_fraction']:.0%} "
+        "of it per seed"
     )
+    reference_table(result)
+    if not result["strategies"]:
+        return []
     curves = curve_tables(name, result, args)
     verdicts = list(summary_table(result, curves, args))
     discovery_table(result, args)
     return verdicts
+
+
+def reference_table(result: dict) -> None:
+    """Per seed: the full-data reference, the trainings it averages and the target."""
+    fraction = result["config"]["target_fraction"]
+    print(f"{'seed':>4} {'full data':>10} {'trainings':>9} {'their range':>13} {'target':>7}")
+    for seed, entry in zip(result["config"]["seeds"], result["full_data"]["per_seed"], strict=True):
+        fits = [f["balanced_accuracy"] for f in entry.get("fits") or [entry]]
+        print(
+            f"{seed:>4} {entry['balanced_accuracy']:>10.3f} {len(fits):>9} "
+            f"{min(fits):>6.3f}-{max(fits):.3f} {fraction * entry['balanced_accuracy']:>7.3f}"
+        )
 
 
 def merged_results(paths: list[str]) -> dict:
@@ -667,6 +684,19 @@ def main(argv: list[str] | None = None) -> int:
         help="print the tables of classification runs saved with --json, merged by seed "
         "and strategy (same data and settings), instead of running",
     )
+    parser.add_argument(
+        "--full-data-fits",
+        type=int,
+        default=SimulationConfig.full_data_fits,
+        help="trainings on the whole pool per seed; the target is 90%% of their mean "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="run only the full-data trainings (no strategy); --merge adds them to the "
+        "reference of runs of the same seeds",
+    )
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -702,7 +732,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(results, default=float))
         return 0 if all(v is not False for v in verdicts) else 1
-    args.strategies = [s for s in args.strategies.split(",") if s]
+    args.strategies = [] if args.reference_only else [s for s in args.strategies.split(",") if s]
+    if args.full_data_fits < 1:
+        print("--full-data-fits must be at least 1", file=sys.stderr)
+        return 2
     args.temperature_scaling = [s for s in args.temperature_scaling.split(",") if s]
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [s for s in args.strategies if s not in available()]

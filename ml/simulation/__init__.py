@@ -108,7 +108,8 @@ def simulate_arrays(
 
     ``strategies`` defaults to random vs :data:`ml.strategies.DEFAULT_STRATEGY`; ``options``
     are further :class:`SimulationConfig` fields (``holdout_fraction``, ``target_fraction``,
-    ``control_fraction``, ``mc_samples``, ``full_data``, ``temperature_scaling``: strategies
+    ``control_fraction``, ``mc_samples``, ``full_data``, ``full_data_fits`` (trainings of the
+    whole pool per seed, averaged for the target), ``temperature_scaling``: strategies
     also run with probabilities calibrated on the holdout, as ``<name>+temperature``).
     """
     x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not torch.is_tensor(x) else x
@@ -116,7 +117,8 @@ def simulate_arrays(
     num_classes = len(class_names) if class_names else int(y.max()) + 1
     if learner is None:
         learner = array_learner(int(np.prod(x.shape[1:])), num_classes)
-    strategies = list(strategies or ["random", DEFAULT_STRATEGY])
+    # An empty list runs no strategy: only the full-data reference.
+    strategies = list(strategies) if strategies is not None else ["random", DEFAULT_STRATEGY]
     raw = simulate(
         x,
         y,

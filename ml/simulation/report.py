@@ -7,6 +7,22 @@ from pathlib import Path
 import numpy as np
 
 
+def full_data_seed(seed: int, fit: int) -> int:
+    """The training seed of a seed's ``fit``-th full-data training (fit 0 is the one every
+    earlier result used)."""
+    return seed * 1009 + 999_983 + 7_919 * fit
+
+
+def mean_of_fits(fits: list[dict]) -> dict:
+    """One seed's full-data entry: the mean of its trainings' metrics, and the trainings."""
+    return {
+        "balanced_accuracy": float(np.mean([f["balanced_accuracy"] for f in fits])),
+        "macro_f1": float(np.mean([f["macro_f1"] for f in fits])),
+        "recall": np.mean([f["recall"] for f in fits], axis=0).tolist(),
+        "fits": fits,
+    }
+
+
 def labels_to_target(labels: list[int], values: list[float], target: float) -> int | None:
     """First label count at which ``values`` reach ``target``; ``None`` if never."""
     for n, v in zip(labels, values, strict=True):
@@ -71,9 +87,17 @@ def summarize(raw: dict, *, default_strategy: str, class_names: list[str] | None
         bacc = np.array([m["balanced_accuracy"] for m in full])
         f1 = np.array([m["macro_f1"] for m in full])
         target = fraction * float(bacc.mean())
+        fits = [m.get("fits") or [m] for m in full]
         result["full_data"] = {
             "balanced_accuracy_mean": float(bacc.mean()),
             "balanced_accuracy_std": float(bacc.std()),
+            # How far one seed's trainings lie apart: what the target would move by if it
+            # rested on a single training.
+            "fits_per_seed": [len(f) for f in fits],
+            "fit_range_per_seed": [
+                [min(t["balanced_accuracy"] for t in f), max(t["balanced_accuracy"] for t in f)]
+                for f in fits
+            ],
             "macro_f1_mean": float(f1.mean()),
             "macro_f1_std": float(f1.std()),
             "per_seed": full,
@@ -153,13 +177,15 @@ def merge_results(parts: list[dict]) -> dict:
     apart (other seeds, other strategies: a slow benchmark split over processes).
 
     Runs are matched by seed: each part's ``per_seed`` lists follow its ``config.seeds``.
-    Every strategy must have run on every seed, and the full-data fit of a seed is taken
-    from the first part that has it. Raises ``ValueError`` when the parts differ in data or
-    settings, or when a strategy lacks a seed another has.
+    Every strategy must have run on every seed. A seed's full-data reference is the mean of
+    the distinct trainings (by training seed) that the parts hold, so a part that ran only
+    full-data trainings (no strategy) adds to the reference; a result that predates
+    ``fits`` counts as its seed's first training. Raises ``ValueError`` when the parts
+    differ in data or settings, or when a strategy lacks a seed another has.
     """
     if not parts:
         raise ValueError("merge_results needs at least one result")
-    ignore = {"seeds"}
+    ignore = {"seeds", "full_data_fits"}
     first = parts[0]
     settings = {k: v for k, v in first["config"].items() if k not in ignore}
     for part in parts[1:]:
@@ -171,28 +197,32 @@ def merge_results(parts: list[dict]) -> dict:
             raise ValueError(f"results differ in settings: {', '.join(differ)}")
         if part["dataset"]["class_counts"] != first["dataset"]["class_counts"]:
             raise ValueError("results are of different data (class counts differ)")
-    full: dict[int, dict] = {}
+    trainings: dict[int, dict[int, dict]] = {}
     curves: dict[str, dict[int, dict]] = {}
     for part in parts:
         seeds = part["config"]["seeds"]
         if part.get("full_data"):
             for seed, metrics in zip(seeds, part["full_data"]["per_seed"], strict=True):
-                full.setdefault(seed, metrics)
+                fits = metrics.get("fits") or [{"seed": full_data_seed(seed, 0)} | metrics]
+                for fit in fits:
+                    trainings.setdefault(seed, {}).setdefault(fit["seed"], fit)
         for name in part["strategies"]:
             runs = part["curves"][name]["per_seed"]
             for seed, run in zip(seeds, runs, strict=True):
                 if seed in curves.setdefault(name, {}):
                     raise ValueError(f"strategy {name} ran seed {seed} in two results")
                 curves[name][seed] = run
-    seeds = sorted({s for runs in curves.values() for s in runs})
+    full = {seed: mean_of_fits(list(fits.values())) for seed, fits in trainings.items()}
+    seeds = sorted({s for runs in curves.values() for s in runs} or full)
     for name, runs in curves.items():
         missing = [s for s in seeds if s not in runs]
         if missing:
             raise ValueError(f"strategy {name} has no run for seed(s) {missing}")
-    if full and sorted(full) != seeds:
+    if full and any(s not in full for s in seeds):
         raise ValueError("the full-data fit is missing for some seeds")
     raw = {
-        "config": first["config"] | {"seeds": seeds},
+        "config": first["config"]
+        | {"seeds": seeds, "full_data_fits": min((len(f) for f in trainings.values()), default=0)},
         "num_classes": len(first["dataset"]["class_counts"]),
         "class_counts": first["dataset"]["class_counts"],
         "strategies": list(curves),

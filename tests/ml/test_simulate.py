@@ -156,3 +156,60 @@ def test_runs_split_over_processes_merge_into_the_run_they_make_together():
     other = simulate_arrays(x, y, strategies=["margin"], seeds=[0], **(kwargs | {"batch": 5}))
     with pytest.raises(ValueError, match="differ in settings: batch"):
         merge_results([random0, other])
+
+
+def test_the_target_rests_on_the_mean_of_several_full_data_trainings():
+    from ml.simulation.report import full_data_seed
+
+    x, y = _blobs(4)
+    learner = array_learner(4, 3, hidden=8, min_steps=10)
+    kwargs = dict(strategies=["random"], seeds=[0, 1], initial=10, batch=10, rounds=1)
+    result = simulate_arrays(x, y, learner=learner, full_data_fits=3, **kwargs)
+    full = result["full_data"]
+    assert full["fits_per_seed"] == [3, 3]
+    for seed, entry, (low, high) in zip(
+        [0, 1], full["per_seed"], full["fit_range_per_seed"], strict=True
+    ):
+        fits = entry["fits"]
+        assert [f["seed"] for f in fits] == [full_data_seed(seed, k) for k in range(3)]
+        scores = [f["balanced_accuracy"] for f in fits]
+        assert entry["balanced_accuracy"] == pytest.approx(np.mean(scores))
+        assert (low, high) == (min(scores), max(scores))
+    means = [e["balanced_accuracy"] for e in full["per_seed"]]
+    assert full["target_balanced_accuracy"] == pytest.approx(0.9 * np.mean(means))
+    # The first training is the one a single-training run makes, so older results still
+    # compare: same seed, same score.
+    single = simulate_arrays(x, y, learner=learner, full_data_fits=1, **kwargs)
+    for one, three in zip(single["full_data"]["per_seed"], full["per_seed"], strict=True):
+        assert one["fits"] == three["fits"][:1]
+    with pytest.raises(ValueError, match="at least 1"):
+        simulate_arrays(x, y, learner=learner, full_data_fits=0, **kwargs)
+
+
+def test_full_data_trainings_run_apart_join_the_reference_of_the_curves():
+    from ml.simulation.report import merge_results
+
+    x, y = _blobs(5)
+    learner = array_learner(4, 3, hidden=8, min_steps=10)
+    kwargs = dict(seeds=[0], initial=10, batch=10, rounds=2, learner=learner)
+    curves = simulate_arrays(x, y, strategies=["random"], full_data_fits=1, **kwargs)
+    reference = simulate_arrays(x, y, strategies=[], full_data_fits=3, **kwargs)
+    assert reference["strategies"] == [] and reference["full_data"]["fits_per_seed"] == [3]
+    merged = merge_results([curves, reference])
+    # The curves' one training and the reference's first are the same one: counted once.
+    assert merged["full_data"]["fits_per_seed"] == [3]
+    assert merged["full_data"]["per_seed"][0] == reference["full_data"]["per_seed"][0]
+    assert merged["curves"]["random"]["per_seed"] == curves["curves"]["random"]["per_seed"]
+    target = 0.9 * reference["full_data"]["balanced_accuracy_mean"]
+    run = curves["curves"]["random"]["per_seed"][0]
+    assert merged["labels_to_target_per_seed"]["random"] == [
+        labels_to_target(run["labels"], run["balanced_accuracy"], target)
+    ]
+    # A result saved before full-data entries listed their trainings counts as the first.
+    legacy = json.loads(json.dumps(curves))
+    entry = legacy["full_data"]["per_seed"][0]
+    legacy["full_data"]["per_seed"][0] = {
+        k: entry[k] for k in ("balanced_accuracy", "macro_f1", "recall")
+    }
+    del legacy["config"]["full_data_fits"]
+    assert merge_results([legacy, reference])["full_data"]["fits_per_seed"] == [3]
