@@ -23,9 +23,13 @@ Datasets (all class-imbalanced):
 
 Every batch holds the platform's default random control slice (10%, `--control-fraction`).
 Tables, per dataset:
+  0. per seed, the full-data reference: the whole pool trained ``--full-data-fits`` times
+     (3) with different training seeds, their mean (the target is 90% of it) and range.
+     ``--reference-only`` runs only these trainings; ``--merge`` adds them to runs of the
+     same seeds, so a reference can be made more precise without rerunning the curves;
   1. balanced accuracy on the holdout per budget (mean ± standard error over seeds), and
      the recall of the rarest class per budget;
-  2. per strategy: labels to 90% of the full-data balanced accuracy (a seed that never
+  2. per strategy: labels to 90% of the seed's full-data reference (a seed that never
      reaches it counts as the whole budget, so a ratio is conservative), the area under the
      curve (mean balanced accuracy over the budgets), and the budgets where it is behind
      random by more than one standard error of the paired difference;

@@ -178,10 +178,12 @@ def merge_results(parts: list[dict]) -> dict:
 
     Runs are matched by seed: each part's ``per_seed`` lists follow its ``config.seeds``.
     Every strategy must have run on every seed. A seed's full-data reference is the mean of
-    the distinct trainings (by training seed) that the parts hold, so a part that ran only
-    full-data trainings (no strategy) adds to the reference; a result that predates
-    ``fits`` counts as its seed's first training. Raises ``ValueError`` when the parts
-    differ in data or settings, or when a strategy lacks a seed another has.
+    the distinct trainings that the parts hold (one training appearing in two parts counts
+    once; the same training seed with another result, from another CPU, counts twice), so a
+    part that ran only full-data trainings (no strategy) adds to the reference; a result
+    that predates ``fits`` counts as one training with its seed's first training seed.
+    Raises ``ValueError`` when the parts differ in data or settings, or when a strategy
+    lacks a seed another has.
     """
     if not parts:
         raise ValueError("merge_results needs at least one result")
@@ -197,7 +199,9 @@ def merge_results(parts: list[dict]) -> dict:
             raise ValueError(f"results differ in settings: {', '.join(differ)}")
         if part["dataset"]["class_counts"] != first["dataset"]["class_counts"]:
             raise ValueError("results are of different data (class counts differ)")
-    trainings: dict[int, dict[int, dict]] = {}
+    # Per seed, the distinct trainings: the same training seed can give another model on
+    # another CPU (floating point), and then both count.
+    trainings: dict[int, dict[tuple, dict]] = {}
     curves: dict[str, dict[int, dict]] = {}
     for part in parts:
         seeds = part["config"]["seeds"]
@@ -205,7 +209,8 @@ def merge_results(parts: list[dict]) -> dict:
             for seed, metrics in zip(seeds, part["full_data"]["per_seed"], strict=True):
                 fits = metrics.get("fits") or [{"seed": full_data_seed(seed, 0)} | metrics]
                 for fit in fits:
-                    trainings.setdefault(seed, {}).setdefault(fit["seed"], fit)
+                    key = (fit["seed"], fit["balanced_accuracy"], fit["macro_f1"])
+                    trainings.setdefault(seed, {}).setdefault(key, fit)
         for name in part["strategies"]:
             runs = part["curves"][name]["per_seed"]
             for seed, run in zip(seeds, runs, strict=True):

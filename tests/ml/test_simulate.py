@@ -213,3 +213,11 @@ def test_full_data_trainings_run_apart_join_the_reference_of_the_curves():
     }
     del legacy["config"]["full_data_fits"]
     assert merge_results([legacy, reference])["full_data"]["fits_per_seed"] == [3]
+    # The same training seed with another result (another CPU's floating point) is
+    # another training: both count.
+    elsewhere = json.loads(json.dumps(curves))
+    elsewhere["full_data"]["per_seed"][0]["fits"][0]["balanced_accuracy"] -= 0.01
+    merged = merge_results([elsewhere, reference])
+    assert merged["full_data"]["fits_per_seed"] == [4]
+    scores = [f["balanced_accuracy"] for f in merged["full_data"]["per_seed"][0]["fits"]]
+    assert merged["full_data"]["per_seed"][0]["balanced_accuracy"] == pytest.approx(np.mean(scores))
