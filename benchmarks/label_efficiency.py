@@ -17,7 +17,9 @@ Datasets (all class-imbalanced):
   inspection   synthetic inspection tiles (ml.synthetic.make_inspection_dataset), 64x64 RGB,
                good : scratch : dent : stain = 87 : 4 : 5 : 3, trained with the platform's
                recipe: SmallCNN, 15 epochs and at least 200 steps, effective-number class
-               weights, cross-entropy, no augmentation. The rarest class (stain) is kept
+               weights, cross-entropy, no augmentation; each round fine-tunes the previous
+               round's model for 100 steps, and rounds 0, 5, 10, ... train from scratch
+               (`--from-scratch`: every round). The rarest class (stain) is kept
                out of the initial set: a defect type nobody has labeled yet, which the
                strategy must find.
 
@@ -107,10 +109,20 @@ def inspection_arrays(n_items: int, image_size: int, cache: Path):
     return x, y, list(dataset.classes)
 
 
-def platform_learner(num_classes: int, image_size: int, augment: str = "none"):
-    """The CNN and training recipe a new Loupe project uses (its default settings), with
+# A project's model versions fine-tune the previous one for this many steps, and one in
+# this many trains from scratch (the defaults of LOUPE_WARM_START_STEPS and
+# LOUPE_FULL_RETRAIN_EVERY in platform/config/settings/loupe.py).
+PLATFORM_WARM_START_STEPS = 100
+PLATFORM_FULL_RETRAIN_EVERY = 5
+
+
+def platform_learner(
+    num_classes: int, image_size: int, augment: str = "none", *, warm_start: bool = True
+):
+    """The CNN and training recipe a new Loupe project uses (its default settings): each
+    round fine-tunes the previous round's model, one round in 5 trains from scratch; with
     the augmentation policy ``augment`` of `ml.augment.POLICIES` (a project's default:
-    none)."""
+    none). ``warm_start=False`` trains every round from scratch."""
     config = TrainConfig(
         epochs=15,
         loss="ce",
@@ -118,9 +130,13 @@ def platform_learner(num_classes: int, image_size: int, augment: str = "none"):
         num_classes=num_classes,
         augment=POLICIES[augment](),
     )
-    return image_learner(
+    learner = image_learner(
         num_classes, in_channels=3, image_size=image_size, train_config=config, min_steps=200
     )
+    if warm_start:
+        learner.warm_start_steps = PLATFORM_WARM_START_STEPS
+        learner.full_retrain_every = PLATFORM_FULL_RETRAIN_EVERY
+    return learner
 
 
 def run_dataset(name: str, args) -> dict:
@@ -133,7 +149,9 @@ def run_dataset(name: str, args) -> dict:
         rare = list(DIGITS[name])
     else:
         x, y, class_names = inspection_arrays(args.items, args.image_size, args.cache)
-        options["learner"] = platform_learner(len(class_names), args.image_size, args.augment)
+        options["learner"] = platform_learner(
+            len(class_names), args.image_size, args.augment, warm_start=not args.from_scratch
+        )
         rarest = int(np.argmin(np.bincount(y)))
         options["initial_without"] = [rarest]
         rare = [rarest]
@@ -586,6 +604,15 @@ def dataset_tables(name: str, result: dict, args) -> list[bool | None]:
         f"{len(cfg['seeds'])} seeds ({', '.join(str(s) for s in cfg['seeds'])}), "
         f"{result['seconds']:.0f} s"
     )
+    if cfg.get("warm_start_steps"):
+        every = cfg.get("full_retrain_every")
+        print(
+            f"each round's model fine-tunes the previous one for {cfg['warm_start_steps']} "
+            f"steps; {f'one round in {every}' if every else 'only the first'} trains from "
+            "scratch (a project's default)"
+        )
+    else:
+        print("every round's model trains from scratch")
     print(
         f"full-data balanced accuracy {full['balanced_accuracy_mean']:.3f} ± "
         f"{full['balanced_accuracy_std']:.3f} over seeds; target {cfg['target_fraction']:.0%} "
@@ -656,6 +683,13 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="inspection: the CNN's training augmentations, a policy of ml.augment.POLICIES "
         "(none, as a project's default; light, standard, dihedral)",
+    )
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="inspection: train every round's CNN from scratch, instead of the platform's "
+        "default (fine-tune the previous round's model for 100 steps, from scratch one "
+        "round in 5)",
     )
     pairs = parser.add_argument_group("pair_verification")
     pairs.add_argument("--pair-strategy", default=DEFAULT_PAIR_STRATEGY)

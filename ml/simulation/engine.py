@@ -62,6 +62,10 @@ class Learner:
 
     ``min_steps`` keeps tiny labeled sets from being under-trained: the epoch count grows so
     that every fit takes at least that many optimisation steps.
+
+    ``warm_start_steps`` > 0 replays what a Loupe project does by default: each round's
+    model fine-tunes the previous round's for exactly that many steps, and one round in
+    ``full_retrain_every`` (0: never after the first) trains from scratch again.
     """
 
     model_factory: Callable[[int], torch.nn.Module]
@@ -70,14 +74,38 @@ class Learner:
     score_batch_size: int = 1024
     # Tiny models spend more time synchronising threads than computing; None keeps torch's.
     threads: int | None = None
+    warm_start_steps: int = 0
+    full_retrain_every: int = 0
 
-    def fit(self, x: torch.Tensor, y: np.ndarray, *, seed: int) -> torch.nn.Module:
+    def fit(
+        self,
+        x: torch.Tensor,
+        y: np.ndarray,
+        *,
+        seed: int,
+        start: torch.nn.Module | None = None,
+    ) -> torch.nn.Module:
+        """A model trained on ``(x, y)``: from scratch, or from a copy of ``start``'s
+        weights for exactly ``warm_start_steps`` steps."""
         # train_classifier raises the epochs to reach min_steps (counting its real batches).
         cfg = replace(
             self.train_config, min_steps=self.min_steps, seed=seed, early_stopping_patience=None
         )
+        model = self.model_factory(seed)
+        if start is not None:
+            model.load_state_dict(start.state_dict())
+            steps = self.warm_start_steps
+            cfg = replace(cfg, min_steps=steps, max_steps=steps)
         with torch_threads(self.threads):
-            return train_classifier(self.model_factory(seed), x, y, config=cfg).model
+            return train_classifier(model, x, y, config=cfg).model
+
+    def warm_start(self, previous: torch.nn.Module | None, in_a_row: int) -> bool:
+        """Whether the next fit starts from ``previous``, after ``in_a_row`` warm starts in
+        a row (the platform's rule: LOUPE_WARM_START_STEPS, LOUPE_FULL_RETRAIN_EVERY)."""
+        if previous is None or self.warm_start_steps <= 0:
+            return False
+        every = self.full_retrain_every
+        return not (every and in_a_row + 1 >= every)
 
     def score(self, model, x: torch.Tensor, *, mc_samples: int = 0, seed: int = 0):
         from ml.scoring import score
@@ -203,6 +231,9 @@ def run_strategy(
         "class_counts": [],
     }
     curve["stop_signal_at"] = None
+    # Per round: whether its model fine-tuned the previous round's (Learner.warm_start).
+    curve["warm_start"] = []
+    model, in_a_row = None, 0
     # Per batch: picks per arm, the picks' classes, and why the mix was chosen.
     curve["arms"], curve["picked_classes"], curve["notes"] = [], [], []
     history: list[tuple] = []  # (arm, label, predicted, confidence, count_before, round)
@@ -214,7 +245,15 @@ def run_strategy(
     stop_preds: list[np.ndarray] = []
     for round_no in range(config.rounds + 1):
         train_idx = np.flatnonzero(labeled)
-        model = learner.fit(x_pool[train_idx], y_pool[train_idx], seed=seed * 1009 + round_no)
+        warm = learner.warm_start(model, in_a_row)
+        in_a_row = in_a_row + 1 if warm else 0
+        model = learner.fit(
+            x_pool[train_idx],
+            y_pool[train_idx],
+            seed=seed * 1009 + round_no,
+            start=model if warm else None,
+        )
+        curve["warm_start"].append(warm)
         metrics = _evaluate(learner, model, x_hold, y_hold, num_classes)
         counts = np.bincount(y_pool[train_idx], minlength=num_classes)
         curve["labels"].append(int(train_idx.shape[0]))
@@ -375,6 +414,8 @@ def simulate(
     return {
         "config": asdict(config)
         | {
+            "warm_start_steps": learner.warm_start_steps,
+            "full_retrain_every": learner.full_retrain_every,
             "seeds": list(config.seeds),
             "temperature_scaling": list(config.temperature_scaling),
             "initial_without": list(config.initial_without),

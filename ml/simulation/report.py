@@ -189,9 +189,11 @@ def merge_results(parts: list[dict]) -> dict:
         raise ValueError("merge_results needs at least one result")
     ignore = {"seeds", "full_data_fits"}
     first = parts[0]
-    settings = {k: v for k, v in first["config"].items() if k not in ignore}
+    # Results saved before the learner's warm start was recorded trained from scratch.
+    recipe = {"warm_start_steps": 0, "full_retrain_every": 0}
+    settings = {k: v for k, v in (recipe | first["config"]).items() if k not in ignore}
     for part in parts[1:]:
-        other = {k: v for k, v in part["config"].items() if k not in ignore}
+        other = {k: v for k, v in (recipe | part["config"]).items() if k not in ignore}
         differ = sorted(
             k for k in settings.keys() | other.keys() if settings.get(k) != other.get(k)
         )
@@ -226,7 +228,8 @@ def merge_results(parts: list[dict]) -> dict:
     if full and any(s not in full for s in seeds):
         raise ValueError("the full-data fit is missing for some seeds")
     raw = {
-        "config": first["config"]
+        "config": recipe
+        | first["config"]
         | {"seeds": seeds, "full_data_fits": min((len(f) for f in trainings.values()), default=0)},
         "num_classes": len(first["dataset"]["class_counts"]),
         "class_counts": first["dataset"]["class_counts"],

@@ -221,3 +221,30 @@ def test_full_data_trainings_run_apart_join_the_reference_of_the_curves():
     assert merged["full_data"]["fits_per_seed"] == [4]
     scores = [f["balanced_accuracy"] for f in merged["full_data"]["per_seed"][0]["fits"]]
     assert merged["full_data"]["per_seed"][0]["balanced_accuracy"] == pytest.approx(np.mean(scores))
+
+
+def test_a_warm_started_learner_fine_tunes_the_previous_round_as_a_project_does():
+    x, y = _blobs(6)
+    learner = array_learner(4, 3, hidden=8, min_steps=40)
+    learner.warm_start_steps, learner.full_retrain_every = 5, 3
+    kwargs = dict(strategies=["random"], seeds=[0], initial=10, batch=10, rounds=5)
+    result = simulate_arrays(x, y, learner=learner, full_data_fits=1, **kwargs)
+    run = result["curves"]["random"]["per_seed"][0]
+    # From scratch, two fine-tunings, from scratch again: one version in 3.
+    assert run["warm_start"] == [False, True, True, False, True, True]
+    assert result["config"]["warm_start_steps"] == 5
+    assert result["config"]["full_retrain_every"] == 3
+    # Fine-tuning starts from the previous model: the same labels give another curve than
+    # training from scratch each round, and the from-scratch rounds are identical.
+    scratch = simulate_arrays(
+        x, y, learner=array_learner(4, 3, hidden=8, min_steps=40), full_data_fits=1, **kwargs
+    )
+    plain = scratch["curves"]["random"]["per_seed"][0]
+    assert plain["warm_start"] == [False] * 6
+    assert run["balanced_accuracy"][0] == plain["balanced_accuracy"][0]
+    assert run["class_counts"][:2] == plain["class_counts"][:2]
+    # Runs of the two recipes do not merge into one table.
+    from ml.simulation.report import merge_results
+
+    with pytest.raises(ValueError, match="warm_start_steps"):
+        merge_results([result, scratch])
