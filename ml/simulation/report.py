@@ -188,12 +188,21 @@ def merge_results(parts: list[dict]) -> dict:
     if not parts:
         raise ValueError("merge_results needs at least one result")
     ignore = {"seeds", "full_data_fits"}
-    first = parts[0]
-    # Results saved before the learner's warm start was recorded trained from scratch.
+    # Results saved before the learner's warm start was recorded trained from scratch. The
+    # full-data reference always does, so a part with no strategy fits any recipe.
     recipe = {"warm_start_steps": 0, "full_retrain_every": 0}
-    settings = {k: v for k, v in (recipe | first["config"]).items() if k not in ignore}
+    parts = sorted(parts, key=lambda part: not part["strategies"])
+    first = parts[0]
+
+    def settings_of(part: dict) -> dict:
+        skip = ignore if part["strategies"] else ignore | set(recipe)
+        return {k: v for k, v in (recipe | part["config"]).items() if k not in skip}
+
+    settings = settings_of(first)
     for part in parts[1:]:
-        other = {k: v for k, v in (recipe | part["config"]).items() if k not in ignore}
+        other = settings_of(part)
+        if not part["strategies"]:
+            other |= {k: settings.get(k) for k in recipe}
         differ = sorted(
             k for k in settings.keys() | other.keys() if settings.get(k) != other.get(k)
         )

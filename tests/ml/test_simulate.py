@@ -248,3 +248,11 @@ def test_a_warm_started_learner_fine_tunes_the_previous_round_as_a_project_does(
 
     with pytest.raises(ValueError, match="warm_start_steps"):
         merge_results([result, scratch])
+    # A full-data reference trains from scratch whatever the recipe: it joins either.
+    reference = simulate_arrays(
+        x, y, learner=array_learner(4, 3, hidden=8, min_steps=40), full_data_fits=2,
+        **(kwargs | {"strategies": []}),
+    )  # fmt: skip
+    merged = merge_results([reference, result])
+    assert merged["config"]["warm_start_steps"] == 5
+    assert merged["full_data"]["fits_per_seed"] == [2]
