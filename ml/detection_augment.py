@@ -46,6 +46,29 @@ class DetectionAugment:
     hflip: float = 0.0
     vflip: float = 0.0
 
+    def describe(self) -> str:
+        """What training does to a crop, in words ("nothing" when every change is off)."""
+        parts = []
+        if self.scale > 0:
+            parts.append(f"zoomed by up to ± {100 * self.scale:g}%")
+        if self.jitter > 0:
+            parts.append(f"moved by up to {self.jitter} px around its object")
+        if self.margin > 0:
+            parts.append(f"allowed {self.margin} px past the page edge")
+        if self.ink > 0:
+            parts.append(f"strokes thickened or thinned with probability {self.ink:g}")
+        if self.blur > 0:
+            parts.append(f"blurred slightly with probability {self.blur:g}")
+        if self.light > 0:
+            parts.append(f"contrast × 1 ± {self.light:g} and paper brightness ± {self.light / 2:g}")
+        if self.noise > 0:
+            parts.append(f"noise of up to {self.noise:g} standard deviation")
+        if self.hflip > 0:
+            parts.append(f"mirrored left to right with probability {self.hflip:g}")
+        if self.vflip > 0:
+            parts.append(f"upside down with probability {self.vflip:g}")
+        return ", ".join(parts) or "nothing"
+
 
 #: No augmentation at all: plain crops at native scale.
 NO_AUGMENT = DetectionAugment(

@@ -283,3 +283,12 @@ def test_blur_and_light_change_the_crop_but_not_its_boxes():
     )
     np.testing.assert_array_equal(plain[1], scanned[1])
     assert not torch.equal(plain[0], scanned[0])
+
+
+def test_detection_augmentations_say_what_they_do_to_a_crop():
+    words = DetectionAugment().describe()
+    assert words.startswith("zoomed by up to ± 8%, moved by up to 6 px around its object")
+    assert "contrast × 1 ± 0.2 and paper brightness ± 0.1" in words
+    assert "mirrored" not in words  # music symbols are never mirrored by default
+    assert NO_AUGMENT.describe() == "nothing"
+    assert DetectionAugment(vflip=0.5).describe().endswith("upside down with probability 0.5")

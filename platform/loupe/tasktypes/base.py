@@ -269,6 +269,11 @@ class TaskType:
         choice); None (the default): the task type takes no such setting."""
         return None
 
+    def augmentation_sentence(self, augment) -> str | None:
+        """What training does to each example under ``augment`` (``train_options``'s
+        ``augment``), as the overview page says it; None: nothing to say."""
+        return None
+
     def train_options(self, *, config: dict) -> dict:
         """More `ml.training.TrainConfig` fields from a training run's config (what this
         task type trains with beyond the shared settings); none by default."""

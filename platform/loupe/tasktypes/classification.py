@@ -37,6 +37,13 @@ class ImageClassification(TaskType):
 
         return Augment
 
+    def augmentation_sentence(self, augment):
+        words = "used as it is" if augment is None else augment.describe()
+        return (
+            f"Each training image is {words}; never rescaled. The project's augmentations"
+            " setting turns on flips, turns, shifts and light changes."
+        )
+
     def train_options(self, *, config):
         """The training augmentations: none by default; the project's changes
         (`Project.augmentations`, recorded in the run's config) turn on flips, turns,

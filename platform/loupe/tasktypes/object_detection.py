@@ -278,6 +278,13 @@ class ObjectDetection(TaskType):
 
         return DetectionAugment
 
+    def augmentation_sentence(self, augment):
+        return (
+            f"Each training crop of a page is {augment.describe()}; pages are read at their"
+            " own size. The project's augmentations setting changes each of these (0 turns"
+            " one off)."
+        )
+
     def train_options(self, *, config):
         """The detector's augmentations: the domain defaults with the project's changes
         (`Project.augmentations`, recorded in the run's config)."""

@@ -66,16 +66,16 @@ def project_overview(request, slug):
 
 
 def _augmentations(project) -> str | None:
-    """What training does to each image of a batch, in words, where the task type can say
-    it (its training options for the project's `augmentations`)."""
+    """What training does to each image of a batch, in the task type's words (from its
+    training options for the project's `augmentations`); None where it takes no such
+    setting."""
     from loupe.tasktypes import task_type_of
 
     kind = task_type_of(project)
-    augmentation = kind.augmentation()
-    if augmentation is None or not hasattr(augmentation, "describe"):
+    if kind.augmentation() is None:
         return None
-    augment = kind.train_options(config={"augmentations": project.augmentations or {}})["augment"]
-    return "used as it is" if augment is None else augment.describe()
+    options = kind.train_options(config={"augmentations": project.augmentations or {}})
+    return kind.augmentation_sentence(options.get("augment"))
 
 
 def _detection(project) -> dict | None:

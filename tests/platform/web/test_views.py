@@ -373,3 +373,16 @@ def test_pages_declare_their_icon_so_browsers_do_not_ask_for_a_missing_favicon()
     response = Client().get("/login/")
     assert response.status_code == 200
     assert b'<link rel="icon"' in response.content
+
+
+def test_a_detection_overview_says_what_training_does_to_each_crop():
+    from loupe.projects.services import project_create
+
+    project = project_create(
+        name="Scores", created_by=None, task_type="object_detection", augmentations={"blur": 0}
+    )
+    html = client_as(project, Role.MANAGER).get(f"/projects/{project.slug}/").content.decode()
+    assert "Each training crop of a page is zoomed by up to ± 8%" in html
+    assert "strokes thickened or thinned with probability 0.5" in html
+    assert "blurred" not in html  # the project turned blur off
+    assert "never rescaled" not in html  # the classification wording is not reused
