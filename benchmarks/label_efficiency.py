@@ -117,12 +117,18 @@ PLATFORM_FULL_RETRAIN_EVERY = 5
 
 
 def platform_learner(
-    num_classes: int, image_size: int, augment: str = "none", *, warm_start: bool = True
+    num_classes: int,
+    image_size: int,
+    augment: str = "none",
+    *,
+    warm_start: bool = True,
+    full_retrain_every: int = PLATFORM_FULL_RETRAIN_EVERY,
 ):
     """The CNN and training recipe a new Loupe project uses (its default settings): each
     round fine-tunes the previous round's model, one round in 5 trains from scratch; with
     the augmentation policy ``augment`` of `ml.augment.POLICIES` (a project's default:
-    none). ``warm_start=False`` trains every round from scratch."""
+    none). ``warm_start=False`` trains every round from scratch; ``full_retrain_every``
+    changes how often a warm-started run retrains from scratch (0: only the first round)."""
     config = TrainConfig(
         epochs=15,
         loss="ce",
@@ -135,7 +141,7 @@ def platform_learner(
     )
     if warm_start:
         learner.warm_start_steps = PLATFORM_WARM_START_STEPS
-        learner.full_retrain_every = PLATFORM_FULL_RETRAIN_EVERY
+        learner.full_retrain_every = full_retrain_every
     return learner
 
 
@@ -150,7 +156,11 @@ def run_dataset(name: str, args) -> dict:
     else:
         x, y, class_names = inspection_arrays(args.items, args.image_size, args.cache)
         options["learner"] = platform_learner(
-            len(class_names), args.image_size, args.augment, warm_start=not args.from_scratch
+            len(class_names),
+            args.image_size,
+            args.augment,
+            warm_start=not args.from_scratch,
+            full_retrain_every=args.full_retrain_every,
         )
         rarest = int(np.argmin(np.bincount(y)))
         options["initial_without"] = [rarest]
@@ -690,6 +700,13 @@ def main(argv: list[str] | None = None) -> int:
         help="inspection: train every round's CNN from scratch, instead of the platform's "
         "default (fine-tune the previous round's model for 100 steps, from scratch one "
         "round in 5)",
+    )
+    parser.add_argument(
+        "--full-retrain-every",
+        type=int,
+        default=PLATFORM_FULL_RETRAIN_EVERY,
+        help="inspection: one round in this many trains from scratch (0: only the first; "
+        "default %(default)s, as LOUPE_FULL_RETRAIN_EVERY)",
     )
     pairs = parser.add_argument_group("pair_verification")
     pairs.add_argument("--pair-strategy", default=DEFAULT_PAIR_STRATEGY)

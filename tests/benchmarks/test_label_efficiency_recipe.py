@@ -27,5 +27,7 @@ def test_the_benchmark_warm_starts_as_the_platform_does_by_default(monkeypatch):
         pattern.append(warm)
         model = object()
     assert pattern == [False, True, True, True, True, False, True]
+    chain = platform_learner(4, 64, full_retrain_every=0)
+    assert all(chain.warm_start(object(), n) for n in range(10))  # never from scratch again
     scratch = platform_learner(4, 64, warm_start=False)
     assert scratch.warm_start_steps == 0 and not scratch.warm_start(object(), 0)
