@@ -640,12 +640,18 @@ def dataset_tables(name: str, result: dict, args) -> list[bool | None]:
 def reference_table(result: dict) -> None:
     """Per seed: the full-data reference, the trainings it averages and the target."""
     fraction = result["config"]["target_fraction"]
+    full = result["full_data"]
     print(f"{'seed':>4} {'full data':>10} {'trainings':>9} {'their range':>13} {'target':>7}")
-    for seed, entry in zip(result["config"]["seeds"], result["full_data"]["per_seed"], strict=True):
-        fits = [f["balanced_accuracy"] for f in entry.get("fits") or [entry]]
+    for seed, entry, n, (low, high) in zip(
+        result["config"]["seeds"],
+        full["per_seed"],
+        full["fits_per_seed"],
+        full["fit_range_per_seed"],
+        strict=True,
+    ):
         print(
-            f"{seed:>4} {entry['balanced_accuracy']:>10.3f} {len(fits):>9} "
-            f"{min(fits):>6.3f}-{max(fits):.3f} {fraction * entry['balanced_accuracy']:>7.3f}"
+            f"{seed:>4} {entry['balanced_accuracy']:>10.3f} {n:>9} "
+            f"{low:>6.3f}-{high:.3f} {fraction * entry['balanced_accuracy']:>7.3f}"
         )
 
 
